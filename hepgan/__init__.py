@@ -1,0 +1,7 @@
+"""hepgan: conditional GANs that replace slow calorimeter and event simulation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,192 @@
+"""The ``hepgan`` command line: parses arguments and calls the library; no logic lives here.
+
+Errors that hepgan understands (bad files, bad configs, divergence) are printed as one
+line ``hepgan: error: ...`` with exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import re
+import sys
+from pathlib import Path
+
+from hepgan import __version__
+from hepgan.errors import HepganError
+
+MAX_COUNT = 10**12
+
+
+def parse_count(text: str) -> int:
+    """A positive shower count: ``1000000``, ``1_000_000`` or ``1e6`` (must be a whole number)."""
+    cleaned = text.strip().replace("_", "")
+    if not re.fullmatch(r"[+]?(\d+(\.\d*)?|\.\d+)([eE][+]?\d+)?", cleaned):
+        raise argparse.ArgumentTypeError(f"expected a positive whole number such as 1000 or 1e6, got {text!r}")
+    value = float(cleaned)
+    if not math.isfinite(value) or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a whole number of showers, got {text!r}")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a count between 1 and 1e12, got {text!r}")
+    return int(value)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, 2^63), got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2, like every other hepgan error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hepgan", description="Conditional GANs for fast calorimeter simulation.")
+    parser.add_argument("--version", action="version", version=f"hepgan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging information")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("simulate", help="run the GFlash reference simulator and write showers (MeV)")
+    p.add_argument("config", help="run configuration (YAML); its 'simulation' section is used")
+    p.add_argument("-o", "--output", help="output file (.h5 or .root; default: the config's data.path)")
+    p.add_argument("--n", type=parse_count, help="number of showers (default: simulation.n_showers)")
+    p.add_argument("--seed", type=_seed, help="random seed (default: simulation.seed)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("train", help="train a conditional GAN on reference showers")
+    p.add_argument("config", help="run configuration (YAML)")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
+                   help="continue a killed run (default: the newest run of this config's name)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.add_argument("--no-validate", action="store_true", help="skip the held-out validation after training")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved configuration and stop")
+
+    p = sub.add_parser("generate", help="generate showers with a trained model")
+    p.add_argument("--n", type=parse_count, required=True, help="number of showers, e.g. 1e6")
+    p.add_argument("-o", "--output", required=True, help="output file (.h5 CaloChallenge/CaloGAN layout, or .root)")
+    p.add_argument("--checkpoint", help="checkpoint file or run folder (default: newest run's newest checkpoint)")
+    p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    p.add_argument("--batch-size", type=_positive_int, help="showers per batch (default: generation.batch_size)")
+    p.add_argument("--energies-from", metavar="FILE", help="take incident energies from this shower file")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--compression", choices=("none", "gzip", "lzf"), help="HDF5 compression")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("validate", help="compare generated showers with reference showers")
+    p.add_argument("--reference", required=True, help="reference shower file")
+    p.add_argument("--generated", required=True, help="generated shower file")
+    p.add_argument("-o", "--output", default="validation", help="report folder (default: validation)")
+    p.add_argument("--geometry", default="calochallenge_ds1_photons",
+                   help="built-in geometry name or geometry YAML (default: calochallenge_ds1_photons)")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from hepgan.config import load_config
+
+    return load_config(args.config, args.set)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from hepgan.simulate import simulate_to_file
+
+    config = _load(args)
+    output = args.output or config.data.path
+    summary = simulate_to_file(config, output, n=args.n, seed=args.seed, progress=not args.no_progress)
+    print(f"wrote {summary.n} showers to {summary.path} in {summary.seconds:.1f} s "
+          f"({summary.showers_per_second:.1f} showers/s)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from hepgan.training.checkpoint import latest_run
+    from hepgan.training.trainer import train
+
+    config = _load(args)
+    if args.dry_run:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+    resume_dir = None
+    if args.resume == "latest":
+        resume_dir = latest_run(config.training.runs_dir, config.name)
+    elif args.resume:
+        resume_dir = Path(args.resume)
+    result = train(config, resume_dir=resume_dir, progress=not args.no_progress)
+    print(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.showers_per_second:.0f} showers/s); "
+          f"run folder {result.run_dir}")
+    print(f"checkpoint: {result.checkpoint}")
+    if not args.no_validate:
+        from hepgan.validation.run_check import validate_run
+
+        summary = validate_run(result.run_dir, result.checkpoint)
+        print(f"held-out validation ({summary['n_showers']} showers): {result.run_dir / 'validation' / 'index.html'}")
+        print("  E_inc [MeV]    <E_tot/E_inc> ref    gen   (diff)    width ref    gen   (diff)")
+        for row in summary["response_per_energy"]:
+            e_mid = math.sqrt(row["e_low_mev"] * row["e_high_mev"])
+            print(f"  {e_mid:11.4g}   {row['mean_reference']:8.4f} {row['mean_generated']:8.4f} "
+                  f"({100 * row['mean_rel_diff']:+5.1f}%)  {row['std_reference']:8.4f} {row['std_generated']:8.4f} "
+                  f"({100 * row['std_rel_diff']:+5.1f}%)")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from hepgan.generate import generate_to_file, resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    summary = generate_to_file(checkpoint, args.n, args.output, seed=args.seed, batch_size=args.batch_size,
+                               energies_from=args.energies_from, device=args.device, compression=args.compression,
+                               progress=not args.no_progress)
+    print(f"wrote {summary.n} showers to {summary.path} in {summary.seconds:.1f} s "
+          f"({summary.ms_per_shower:.4f} ms/shower) with {checkpoint}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hepgan.io.geometry import load_geometry
+    from hepgan.validation.report import validate_files
+
+    geometry = load_geometry(args.geometry)
+    validate_files(args.reference, args.generated, geometry, Path(args.output))
+    print(f"report: {Path(args.output) / 'index.html'}")
+    return 0
+
+
+COMMANDS = {"simulate": cmd_simulate, "train": cmd_train, "generate": cmd_generate, "validate": cmd_validate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``hepgan`` and ``python -m hepgan``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except HepganError as exc:
+        print(f"hepgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hepgan: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,290 @@
+"""Typed run configuration: YAML (+ ``--set key=value`` overrides) → frozen ``RunConfig``.
+
+Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the
+file and the dotted field (``training.batch_size``). The resolved configuration is saved
+into every run folder and every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hepgan.errors import ConfigError
+
+LOSSES = ("wgan-gp", "minimax", "non-saturating")
+ARCHITECTURES = ("mlp", "dcgan")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Reference showers used for training (CaloChallenge/CaloGAN HDF5 or ROOT)."""
+
+    path: str = "data/calo_ds1_photons_gflash.h5"
+    validation_fraction: float = 0.1
+    chunk_size: int = 20_000
+    max_showers: int = 0  # 0: all showers in the file
+
+    def check(self, where: str) -> None:
+        _require(0.0 <= self.validation_fraction < 0.9, where, "validation_fraction", "a number in [0, 0.9)")
+        _require(self.chunk_size >= 1, where, "chunk_size", "an integer >= 1")
+        _require(self.max_showers >= 0, where, "max_showers", "an integer >= 0 (0 means all)")
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """The reference simulator run by ``hepgan simulate`` to make ``data.path``."""
+
+    n_showers: int = 15_000
+    particle: str = "photon"
+    seed: int = 20221
+    calorimeter: dict[str, Any] = field(
+        default_factory=lambda: {
+            "mode": "sampling",
+            "absorber": "Pb",
+            "active": "lAr",
+            "absorber_thickness_mm": 1.5,
+            "active_thickness_mm": 4.0,
+            "stochastic_term": 0.10,
+        }
+    )
+    spectrum: dict[str, Any] = field(default_factory=lambda: {"kind": "discrete"})
+
+    def check(self, where: str) -> None:
+        _require(self.n_showers >= 1, where, "n_showers", "an integer >= 1")
+        _require(self.particle in ("photon", "electron", "positron"), where, "particle", "photon, electron or positron")
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    """Invertible transform between showers (MeV) and network features."""
+
+    fraction_epsilon: float = 1.0e-6
+    response_bins: int = 15  # incident-energy bins used to standardise E_tot/E_inc
+
+    def check(self, where: str) -> None:
+        _require(0.0 < self.fraction_epsilon < 1e-2, where, "fraction_epsilon", "a number in (0, 0.01)")
+        _require(1 <= self.response_bins <= 1000, where, "response_bins", "an integer in [1, 1000]")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator/critic networks."""
+
+    architecture: str = "mlp"
+    latent_dim: int = 64
+    generator_hidden: tuple[int, ...] = (256, 512, 512)
+    critic_hidden: tuple[int, ...] = (512, 256, 128)
+    dcgan_channels: int = 32
+
+    def check(self, where: str) -> None:
+        _require(self.architecture in ARCHITECTURES, where, "architecture", f"one of {', '.join(ARCHITECTURES)}")
+        _require(1 <= self.latent_dim <= 4096, where, "latent_dim", "an integer in [1, 4096]")
+        _require(all(h >= 1 for h in self.generator_hidden), where, "generator_hidden", "positive layer widths")
+        _require(all(h >= 1 for h in self.critic_hidden), where, "critic_hidden", "positive layer widths")
+        _require(self.dcgan_channels >= 1, where, "dcgan_channels", "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The adversarial game and its optimisation."""
+
+    loss: str = "wgan-gp"
+    gp_lambda: float = 10.0
+    d_steps: int = 5  # k discriminator/critic steps ...
+    g_steps: int = 1  # ... then l generator steps per iteration
+    batch_size: int = 256
+    lr_generator: float = 1.0e-4
+    lr_discriminator: float = 1.0e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    max_steps: int = 4000  # generator iterations
+    checkpoint_every: int = 500
+    log_every: int = 50
+    keep_checkpoints: int = 3
+    ema_decay: float = 0.999  # exponential moving average of generator weights (0: off)
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on GPU
+    runs_dir: str = "runs"
+    threads: int = 0  # torch CPU threads (0: torch's default)
+
+    def check(self, where: str) -> None:
+        _require(self.loss in LOSSES, where, "loss", f"one of {', '.join(LOSSES)}")
+        _require(self.gp_lambda >= 0.0, where, "gp_lambda", "a number >= 0")
+        _require(1 <= self.d_steps <= 100, where, "d_steps", "an integer in [1, 100]")
+        _require(1 <= self.g_steps <= 100, where, "g_steps", "an integer in [1, 100]")
+        _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")
+        _require(0.0 < self.lr_generator < 1.0, where, "lr_generator", "a number in (0, 1)")
+        _require(0.0 < self.lr_discriminator < 1.0, where, "lr_discriminator", "a number in (0, 1)")
+        _require(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), where, "betas", "two numbers in [0, 1)")
+        _require(self.max_steps >= 1, where, "max_steps", "an integer >= 1")
+        _require(self.checkpoint_every >= 1, where, "checkpoint_every", "an integer >= 1")
+        _require(self.log_every >= 1, where, "log_every", "an integer >= 1")
+        _require(self.keep_checkpoints >= 1, where, "keep_checkpoints", "an integer >= 1")
+        _require(0.0 <= self.ema_decay < 1.0, where, "ema_decay", "a number in [0, 1)")
+        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), where, "device",
+                 "auto, cpu, cuda or cuda:N")
+        _require(self.threads >= 0, where, "threads", "an integer >= 0")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Defaults for ``hepgan generate``."""
+
+    batch_size: int = 10_000
+    spectrum: dict[str, Any] = field(default_factory=dict)  # empty: the simulation spectrum
+    compression: str = "none"  # none | gzip | lzf
+
+    def check(self, where: str) -> None:
+        _require(1 <= self.batch_size <= 10_000_000, where, "batch_size", "an integer in [1, 10000000]")
+        _require(self.compression in ("none", "gzip", "lzf"), where, "compression", "none, gzip or lzf")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs; saved resolved into the run folder and the checkpoints."""
+
+    name: str = "calo"
+    seed: int = 1234
+    geometry: str = "calochallenge_ds1_photons"
+    data: DataConfig = field(default_factory=DataConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def check(self, where: str) -> None:
+        _require(bool(self.name) and "/" not in self.name and not self.name.startswith("."), where, "name",
+                 "a non-empty run name without '/' that does not start with '.'")
+        for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
+            getattr(self, section).check(f"{where}: {section}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (lists instead of tuples) for YAML files and checkpoints."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _require(ok: bool, where: str, name: str, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where}.{name}: expected {expected}")
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type, or raise ConfigError naming ``where``."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and
+                                                                            not value.is_integer()):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if isinstance(annotation, types.UnionType):  # pragma: no cover - not used yet
+        return value
+    raise ConfigError(f"{where}: unsupported field type {annotation!r}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(names))})")
+    values = {name: _convert(data[name], hints[name], f"{where}.{name}") for name in data}
+    return cls(**values)
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.max_steps=100")
+    key, raw = override.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML") from None
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfig:
+    """Build and check a RunConfig from plain data (as stored in YAML and checkpoints)."""
+    config = _build(RunConfig, data, source)
+    config.check(source)
+    return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run configuration with a safe loader and apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: missing/unreadable file, invalid YAML, unknown key, bad type or value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for override in overrides or []:
+        _apply_override(data, override)
+    return config_from_dict(data, str(path))
+
+
+def dump_config(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved configuration as YAML."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Preprocessing and datasets between shower files and the networks."""

@@ -1,0 +1,163 @@
+"""Vectorised sanity checks on shower data as it is read.
+
+Every check raises one :class:`~hepgan.errors.InputFileError` line naming the file
+(``source``), the dataset or branch (``key``), what was expected and what was found.
+Event indices in messages are absolute (``offset`` is the index of the chunk's first event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from hepgan.errors import InputFileError
+from hepgan.io.geometry import CaloGeometry
+
+NEGATIVE_TOLERANCE_MEV = 1e-3
+"""Voxel energies below ``-NEGATIVE_TOLERANCE_MEV`` (MeV) are rejected as negative."""
+
+GEV_LIKE_MAX_MEV = 20.0
+"""MeV incident energies all below this, with showers far above them, look like GeV."""
+
+GEV_LIKE_RATIO = 100.0
+"""Median (shower sum / incident energy) above which MeV incident energies look like GeV."""
+
+MEV_LIKE_MIN_GEV = 1e4
+"""Incident energies in a GeV field above this (10 TeV) look like MeV."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as a single line: ``Type: message``, newlines folded."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _first_bad_row(bad: np.ndarray) -> tuple[int, int]:
+    """(number of bad events, index of the first one) for a boolean array (n, ...)."""
+    rows = bad.reshape(len(bad), -1).any(axis=1)
+    indices = np.flatnonzero(rows)
+    return len(indices), int(indices[0]) if len(indices) else -1
+
+
+def check_not_empty(source: str, key: str, n_events: int) -> None:
+    """Reject a file with no events."""
+    if n_events == 0:
+        raise InputFileError(f"{source}: '{key}' holds 0 events; expected a non-empty shower file")
+
+
+def check_same_length(source: str, key: str, n_key: int, ref_key: str, n_ref: int) -> None:
+    """Reject datasets/branches whose event counts differ."""
+    if n_key != n_ref:
+        raise InputFileError(f"{source}: '{key}' holds {n_key} events but '{ref_key}' holds {n_ref}; expected equal")
+
+
+def check_voxel_count(source: str, key: str, found: int, geometry: CaloGeometry) -> None:
+    """Reject showers whose per-event voxel count does not match the geometry."""
+    if found != geometry.n_voxels:
+        raise InputFileError(
+            f"{source}: '{key}' has {found} voxels per event, geometry {geometry.name} expects {geometry.n_voxels}"
+        )
+
+
+def check_row_shape(source: str, key: str, shape: tuple[int, ...], expected: tuple[int, ...], what: str) -> None:
+    """Reject an array whose per-event shape (``shape[1:]``) differs from ``expected``."""
+    if tuple(shape[1:]) != tuple(expected):
+        found = ", ".join(["N", *map(str, shape[1:])])
+        want = ", ".join(["N", *map(str, expected)])
+        raise InputFileError(f"{source}: '{key}' has shape ({found}), expected ({want}) for {what}")
+
+
+def check_finite(source: str, key: str, values: np.ndarray, offset: int = 0) -> None:
+    """Reject NaN or infinite values; report how many events and the first one."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        raise InputFileError(
+            f"{source}: '{key}' has NaN/inf values in {count} event(s), first at event {offset + first}; "
+            "expected finite numbers"
+        )
+
+
+def check_positive_energies(source: str, key: str, energies: np.ndarray, offset: int = 0) -> None:
+    """Reject incident energies that are zero or negative."""
+    bad = energies <= 0
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        raise InputFileError(
+            f"{source}: '{key}' has {count} non-positive incident energies, first at event {offset + first} "
+            f"(value {float(energies.reshape(len(energies), -1)[first].min()):g}); expected > 0"
+        )
+
+
+def check_non_negative(
+    source: str, key: str, deposits_mev: np.ndarray, offset: int = 0, tolerance_mev: float = NEGATIVE_TOLERANCE_MEV
+) -> None:
+    """Reject voxel energies below ``-tolerance_mev`` (MeV)."""
+    bad = deposits_mev < -tolerance_mev
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        low = float(deposits_mev[first].min())
+        raise InputFileError(
+            f"{source}: '{key}' has negative energies in {count} event(s), first at event {offset + first} "
+            f"(minimum {low:g} MeV); expected >= -{tolerance_mev:g} MeV"
+        )
+
+
+def check_mev_units(source: str, key: str, incident_mev: np.ndarray, deposited_mev: np.ndarray) -> None:
+    """Reject incident energies that look like GeV stored in an MeV field.
+
+    Args:
+        incident_mev: incident energies (n,) as read, supposedly in MeV.
+        deposited_mev: total deposited energy per event (n,) in MeV.
+    """
+    if len(incident_mev) == 0 or incident_mev.max() >= GEV_LIKE_MAX_MEV:
+        return
+    ratio = float(np.median(deposited_mev / incident_mev))
+    if ratio > GEV_LIKE_RATIO:
+        raise InputFileError(
+            f"{source}: '{key}' looks like GeV, expected MeV: all incident energies < {GEV_LIKE_MAX_MEV:g} "
+            f"but showers hold a median {ratio:.3g}x the incident energy"
+        )
+
+
+def check_gev_units(source: str, key: str, incident_gev: np.ndarray, offset: int = 0) -> None:
+    """Reject incident energies that look like MeV stored in a GeV field (values above 1e4)."""
+    bad = incident_gev > MEV_LIKE_MIN_GEV
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        raise InputFileError(
+            f"{source}: '{key}' looks like MeV, expected GeV: {count} incident energies above "
+            f"{MEV_LIKE_MIN_GEV:g} GeV, first at event {offset + first} (value {float(incident_gev[first]):g})"
+        )
+
+
+def check_chunk(
+    source: str,
+    offset: int,
+    energy_key: str,
+    incident: np.ndarray,
+    energy_units: str,
+    deposits_mev: Mapping[str, np.ndarray],
+) -> None:
+    """Run every per-event check on one chunk as read from the file.
+
+    Args:
+        source: file name for messages.
+        offset: absolute index of the chunk's first event.
+        energy_key: name of the incident-energy dataset/branch.
+        incident: incident energies (n,) in ``energy_units`` ("MeV" or "GeV").
+        deposits_mev: per dataset/branch name, energies (n, ...) in MeV, all summed into the
+            deposited energy for the unit check (showers, layer images, overflow).
+    """
+    check_finite(source, energy_key, incident, offset)
+    check_positive_energies(source, energy_key, incident, offset)
+    if energy_units == "GeV":
+        check_gev_units(source, energy_key, incident, offset)
+    deposited = np.zeros(len(incident), dtype=np.float64)
+    for key, values in deposits_mev.items():
+        check_finite(source, key, values, offset)
+        check_non_negative(source, key, values, offset)
+        deposited += values.reshape(len(values), -1).sum(axis=1, dtype=np.float64)
+    if energy_units == "MeV":
+        check_mev_units(source, energy_key, incident, deposited)

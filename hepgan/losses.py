@@ -1,0 +1,78 @@
+"""The adversarial objective: minimax, non-saturating and WGAN-GP, behind one interface.
+
+The trainer calls :meth:`GANObjective.discriminator_loss` for each of the k
+discriminator steps and :meth:`GANObjective.generator_loss` for each of the l generator
+steps, without knowing which game it plays. Both return the loss to minimise and a dict
+of diagnostics (detached scalar tensors, read only at logging steps) for the training monitor.
+
+- ``minimax`` (Goodfellow et al. 2014, arXiv:1406.2661): D ascends
+  log D(x) + log(1 − D(G(z))); G descends log(1 − D(G(z))).
+- ``non-saturating``: same D; G descends −log D(G(z)) (same fixed point, strong early gradients).
+- ``wgan-gp`` (Gulrajani et al. 2017, arXiv:1704.00028): the critic minimises
+  E[D(G(z))] − E[D(x)] + λ E[(‖∇D(x̂)‖₂ − 1)²] on random interpolates x̂; G minimises −E[D(G(z))].
+
+For the first two, D outputs a logit; D(·) = sigmoid(logit). At the game's optimum
+D = ½ everywhere and V(D, G) = −log 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Critic = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(‖∇ₓ D(x̂, c)‖₂ − 1)²] on x̂ = εx + (1−ε)G(z), ε ~ U(0, 1) per shower (arXiv:1704.00028)."""
+    eps = torch.rand(len(real), 1, device=real.device, dtype=real.dtype, generator=generator)
+    mixed = (eps * real + (1.0 - eps) * fake).detach().requires_grad_(True)
+    with torch.autocast(device_type=real.device.type, enabled=False):
+        scores = critic(mixed.float(), cond.float())
+    (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((grads.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+class GANObjective:
+    """One of the configured losses; ``name`` in ``minimax``, ``non-saturating``, ``wgan-gp``."""
+
+    def __init__(self, name: str, gp_lambda: float = 10.0) -> None:
+        if name not in ("minimax", "non-saturating", "wgan-gp"):
+            raise ValueError(f"unknown GAN loss {name!r}")
+        self.name = name
+        self.gp_lambda = gp_lambda
+
+    def discriminator_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor,
+                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss the discriminator/critic minimises, and its diagnostics."""
+        fake = fake.detach()
+        d_real = critic(real, cond).float()
+        d_fake = critic(fake, cond).float()
+        if self.name == "wgan-gp":
+            w_estimate = d_real.mean() - d_fake.mean()
+            penalty = gradient_penalty(critic, real, fake, cond, generator) if self.gp_lambda > 0 else d_real.new_zeros(())
+            loss = -w_estimate + self.gp_lambda * penalty
+            return loss, {"d_loss": loss.detach(), "wasserstein": w_estimate.detach(), "gradient_penalty": penalty.detach()}
+        # log D(x) = −softplus(−l), log(1 − D(x)) = −softplus(l)
+        value = (-F.softplus(-d_real)).mean() + (-F.softplus(d_fake)).mean()
+        loss = -value
+        return loss, {
+            "d_loss": loss.detach(),
+            "value": value.detach(),  # V(D, G); optimum −log 4 ≈ −1.386
+            "d_real": torch.sigmoid(d_real).mean().detach(),  # optimum ½
+            "d_fake": torch.sigmoid(d_fake).mean().detach(),  # optimum ½
+        }
+
+    def generator_loss(self, critic: Critic, fake: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss the generator minimises, and its diagnostics."""
+        d_fake = critic(fake, cond).float()
+        if self.name == "wgan-gp":
+            loss = -d_fake.mean()
+        elif self.name == "minimax":
+            loss = (-F.softplus(d_fake)).mean()  # log(1 − D(G(z)))
+        else:
+            loss = F.softplus(-d_fake).mean()  # −log D(G(z))
+        return loss, {"g_loss": loss.detach()}

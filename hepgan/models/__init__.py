@@ -1,0 +1,38 @@
+"""Networks only: ``build_generator`` / ``build_critic`` from the config's architecture name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from hepgan.config import ModelConfig
+from hepgan.models.dcgan import DCGANCritic, DCGANGenerator
+from hepgan.models.mlp import MLPCritic, MLPGenerator
+
+CONDITION_DIM = 1  # log-scaled incident energy
+
+
+def _mlp_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
+    n_features = 1 + sum(r * c for r, c in layer_shapes) + n_extra
+    return (MLPGenerator(cfg.latent_dim, CONDITION_DIM, n_features, cfg.generator_hidden),
+            MLPCritic(CONDITION_DIM, n_features, cfg.critic_hidden))
+
+
+def _dcgan_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
+    return (DCGANGenerator(cfg.latent_dim, CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels),
+            DCGANCritic(CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels))
+
+
+ARCHITECTURES: dict[str, Callable[[ModelConfig, list[tuple[int, int]], int], tuple[nn.Module, nn.Module]]] = {
+    "mlp": _mlp_pair,
+    "dcgan": _dcgan_pair,
+}
+
+
+def build_networks(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
+    """Generator and critic for showers with the given layer image shapes and extra cells."""
+    return ARCHITECTURES[cfg.architecture](cfg, layer_shapes, n_extra)
+
+
+__all__ = ["ARCHITECTURES", "CONDITION_DIM", "build_networks"]

@@ -1,0 +1,110 @@
+"""Checkpoints: plain dicts of state_dicts + config + step, written atomically, loaded safely.
+
+A checkpoint is written to a temporary file in the same folder, flushed to disk and
+renamed onto its final name, so a killed run never leaves a half-written checkpoint
+under a real name. Loading uses ``torch.load(weights_only=True)``: a checkpoint
+crafted to execute code on load is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hepgan.errors import InputFileError, OutputError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+_STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of the checkpoint taken after ``step`` generator iterations."""
+    return f"step_{step:07d}.pt"
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` atomically to ``path`` (temporary file + fsync + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from None
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing code from it.
+
+    Raises:
+        InputFileError: missing, truncated/corrupt, not a hepgan checkpoint, or holding
+            objects other than tensors and plain containers (possible code injection).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported object"
+        raise InputFileError(f"{path}: refused to load checkpoint: it holds objects other than tensors "
+                             f"and plain data ({first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: checkpoint is truncated or corrupt ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "generator" not in state:
+        raise InputFileError(f"{path}: not a hepgan checkpoint (format {CHECKPOINT_FORMAT} expected)")
+    return state
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoints of a run folder, oldest step first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load_latest_valid(run_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint of a run that loads; corrupt ones are skipped with a warning."""
+    candidates = list_checkpoints(run_dir)
+    for path in reversed(candidates):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except InputFileError as exc:
+            log.warning("skipping unusable checkpoint: %s", exc)
+    raise InputFileError(f"{run_dir}: no usable checkpoint in {Path(run_dir) / 'checkpoints'}")
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints."""
+    for path in list_checkpoints(run_dir)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def latest_run(runs_dir: str | Path, name: str | None = None) -> Path:
+    """Newest run folder under ``runs_dir`` (optionally of the given run name) that has checkpoints."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise InputFileError(f"{runs_dir}: no runs folder (train a model first: hepgan train configs/calo.yaml)")
+    runs = [p for p in runs_dir.iterdir() if p.is_dir() and list_checkpoints(p)
+            and (name is None or p.name.rsplit("-", 2)[0] == name)]
+    if not runs:
+        raise InputFileError(f"{runs_dir}: no run with checkpoints found"
+                             + (f" for run name {name!r}" if name else ""))
+    return max(runs, key=lambda p: (p.name.rsplit("-", 2)[-2:], p.stat().st_mtime))

@@ -1,0 +1,365 @@
+"""The training loop: k discriminator steps, then l generator steps, per iteration.
+
+The loop does not know which game it plays: the :class:`~hepgan.losses.GANObjective`
+owns the losses and diagnostics. One folder per run holds the resolved config, a
+JSON-lines metrics log, checkpoints and the held-out reference sample used for
+validation. ``resume`` continues a killed run from its newest usable checkpoint with
+the optimiser state, the data-sampling and noise RNG states and the step restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hepgan import __version__
+from hepgan.config import RunConfig, config_from_dict, dump_config
+from hepgan.data.transforms import ShowerTransform
+from hepgan.errors import ConfigError, InputFileError, TrainingError
+from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
+from hepgan.io.geometry import CaloGeometry, load_geometry
+from hepgan.losses import GANObjective
+from hepgan.models import build_networks
+from hepgan.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    checkpoint_name,
+    load_latest_valid,
+    prune_checkpoints,
+    save_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+HOLDOUT_FILE = "holdout_reference.h5"
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run left its outputs."""
+
+    run_dir: Path
+    checkpoint: Path
+    steps: int
+    seconds: float
+    showers_per_second: float
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"training.device: {name!r} requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def n_extra_cells(geometry: CaloGeometry) -> int:
+    """Cells beyond the voxels that the model generates: CaloGAN's per-layer overflow."""
+    return geometry.n_layers if geometry.layout == "calogan" else 0
+
+
+def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
+    """Voxels (and overflow cells where the model has them) of a batch, (N, n_cells) MeV."""
+    if n_extra == 0:
+        return np.asarray(batch.showers_mev, dtype=np.float64)
+    overflow = batch.overflow_mev if batch.overflow_mev is not None else np.zeros((len(batch), n_extra))
+    return np.concatenate([np.asarray(batch.showers_mev, dtype=np.float64), np.asarray(overflow, np.float64)], axis=1)
+
+
+def _split_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out showers (fixed by the seed, so resuming sees the same split)."""
+    n_val = int(round(n * validation_fraction))
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+    return mask
+
+
+class _ReferenceData:
+    """Reads the reference file in chunks: fits the transform, builds training features, holds out a sample."""
+
+    def __init__(self, config: RunConfig, geometry: CaloGeometry) -> None:
+        self.config = config
+        self.geometry = geometry
+        self.n_extra = n_extra_cells(geometry)
+        self.path = Path(config.data.path)
+        if not self.path.is_file():
+            raise InputFileError(f"{self.path}: reference file not found (data.path); make it with "
+                                 f"'hepgan simulate <config>' or point data.path at your showers")
+        with ShowerReader(self.path, geometry, chunk_size=config.data.chunk_size) as reader:
+            total = len(reader)
+        self.n = min(total, config.data.max_showers) if config.data.max_showers else total
+        if self.n < 10:
+            raise InputFileError(f"{self.path}: {self.n} showers; at least 10 are needed to train")
+        self.holdout = _split_mask(self.n, config.data.validation_fraction, config.seed)
+
+    def chunks(self, train: bool):
+        offset = 0
+        with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
+            for batch in reader.iter_chunks(0, self.n):
+                sel = ~self.holdout[offset : offset + len(batch)] if train else self.holdout[offset : offset + len(batch)]
+                offset += len(batch)
+                yield batch_cells(batch, self.n_extra)[sel], np.asarray(batch.incident_energies_mev)[sel], batch, sel
+
+    def fit_transform(self) -> ShowerTransform:
+        pp = self.config.preprocessing
+        transform = ShowerTransform(self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins)
+        return transform.fit((cells, inc) for cells, inc, _, _ in self.chunks(train=True))
+
+    def training_tensors(self, transform: ShowerTransform) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
+        n_train = int((~self.holdout).sum())
+        features = torch.empty(n_train, transform.n_features, dtype=torch.float32)
+        conditions = torch.empty(n_train, 1, dtype=torch.float32)
+        start = 0
+        for cells, inc, _, _ in self.chunks(train=True):
+            inc_t = torch.from_numpy(inc)
+            features[start : start + len(cells)] = transform.forward(torch.from_numpy(cells), inc_t).float()
+            conditions[start : start + len(cells)] = transform.condition(inc_t).float()
+            start += len(cells)
+        return features, conditions
+
+    def write_holdout(self, path: Path) -> None:
+        """Write the held-out reference showers (CaloChallenge/CaloGAN layout as the geometry says)."""
+        with ShowerWriter(path, self.geometry, attrs={"source": str(self.path), "role": "held-out reference"}) as out:
+            for _, _, batch, sel in self.chunks(train=False):
+                if sel.any():
+                    out.write(ShowerBatch(
+                        incident_energies_mev=np.asarray(batch.incident_energies_mev)[sel],
+                        showers_mev=np.asarray(batch.showers_mev)[sel],
+                        overflow_mev=None if batch.overflow_mev is None else np.asarray(batch.overflow_mev)[sel],
+                    ))
+
+
+def new_run_dir(config: RunConfig) -> Path:
+    """``runs/<name>-<YYYYmmdd>-<HHMMSS>`` (a suffix is added if that exists)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(config.training.runs_dir)
+    run_dir = base / f"{config.name}-{stamp}"
+    i = 1
+    while run_dir.exists():
+        run_dir = base / f"{config.name}-{stamp[:-2]}{int(stamp[-2:]) + i:02d}"
+        i += 1
+    return run_dir
+
+
+class Trainer:
+    """Holds networks, optimisers and RNGs of one run and advances them step by step."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        tc = config.training
+        self.device = select_device(tc.device)
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        self.geometry = load_geometry(config.geometry)
+        self.objective = GANObjective(tc.loss, tc.gp_lambda)
+        self.amp = tc.amp and self.device.type == "cuda"
+        torch.manual_seed(config.seed)
+        self.data = _ReferenceData(config, self.geometry)
+
+        resume_state: dict[str, Any] | None = None
+        if resume:
+            ckpt_path, resume_state = load_latest_valid(self.run_dir, map_location="cpu")
+            log.info("resuming from %s (step %d)", ckpt_path, resume_state["step"])
+            self.transform = ShowerTransform.from_state_dict(resume_state["transform"])
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+            (self.run_dir / "checkpoints").mkdir()
+            dump_config(config, self.run_dir / "config.yaml")
+            self.transform = self.data.fit_transform()
+            self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
+
+        features, conditions = self.data.training_tensors(self.transform)
+        self.features = features.to(self.device)
+        self.conditions = conditions.to(self.device)
+        shapes = [layer.shape for layer in self.geometry.layers]
+        self.generator, self.critic = build_networks(config.model, shapes, self.data.n_extra)
+        self.generator.to(self.device)
+        self.critic.to(self.device)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=tc.lr_generator, betas=tc.betas)
+        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=tc.lr_discriminator, betas=tc.betas)
+        self.rng = torch.Generator(device=self.device)
+        self.rng.manual_seed(config.seed)
+        self.step = 0
+        if resume_state is not None:
+            self._load_state(resume_state)
+
+    # -------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "hepgan_version": __version__,
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "geometry": self.geometry.to_dict(),
+            "n_extra": self.data.n_extra,
+            "transform": self.transform.state_dict(),
+            "generator": self.generator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"].cpu() if self.device.type == "cuda" else state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step = int(state["step"])
+
+    def save(self) -> Path:
+        path = save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / checkpoint_name(self.step))
+        prune_checkpoints(self.run_dir, self.config.training.keep_checkpoints)
+        return path
+
+    # --------------------------------------------------------------- steps
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.features), (self.config.training.batch_size,), device=self.device,
+                            generator=self.rng)
+        return self.features[idx], self.conditions[idx]
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.model.latent_dim, device=self.device, generator=self.rng)
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One iteration: k discriminator steps, then l generator steps; returns the last diagnostics."""
+        tc = self.config.training
+        diagnostics: dict[str, Any] = {}
+        for _ in range(tc.d_steps):
+            real, cond = self._batch()
+            with self._autocast():
+                fake = self.generator(self._noise(len(real)), cond)
+                loss_d, diag_d = self.objective.discriminator_loss(self.critic, real, fake.float(), cond, self.rng)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        diagnostics.update(diag_d)
+        for _ in range(tc.g_steps):
+            _, cond = self._batch()
+            with self._autocast():
+                fake = self.generator(self._noise(len(cond)), cond)
+                loss_g, diag_g = self.objective.generator_loss(self.critic, fake.float(), cond)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            self._update_ema()
+        diagnostics.update(diag_g)
+        self.step += 1
+        return diagnostics
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.training.ema_decay
+        if decay == 0.0:
+            self.generator_ema.load_state_dict(self.generator.state_dict())
+            return
+        # warm-up so early checkpoints are not dominated by the random initialisation
+        decay = min(decay, (1.0 + self.step) / (10.0 + self.step))
+        for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    # ---------------------------------------------------------------- loop
+    def fit(self) -> TrainResult:
+        tc = self.config.training
+        metrics_path = self.run_dir / "metrics.jsonl"
+        showers_per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
+        start_step = self.step
+        t0 = time.perf_counter()
+        last_t, last_step = t0, self.step
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=tc.max_steps, initial=self.step, desc=f"train {self.config.name}", unit="it",
+                       dynamic_ncols=True)
+        self.generator.train()
+        self.critic.train()
+        with open(metrics_path, "a", encoding="utf-8") as metrics_file:
+            while self.step < tc.max_steps:
+                diagnostics = self.train_step()
+                at_log = self.step % tc.log_every == 0 or self.step == tc.max_steps
+                at_checkpoint = self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps
+                if at_log or at_checkpoint:
+                    values = {k: float(v) for k, v in diagnostics.items()}
+                    bad = [k for k, v in values.items() if not math.isfinite(v)]
+                    if bad:
+                        raise TrainingError(
+                            f"training diverged: {', '.join(bad)} became NaN/inf at step {self.step}; "
+                            f"no checkpoint was written for it (resume from the last one with a lower "
+                            f"learning rate: --resume --set training.lr_discriminator=...)")
+                    now = time.perf_counter()
+                    rate = (self.step - last_step) * showers_per_iteration / max(now - last_t, 1e-9)
+                    last_t, last_step = now, self.step
+                    record = {"step": self.step, "time_s": round(now - t0, 3), "showers_per_s": round(rate, 1),
+                              **{k: round(v, 6) for k, v in values.items()}}
+                    metrics_file.write(json.dumps(record) + "\n")
+                    metrics_file.flush()
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k in ("d_loss", "g_loss",
+                                         "wasserstein", "d_real", "d_fake")} | {"showers/s": f"{rate:.0f}"})
+                if at_checkpoint:
+                    self.save()
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        seconds = time.perf_counter() - t0
+        done = self.step - start_step
+        checkpoint = self.run_dir / "checkpoints" / checkpoint_name(self.step)
+        return TrainResult(self.run_dir, checkpoint, self.step, seconds,
+                           done * showers_per_iteration / max(seconds, 1e-9))
+
+
+def train(config: RunConfig, resume_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
+    """Train a model for ``config`` in a new run folder, or continue the run in ``resume_dir``.
+
+    When resuming, the run's own saved configuration is used (``max_steps`` may be raised
+    by the caller's config to train longer).
+    """
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise InputFileError(f"{run_dir}: not a run folder (config.yaml missing)")
+        import yaml
+
+        saved_config = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8")), str(saved))
+        if config.training.max_steps > saved_config.training.max_steps:
+            training = {**saved_config.to_dict()["training"], "max_steps": config.training.max_steps}
+            saved_config = config_from_dict({**saved_config.to_dict(), "training": training}, str(saved))
+        trainer = Trainer(saved_config, run_dir, resume=True, progress=progress)
+    else:
+        trainer = Trainer(config, new_run_dir(config), resume=False, progress=progress)
+    result = trainer.fit()
+    log.info("trained %d steps in %.1f s (%.0f showers/s)", result.steps, result.seconds, result.showers_per_second)
+    return result
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

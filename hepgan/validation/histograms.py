@@ -1,0 +1,93 @@
+"""Common binning and histogram filling for reference/generated comparisons (``hist``)."""
+
+from __future__ import annotations
+
+import hist
+import numpy as np
+
+DEFAULT_QUANTILES = (0.005, 0.995)
+
+
+def finite(values: np.ndarray) -> np.ndarray:
+    """Flattened float64 copy of ``values`` without NaN/inf."""
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    return array[np.isfinite(array)]
+
+
+def _value_range(
+    reference: np.ndarray, generated: np.ndarray | None, quantiles: tuple[float, float] | None
+) -> tuple[float, float]:
+    if quantiles is not None:
+        low, high = np.quantile(reference, quantiles)
+        return float(low), float(high)
+    pooled = reference if generated is None or generated.size == 0 else np.concatenate([reference, generated])
+    return float(pooled.min()), float(pooled.max())
+
+
+def _widen(low: float, high: float, log: bool) -> tuple[float, float]:
+    """Make a zero-width range usable: ±50% of the value (or ±0.5 around 0)."""
+    if high > low:
+        return low, high
+    if log:
+        return low / 2.0, high * 2.0
+    pad = 0.5 * abs(low) if low != 0 else 0.5
+    return low - pad, high + pad
+
+
+def common_edges(
+    reference: np.ndarray,
+    generated: np.ndarray | None = None,
+    n_bins: int = 50,
+    log: bool = False,
+    quantiles: tuple[float, float] | None = DEFAULT_QUANTILES,
+) -> np.ndarray:
+    """Bin edges shared by the reference and generated samples.
+
+    The range is the reference's ``quantiles`` (default 0.5 % – 99.5 %), so that a few
+    outliers do not squeeze the bulk into one bin, or with ``quantiles=None`` the full range
+    of both samples. Values outside the range go to the under/overflow bins, which
+    :func:`histogram_counts` keeps so that the χ² test still sees them.
+
+    Args:
+        reference, generated: the samples (non-finite values are ignored).
+        n_bins: number of bins inside the range.
+        log: log-spaced bins over the positive values; falls back to linear bins when the
+            reference has no positive value.
+        quantiles: (low, high) quantiles of the reference, or ``None`` for the full range.
+
+    Returns:
+        ``n_bins + 1`` strictly increasing edges.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    ref = finite(reference)
+    gen = None if generated is None else finite(generated)
+    if log:
+        ref_pos = ref[ref > 0]
+        if ref_pos.size:
+            low, high = _widen(*_value_range(ref_pos, None if gen is None else gen[gen > 0], quantiles), log=True)
+            return np.geomspace(low, high, n_bins + 1)
+    if ref.size == 0:
+        raise ValueError("the reference sample has no finite value to bin")
+    low, high = _widen(*_value_range(ref, gen, quantiles), log=False)
+    return np.linspace(low, high, n_bins + 1)
+
+
+def make_hist(values: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None) -> hist.Hist:
+    """Fill a 1-D ``hist.Hist`` on ``edges`` (weighted storage, so variances are kept).
+
+    Non-finite values are dropped; values outside the edges go to under/overflow.
+    """
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    keep = np.isfinite(array)
+    h = hist.Hist(hist.axis.Variable(np.asarray(edges, dtype=np.float64)), storage=hist.storage.Weight())
+    if weights is None:
+        h.fill(array[keep])
+    else:
+        h.fill(array[keep], weight=np.asarray(weights, dtype=np.float64).reshape(-1)[keep])
+    return h
+
+
+def histogram_counts(values: np.ndarray, edges: np.ndarray, flow: bool = True) -> np.ndarray:
+    """Counts of ``values`` on ``edges``; with ``flow`` the under/overflow bins are first/last."""
+    return np.asarray(make_hist(values, edges).values(flow=flow), dtype=np.float64)
