@@ -121,14 +121,20 @@ class TrainingConfig:
         _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")
         _require(0.0 < self.lr_generator < 1.0, where, "lr_generator", "a number in (0, 1)")
         _require(0.0 < self.lr_discriminator < 1.0, where, "lr_discriminator", "a number in (0, 1)")
-        _require(len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), where, "betas", "two numbers in [0, 1)")
+        _require(
+            len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), where, "betas", "two numbers in [0, 1)"
+        )
         _require(self.max_steps >= 1, where, "max_steps", "an integer >= 1")
         _require(self.checkpoint_every >= 1, where, "checkpoint_every", "an integer >= 1")
         _require(self.log_every >= 1, where, "log_every", "an integer >= 1")
         _require(self.keep_checkpoints >= 1, where, "keep_checkpoints", "an integer >= 1")
         _require(0.0 <= self.ema_decay < 1.0, where, "ema_decay", "a number in [0, 1)")
-        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), where, "device",
-                 "auto, cpu, cuda or cuda:N")
+        _require(
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            where,
+            "device",
+            "auto, cpu, cuda or cuda:N",
+        )
         _require(self.threads >= 0, where, "threads", "an integer >= 0")
 
 
@@ -138,11 +144,11 @@ class GenerationConfig:
 
     batch_size: int = 10_000
     spectrum: dict[str, Any] = field(default_factory=dict)  # empty: the simulation spectrum
-    compression: str = "none"  # none | gzip | lzf
+    compression: str = "none"  # none | gzip
 
     def check(self, where: str) -> None:
         _require(1 <= self.batch_size <= 10_000_000, where, "batch_size", "an integer in [1, 10000000]")
-        _require(self.compression in ("none", "gzip", "lzf"), where, "compression", "none, gzip or lzf")
+        _require(self.compression in ("none", "gzip"), where, "compression", "none or gzip")
 
 
 @dataclass(frozen=True)
@@ -160,8 +166,12 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
     def check(self, where: str) -> None:
-        _require(bool(self.name) and "/" not in self.name and not self.name.startswith("."), where, "name",
-                 "a non-empty run name without '/' that does not start with '.'")
+        _require(
+            bool(self.name) and "/" not in self.name and not self.name.startswith("."),
+            where,
+            "name",
+            "a non-empty run name without '/' that does not start with '.'",
+        )
         for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
             getattr(self, section).check(f"{where}: {section}")
 
@@ -193,8 +203,11 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and
-                                                                            not value.is_integer()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+        ):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(value)
     if annotation is float:

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hepgan import __version__
 from hepgan.config import config_from_dict
 from hepgan.data.transforms import ShowerTransform
 from hepgan.errors import ConfigError, InputFileError
@@ -43,8 +42,9 @@ MAX_SHOWERS = 10**12
 class ShowerGenerator:
     """A trained generator with its preprocessing: incident energies (MeV) in, showers (MeV) out."""
 
-    def __init__(self, state: dict, device: str | torch.device = "auto", use_ema: bool = True,
-                 source: str = "<checkpoint>") -> None:
+    def __init__(
+        self, state: dict, device: str | torch.device = "auto", use_ema: bool = True, source: str = "<checkpoint>"
+    ) -> None:
         self.source = source
         self.config = config_from_dict(state["config"], f"{source}: config")
         self.geometry: CaloGeometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
@@ -61,8 +61,9 @@ class ShowerGenerator:
         self.step = int(state["step"])
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
-                        use_ema: bool = True) -> ShowerGenerator:
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "auto", use_ema: bool = True
+    ) -> ShowerGenerator:
         """Load a checkpoint file (safely: tensors and plain data only)."""
         return cls(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
 
@@ -83,8 +84,10 @@ class ShowerGenerator:
             raise ConfigError("incident energies must be finite and > 0 MeV")
         rng = torch.Generator(device=self.device)
         rng.manual_seed(0 if seed is None else int(seed))
-        parts = [self.sample_cells(torch.from_numpy(incident[i : i + batch_size]), rng).cpu().numpy()
-                 for i in range(0, len(incident), batch_size)]
+        parts = [
+            self.sample_cells(torch.from_numpy(incident[i : i + batch_size]), rng).cpu().numpy()
+            for i in range(0, len(incident), batch_size)
+        ]
         cells = np.concatenate(parts) if parts else np.zeros((0, self.geometry.n_voxels + self.n_extra), np.float32)
         return self._to_batch(cells, incident)
 
@@ -116,15 +119,16 @@ def _energies_from_file(path: Path, geometry: CaloGeometry) -> np.ndarray:
     return energies
 
 
-def incident_energy_batches(n: int, batch_size: int, spectrum: EnergySpectrum | None,
-                            energies: np.ndarray | None, seed: int) -> Iterator[np.ndarray]:
+def incident_energy_batches(
+    n: int, batch_size: int, spectrum: EnergySpectrum | None, energies: np.ndarray | None, seed: int
+) -> Iterator[np.ndarray]:
     """Incident energies (MeV) in batches: drawn from a spectrum, or a file's taken in order (cycled)."""
     rng = np.random.default_rng(seed)
     done = 0
     while done < n:
         size = min(batch_size, n - done)
         if energies is not None:
-            idx = (np.arange(done, done + size) % len(energies))
+            idx = np.arange(done, done + size) % len(energies)
             yield energies[idx]
         else:
             yield spectrum.sample(size, rng)
@@ -167,7 +171,7 @@ def generate_to_file(
     checkpoint = Path(checkpoint)
     generator = ShowerGenerator.from_checkpoint(checkpoint, device=device)
     cfg = generator.config
-    batch_size = batch_size or cfg.generation.batch_size
+    batch_size = cfg.generation.batch_size if batch_size is None else batch_size
     if batch_size < 1:
         raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
     compression = compression or cfg.generation.compression
@@ -181,8 +185,6 @@ def generate_to_file(
         "checkpoint": str(checkpoint),
         "checkpoint_step": generator.step,
         "generator": "hepgan",
-        "hepgan_version": __version__,
-        "energy_unit": "MeV",
         "incident_energies_from": str(energies_from) if energies_from else "spectrum",
     }
     torch_rng = torch.Generator(device=generator.device)
@@ -196,8 +198,9 @@ def generate_to_file(
     pending: queue.Queue = queue.Queue(maxsize=2)  # bounded: flat memory
     failure: list[BaseException] = []
 
-    with ShowerWriter(output, generator.geometry, attrs=attrs,
-                      compression=None if compression == "none" else compression) as writer:
+    with ShowerWriter(
+        output, generator.geometry, attrs=attrs, compression=None if compression == "none" else compression
+    ) as writer:
 
         def drain() -> None:
             while (item := pending.get()) is not None:

@@ -25,8 +25,9 @@ import torch.nn.functional as F
 Critic = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """E[(‖∇ₓ D(x̂, c)‖₂ − 1)²] on x̂ = εx + (1−ε)G(z), ε ~ U(0, 1) per shower (arXiv:1704.00028)."""
     eps = torch.rand(len(real), 1, device=real.device, dtype=real.dtype, generator=generator)
     mixed = (eps * real + (1.0 - eps) * fake).detach().requires_grad_(True)
@@ -45,17 +46,29 @@ class GANObjective:
         self.name = name
         self.gp_lambda = gp_lambda
 
-    def discriminator_loss(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor,
-                           generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def discriminator_loss(
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        cond: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss the discriminator/critic minimises, and its diagnostics."""
         fake = fake.detach()
         d_real = critic(real, cond).float()
         d_fake = critic(fake, cond).float()
         if self.name == "wgan-gp":
             w_estimate = d_real.mean() - d_fake.mean()
-            penalty = gradient_penalty(critic, real, fake, cond, generator) if self.gp_lambda > 0 else d_real.new_zeros(())
+            penalty = (
+                gradient_penalty(critic, real, fake, cond, generator) if self.gp_lambda > 0 else d_real.new_zeros(())
+            )
             loss = -w_estimate + self.gp_lambda * penalty
-            return loss, {"d_loss": loss.detach(), "wasserstein": w_estimate.detach(), "gradient_penalty": penalty.detach()}
+            return loss, {
+                "d_loss": loss.detach(),
+                "wasserstein": w_estimate.detach(),
+                "gradient_penalty": penalty.detach(),
+            }
         # log D(x) = −softplus(−l), log(1 − D(x)) = −softplus(l)
         value = (-F.softplus(-d_real)).mean() + (-F.softplus(d_fake)).mean()
         loss = -value
@@ -66,7 +79,9 @@ class GANObjective:
             "d_fake": torch.sigmoid(d_fake).mean().detach(),  # optimum ½
         }
 
-    def generator_loss(self, critic: Critic, fake: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generator_loss(
+        self, critic: Critic, fake: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss the generator minimises, and its diagnostics."""
         d_fake = critic(fake, cond).float()
         if self.name == "wgan-gp":

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgan import __version__
 from hepgan.config import RunConfig
 from hepgan.io import ShowerBatch, ShowerWriter
 from hepgan.io.geometry import load_geometry
@@ -29,8 +28,14 @@ class SimulationSummary:
         return self.n / max(self.seconds, 1e-9)
 
 
-def simulate_to_file(config: RunConfig, output: str | Path, n: int | None = None, seed: int | None = None,
-                     chunk_size: int = 500, progress: bool = False) -> SimulationSummary:
+def simulate_to_file(
+    config: RunConfig,
+    output: str | Path,
+    n: int | None = None,
+    seed: int | None = None,
+    chunk_size: int = 500,
+    progress: bool = False,
+) -> SimulationSummary:
     """Simulate ``n`` showers (default ``simulation.n_showers``) for the config's geometry and spectrum.
 
     Showers are simulated and written in chunks (flat memory); the file appears under
@@ -45,9 +50,13 @@ def simulate_to_file(config: RunConfig, output: str | Path, n: int | None = None
     simulator = ShowerSimulator(geometry, calorimeter, particle=sim.particle)
     rng = np.random.default_rng(seed)
     energies = spectrum.sample(n, rng)
-    attrs = {"seed": int(seed), "generator": "hepgan GFlash reference simulator", "hepgan_version": __version__,
-             "particle": sim.particle, "energy_unit": "MeV", "calorimeter": repr(calorimeter.to_dict()),
-             "spectrum": repr(spectrum.to_dict())}
+    attrs = {
+        "seed": int(seed),
+        "generator": "hepgan GFlash reference simulator",
+        "particle": sim.particle,
+        "calorimeter": repr(calorimeter.to_dict()),
+        "spectrum": repr(spectrum.to_dict()),
+    }
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -58,8 +67,13 @@ def simulate_to_file(config: RunConfig, output: str | Path, n: int | None = None
         for start in range(0, n, chunk_size):
             chunk = energies[start : start + chunk_size]
             result = simulator.simulate(chunk, rng)
-            writer.write(ShowerBatch(incident_energies_mev=chunk, showers_mev=result.showers,
-                                     overflow_mev=result.overflow if geometry.layout == "calogan" else None))
+            writer.write(
+                ShowerBatch(
+                    incident_energies_mev=chunk,
+                    showers_mev=result.showers,
+                    overflow_mev=result.overflow if geometry.layout == "calogan" else None,
+                )
+            )
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:

@@ -152,7 +152,9 @@ def test_uncompressed_and_multiple_writes(tmp_path):
     for name in ("a.h5", "a.root"):
         with ShowerWriter(tmp_path / name, CC, compression=None, chunk_rows=8) as writer:
             for first in range(0, 30, 7):
-                writer.write(ShowerBatch(batch.incident_energies_mev[first : first + 7], batch.showers_mev[first : first + 7]))
+                writer.write(
+                    ShowerBatch(batch.incident_energies_mev[first : first + 7], batch.showers_mev[first : first + 7])
+                )
             writer.write(ShowerBatch(np.zeros(0), np.zeros((0, CC.n_voxels))))
             assert writer.n_written == 30
         assert_same(read_showers(tmp_path / name, CC), batch)
@@ -193,7 +195,9 @@ def test_chunk_boundaries_with_start_stop(tmp_path, layout):
 
 
 def test_reader_over_file_larger_than_chunk_size(tmp_path):
-    path, batch = write_file(tmp_path, "calochallenge", n=40, chunk_rows=4)
+    path, batch = tmp_path / "many.h5", make_batch(40, CC)
+    with ShowerWriter(path, CC, chunk_rows=4) as writer:
+        writer.write(batch)
     with ShowerReader(path, CC, chunk_size=16) as reader:
         sums = [c.showers_mev.sum(dtype=np.float64) for c in reader.iter_chunks()]
     assert len(sums) == 3
@@ -207,7 +211,8 @@ def test_jagged_root_is_densified(tmp_path):
     index = ak.Array([[0, 5, 367], [], [10, 10, 3]])
     energy = ak.Array([[1.0, 2.0, 3.0], [], [0.5, 0.25, 4.0]])
     path = write_root_raw(
-        tmp_path / "sparse.root", {"incident_energy": np.array([1e4, 2e4, 3e4]), "cell_index": index, "cell_energy": energy}
+        tmp_path / "sparse.root",
+        {"incident_energy": np.array([1e4, 2e4, 3e4]), "cell_index": index, "cell_energy": energy},
     )
     with ShowerReader(path, CC, chunk_size=2) as reader:
         assert len(reader) == 3
@@ -367,7 +372,9 @@ def test_negative_energies(tmp_path):
     energies[5] = -3.0
     path = write_cc_raw(tmp_path / "neg_e.h5", energies, np.zeros((8, CC.n_voxels)))
     raises_input_error(path, "'incident_energies'", "first at event 5", "expected > 0")
-    gan = write_gan_raw(tmp_path / "neg_gan.h5", np.ones(4), np.where(np.arange(GAN.n_voxels) == 400, -1.0, 0.0)[None].repeat(4, 0))
+    gan = write_gan_raw(
+        tmp_path / "neg_gan.h5", np.ones(4), np.where(np.arange(GAN.n_voxels) == 400, -1.0, 0.0)[None].repeat(4, 0)
+    )
     raises_input_error(gan, "'layer_1'", "first at event 0", geometry=GAN)
 
 
@@ -423,7 +430,7 @@ def test_interrupted_writer_leaves_no_file(tmp_path, layout):
 
 @pytest.mark.parametrize("layout", ["calochallenge", "root"])
 def test_interrupted_writer_keeps_existing_target(tmp_path, layout):
-    target, old = write_file(tmp_path, layout, n=4)
+    target, _ = write_file(tmp_path, layout, n=4)
     before = target.read_bytes()
     with pytest.raises(KeyboardInterrupt):
         with ShowerWriter(target, CC, layout=layout) as writer:

@@ -53,9 +53,7 @@ def test_chi2_p_values_uniform_under_null():
     rng = np.random.default_rng(12345)
     shape = np.array([1, 3, 6, 10, 14, 16, 14, 10, 6, 3, 1], dtype=float)
     shape /= shape.sum()
-    p_values = [
-        chi2_two_histograms(rng.poisson(800 * shape), rng.poisson(2000 * shape)).p_value for _ in range(200)
-    ]
+    p_values = [chi2_two_histograms(rng.poisson(800 * shape), rng.poisson(2000 * shape)).p_value for _ in range(200)]
     assert stats.kstest(p_values, "uniform").pvalue > 0.01
 
 

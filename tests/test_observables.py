@@ -96,16 +96,23 @@ def test_polar_geometry_names_and_chunking():
     incident = rng.uniform(1e3, 1e4, size=20)
     whole = shower_observables(showers, incident, geometry)
     parts = concatenate_observables(
-        [shower_observables(showers[:7], incident[:7], geometry), shower_observables(showers[7:], incident[7:], geometry)]
+        [
+            shower_observables(showers[:7], incident[:7], geometry),
+            shower_observables(showers[7:], incident[7:], geometry),
+        ]
     )
     assert list(whole) == observable_names(geometry)
     for name in whole:
         np.testing.assert_allclose(parts[name], whole[name])
         assert whole[name].shape == (20,)
         assert np.all(np.isfinite(whole[name]))
-    # single-sector polar layer: centres lie on +x, so centre_y is 0 and centre_x >= 0
-    assert np.allclose(whole["centre_y_0"], 0.0)
-    assert np.all(whole["centre_x_0"] >= 0.0)
+    # single-sector polar layer: centres lie on one ray, so |centre_x| is the mean radius
+    layer_0 = geometry.layer_slices[0]
+    radius = geometry.voxel_radius()[layer_0]
+    block = showers[:, layer_0]
+    mean_radius = np.divide(block @ radius, block.sum(axis=1), out=np.zeros(20), where=block.sum(axis=1) > 0)
+    np.testing.assert_allclose(np.abs(whole["centre_x_0"]), mean_radius)
+    np.testing.assert_allclose(whole["centre_y_0"], 0.0, atol=1e-9)
 
 
 def test_describe_fills_layer_id():

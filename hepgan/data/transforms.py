@@ -94,8 +94,10 @@ class ShowerTransform:
     def _response_params(self, incident_mev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_e = torch.log(incident_mev.to(torch.float64))
         x = self.response_log_energy.to(log_e.device)
-        return (_interp(log_e, x, self.response_mean.to(log_e.device)),
-                _interp(log_e, x, self.response_std.to(log_e.device)))
+        return (
+            _interp(log_e, x, self.response_mean.to(log_e.device)),
+            _interp(log_e, x, self.response_std.to(log_e.device)),
+        )
 
     def forward(self, cells_mev: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
         """Features (N, 1 + n_cells), float64, from cell energies (N, n_cells) in MeV."""
@@ -143,8 +145,15 @@ class ShowerTransform:
     def from_state_dict(cls, state: dict) -> ShowerTransform:
         """Rebuild a fitted transform from :meth:`state_dict` output."""
         transform = cls(int(state["n_cells"]), float(state["fraction_epsilon"]), int(state["response_bins"]))
-        for key in ("log_energy_mean", "log_energy_std", "response_log_energy", "response_mean", "response_std",
-                    "cell_mean", "cell_std"):
+        for key in (
+            "log_energy_mean",
+            "log_energy_std",
+            "response_log_energy",
+            "response_mean",
+            "response_std",
+            "cell_mean",
+            "cell_std",
+        ):
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
         return transform

@@ -15,6 +15,7 @@ CaloChallenge binning XML files are read by :func:`load_calochallenge_xml`.
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
@@ -140,8 +141,8 @@ class CaloGeometry:
     def voxel_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Transverse voxel centres (x, y) in mm, each of shape (n_voxels,).
 
-        Polar voxels use the mid radius and mid azimuth of the bin (x = r cos alpha); for
-        the innermost bin of a single-sector layer the centre is its mid radius along +x.
+        Polar voxels use the mid radius and mid azimuth of the bin (x = r cos alpha); a
+        single-sector layer's bins therefore sit at azimuth pi (along -x).
         """
         xs, ys = [], []
         for layer in self.layers:
@@ -226,7 +227,7 @@ def geometry_from_dict(data: dict[str, Any], source: str = "<geometry>") -> Calo
         if "r_edges" in entry:
             r_edges = tuple(float(v) for v in entry["r_edges"])
             n_alpha = int(entry.get("n_alpha", 1))
-            if len(r_edges) < 2 or any(b <= a for a, b in zip(r_edges, r_edges[1:], strict=False)) or r_edges[0] < 0:
+            if len(r_edges) < 2 or any(b <= a for a, b in itertools.pairwise(r_edges)) or r_edges[0] < 0:
                 raise ConfigError(f"{where}.r_edges must be at least two increasing radii >= 0 in mm")
             if n_alpha < 1:
                 raise ConfigError(f"{where}.n_alpha must be >= 1")
@@ -235,7 +236,7 @@ def geometry_from_dict(data: dict[str, Any], source: str = "<geometry>") -> Calo
             x_edges = tuple(float(v) for v in entry["x_edges"])
             y_edges = tuple(float(v) for v in entry["y_edges"])
             for name, edges in (("x_edges", x_edges), ("y_edges", y_edges)):
-                if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
                     raise ConfigError(f"{where}.{name} must be at least two increasing positions in mm")
             layers.append(Layer(kind="cartesian", x_edges=x_edges, y_edges=y_edges, **common))
         else:
@@ -297,7 +298,9 @@ def load_calochallenge_xml(
         edges = [float(v) for v in element.attrib["r_edges"].split(",")]
         if len(edges) < 2:
             continue
-        layers.append({"id": int(element.attrib["id"]), "r_edges": edges, "n_alpha": int(element.attrib["n_bin_alpha"])})
+        layers.append(
+            {"id": int(element.attrib["id"]), "r_edges": edges, "n_alpha": int(element.attrib["n_bin_alpha"])}
+        )
     if not layers:
         raise InputFileError(f"{path}: no <Layer> with voxels found")
     if depths_x0 is not None:

@@ -39,7 +39,7 @@ def open_hdf5(path: Path) -> h5py.File:
 
 
 def hdf5_layout(path: Path) -> str:
-    """"calochallenge" or "calogan" from the datasets at the file's top level."""
+    """The HDF5 layout, "calochallenge" or "calogan", from the datasets at the top level."""
     with open_hdf5(path) as file:
         keys = set(file.keys())
     if keys & set(CALOCHALLENGE_KEYS):

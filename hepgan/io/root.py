@@ -83,8 +83,9 @@ def _tree(file: Any, name: str, path: Path) -> Any:
     try:
         trees = [key.split(";")[0] for key in file.keys(filter_classname="TTree")]
         found = file[name] if name in file else None
-    except Exception as exc:
-        raise InputFileError(f"{path}: cannot read the key list ({checks.one_line(exc)})") from None
+    except Exception as exc:  # damaged directory or tree header
+        reason = checks.one_line(exc)
+        raise InputFileError(f"{path}: cannot read tree '{name}', file is corrupt or truncated ({reason})") from None
     if not isinstance(found, uproot.TTree):
         listing = ", ".join(trees) or "none"
         raise InputFileError(f"{path}: no TTree named '{name}' (TTrees found: {listing}); pass tree= to choose one")

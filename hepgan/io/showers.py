@@ -153,9 +153,7 @@ class ShowerReader:
         self.chunk_size = int(chunk_size)
         self.layout = detect_layout(self.path)
         if self.layout == "root":
-            self._source: hdf5.HDF5Source | root.RootSource = root.RootSource(
-                self.path, self.geometry, tree, branches
-            )
+            self._source: hdf5.HDF5Source | root.RootSource = root.RootSource(self.path, self.geometry, tree, branches)
         else:
             if tree is not None or branches:
                 raise ConfigError(f"{self.path}: tree= and branches= apply to ROOT files only")
@@ -278,6 +276,8 @@ class ShowerWriter:
         self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self.n_written = 0
         self._closed = False
+        if not self.path.parent.is_dir():
+            raise OutputError(f"{self.path}: cannot create output file (directory {self.path.parent} does not exist)")
         try:
             if self.layout == "root":
                 self._sink: hdf5.HDF5Sink | root.RootSink = root.RootSink(
@@ -346,6 +346,9 @@ class ShowerWriter:
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot finish output file ({_reason(exc)})") from None
+        except BaseException:
+            self.abort()
+            raise
         self._closed = True
 
     def abort(self) -> None:

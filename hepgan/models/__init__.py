@@ -15,13 +15,17 @@ CONDITION_DIM = 1  # log-scaled incident energy
 
 def _mlp_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
     n_features = 1 + sum(r * c for r, c in layer_shapes) + n_extra
-    return (MLPGenerator(cfg.latent_dim, CONDITION_DIM, n_features, cfg.generator_hidden),
-            MLPCritic(CONDITION_DIM, n_features, cfg.critic_hidden))
+    return (
+        MLPGenerator(cfg.latent_dim, CONDITION_DIM, n_features, cfg.generator_hidden),
+        MLPCritic(CONDITION_DIM, n_features, cfg.critic_hidden),
+    )
 
 
 def _dcgan_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
-    return (DCGANGenerator(cfg.latent_dim, CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels),
-            DCGANCritic(CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels))
+    return (
+        DCGANGenerator(cfg.latent_dim, CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels),
+        DCGANCritic(CONDITION_DIM, layer_shapes, n_extra, cfg.dcgan_channels),
+    )
 
 
 ARCHITECTURES: dict[str, Callable[[ModelConfig, list[tuple[int, int]], int], tuple[nn.Module, nn.Module]]] = {

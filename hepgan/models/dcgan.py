@@ -47,8 +47,12 @@ class DCGANGenerator(nn.Module):
         self.latent_dim = latent_dim
         code_dim = 256
         channels = max(2, channels)
-        self.trunk = nn.Sequential(nn.Linear(latent_dim + cond_dim, code_dim), nn.LeakyReLU(0.2),
-                                   nn.Linear(code_dim, code_dim), nn.LeakyReLU(0.2))
+        self.trunk = nn.Sequential(
+            nn.Linear(latent_dim + cond_dim, code_dim),
+            nn.LeakyReLU(0.2),
+            nn.Linear(code_dim, code_dim),
+            nn.LeakyReLU(0.2),
+        )
         self.heads = nn.ModuleList(_LayerImageHead(code_dim, shape, channels) for shape in layer_shapes)
         self.scalars = nn.Linear(code_dim, 1 + n_extra)  # response and extra (overflow) cells
         self.n_extra = n_extra

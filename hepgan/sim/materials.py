@@ -231,10 +231,7 @@ class SamplingMix:
 
     def _ec_over_x0(self, convention: str) -> float:
         w1, w2 = self.weights
-        return sum(
-            w * m.critical_energy_mev(convention) / m.x0_mm
-            for w, m in ((w1, self.absorber), (w2, self.active))
-        )
+        return sum(w * m.critical_energy_mev(convention) / m.x0_mm for w, m in ((w1, self.absorber), (w2, self.active)))
 
     def critical_energy_mev(self, convention: str = "pdg") -> float:
         """Effective critical energy in MeV."""

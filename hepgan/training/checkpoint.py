@@ -62,8 +62,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported object"
-        raise InputFileError(f"{path}: refused to load checkpoint: it holds objects other than tensors "
-                             f"and plain data ({first[:160]})") from None
+        raise InputFileError(
+            f"{path}: refused to load checkpoint: it holds objects other than tensors and plain data ({first[:160]})"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputFileError(f"{path}: checkpoint is truncated or corrupt ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "generator" not in state:
@@ -102,9 +103,11 @@ def latest_run(runs_dir: str | Path, name: str | None = None) -> Path:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise InputFileError(f"{runs_dir}: no runs folder (train a model first: hepgan train configs/calo.yaml)")
-    runs = [p for p in runs_dir.iterdir() if p.is_dir() and list_checkpoints(p)
-            and (name is None or p.name.rsplit("-", 2)[0] == name)]
+    runs = [
+        p
+        for p in runs_dir.iterdir()
+        if p.is_dir() and list_checkpoints(p) and (name is None or p.name.rsplit("-", 2)[0] == name)
+    ]
     if not runs:
-        raise InputFileError(f"{runs_dir}: no run with checkpoints found"
-                             + (f" for run name {name!r}" if name else ""))
+        raise InputFileError(f"{runs_dir}: no run with checkpoints found" + (f" for run name {name!r}" if name else ""))
     return max(runs, key=lambda p: (p.name.rsplit("-", 2)[-2:], p.stat().st_mtime))

@@ -79,7 +79,7 @@ def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
 
 def _split_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of held-out showers (fixed by the seed, so resuming sees the same split)."""
-    n_val = int(round(n * validation_fraction))
+    n_val = round(n * validation_fraction)
     mask = np.zeros(n, dtype=bool)
     mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
     return mask
@@ -94,8 +94,10 @@ class _ReferenceData:
         self.n_extra = n_extra_cells(geometry)
         self.path = Path(config.data.path)
         if not self.path.is_file():
-            raise InputFileError(f"{self.path}: reference file not found (data.path); make it with "
-                                 f"'hepgan simulate <config>' or point data.path at your showers")
+            raise InputFileError(
+                f"{self.path}: reference file not found (data.path); make it with "
+                f"'hepgan simulate <config>' or point data.path at your showers"
+            )
         with ShowerReader(self.path, geometry, chunk_size=config.data.chunk_size) as reader:
             total = len(reader)
         self.n = min(total, config.data.max_showers) if config.data.max_showers else total
@@ -107,7 +109,9 @@ class _ReferenceData:
         offset = 0
         with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
             for batch in reader.iter_chunks(0, self.n):
-                sel = ~self.holdout[offset : offset + len(batch)] if train else self.holdout[offset : offset + len(batch)]
+                sel = (
+                    ~self.holdout[offset : offset + len(batch)] if train else self.holdout[offset : offset + len(batch)]
+                )
                 offset += len(batch)
                 yield batch_cells(batch, self.n_extra)[sel], np.asarray(batch.incident_energies_mev)[sel], batch, sel
 
@@ -134,11 +138,13 @@ class _ReferenceData:
         with ShowerWriter(path, self.geometry, attrs={"source": str(self.path), "role": "held-out reference"}) as out:
             for _, _, batch, sel in self.chunks(train=False):
                 if sel.any():
-                    out.write(ShowerBatch(
-                        incident_energies_mev=np.asarray(batch.incident_energies_mev)[sel],
-                        showers_mev=np.asarray(batch.showers_mev)[sel],
-                        overflow_mev=None if batch.overflow_mev is None else np.asarray(batch.overflow_mev)[sel],
-                    ))
+                    out.write(
+                        ShowerBatch(
+                            incident_energies_mev=np.asarray(batch.incident_energies_mev)[sel],
+                            showers_mev=np.asarray(batch.showers_mev)[sel],
+                            overflow_mev=None if batch.overflow_mev is None else np.asarray(batch.overflow_mev)[sel],
+                        )
+                    )
 
 
 def new_run_dir(config: RunConfig) -> Path:
@@ -234,8 +240,9 @@ class Trainer:
 
     # --------------------------------------------------------------- steps
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(len(self.features), (self.config.training.batch_size,), device=self.device,
-                            generator=self.rng)
+        idx = torch.randint(
+            len(self.features), (self.config.training.batch_size,), device=self.device, generator=self.rng
+        )
         return self.features[idx], self.conditions[idx]
 
     def _noise(self, n: int) -> torch.Tensor:
@@ -295,8 +302,9 @@ class Trainer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=tc.max_steps, initial=self.step, desc=f"train {self.config.name}", unit="it",
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=tc.max_steps, initial=self.step, desc=f"train {self.config.name}", unit="it", dynamic_ncols=True
+            )
         self.generator.train()
         self.critic.train()
         with open(metrics_path, "a", encoding="utf-8") as metrics_file:
@@ -311,17 +319,28 @@ class Trainer:
                         raise TrainingError(
                             f"training diverged: {', '.join(bad)} became NaN/inf at step {self.step}; "
                             f"no checkpoint was written for it (resume from the last one with a lower "
-                            f"learning rate: --resume --set training.lr_discriminator=...)")
+                            f"learning rate: --resume --set training.lr_discriminator=...)"
+                        )
                     now = time.perf_counter()
                     rate = (self.step - last_step) * showers_per_iteration / max(now - last_t, 1e-9)
                     last_t, last_step = now, self.step
-                    record = {"step": self.step, "time_s": round(now - t0, 3), "showers_per_s": round(rate, 1),
-                              **{k: round(v, 6) for k, v in values.items()}}
+                    record = {
+                        "step": self.step,
+                        "time_s": round(now - t0, 3),
+                        "showers_per_s": round(rate, 1),
+                        **{k: round(v, 6) for k, v in values.items()},
+                    }
                     metrics_file.write(json.dumps(record) + "\n")
                     metrics_file.flush()
                     if bar is not None:
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in values.items() if k in ("d_loss", "g_loss",
-                                         "wasserstein", "d_real", "d_fake")} | {"showers/s": f"{rate:.0f}"})
+                        bar.set_postfix(
+                            {
+                                k: f"{v:.3g}"
+                                for k, v in values.items()
+                                if k in ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake")
+                            }
+                            | {"showers/s": f"{rate:.0f}"}
+                        )
                 if at_checkpoint:
                     self.save()
                 if bar is not None:
@@ -331,8 +350,9 @@ class Trainer:
         seconds = time.perf_counter() - t0
         done = self.step - start_step
         checkpoint = self.run_dir / "checkpoints" / checkpoint_name(self.step)
-        return TrainResult(self.run_dir, checkpoint, self.step, seconds,
-                           done * showers_per_iteration / max(seconds, 1e-9))
+        return TrainResult(
+            self.run_dir, checkpoint, self.step, seconds, done * showers_per_iteration / max(seconds, 1e-9)
+        )
 
 
 def train(config: RunConfig, resume_dir: str | Path | None = None, progress: bool = True) -> TrainResult:

@@ -19,9 +19,10 @@ Conventions (all energies in MeV, depths in radiation lengths X0, positions in m
 - ``sparsity_{id}``: fraction of the layer's voxels with energy strictly above a threshold
   (default 0 MeV), i.e. the layer occupancy (1 - the CaloChallenge "sparsity").
 
-Voxel positions are the geometry's voxel centres (``CaloGeometry.voxel_centres``): for a
-polar layer with a single azimuthal sector all centres lie on +x, so ``centre_x`` there is
-the energy-weighted mean radius and ``centre_y`` is 0.
+Voxel positions are the geometry's voxel centres (``CaloGeometry.voxel_centres``, polar
+bins at mid radius and mid azimuth). For a polar layer with a single azimuthal sector all
+centres lie on one ray (the mid azimuth), so there ``|centre_x|`` is the energy-weighted
+mean radius, ``centre_y`` is 0 (to rounding) and ``width`` is the rms spread in radius.
 
 Empty denominators are defined, not NaN: a layer (or shower) with no energy has centre,
 width and fraction 0; a shower with no energy has ``shower_depth`` and

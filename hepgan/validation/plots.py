@@ -126,12 +126,14 @@ def plot_comparison(
             centres, gen_density, yerr=gen_error, fmt="o", markersize=4, color=GENERATED_COLOUR, label=generated_label
         )
         top.set_ylabel("Normalised entries / unit")
+        handles, texts = top.get_legend_handles_labels()
         extra = format_metrics(metrics, unit)
         if extra:
-            top.plot([], [], " ", label=extra)
-        top.legend(loc="best", fontsize="small")
+            handles.append(top.plot([], [], " ")[0])
+            texts.append(extra)
+        top.legend(handles, texts, loc="best", fontsize="small")
         if title:
-            top.set_title(title, fontsize="small")
+            top.set_title(title, fontsize="small", loc="right")
         if log_y:
             top.set_yscale("log")
         bottom.stairs(1 + np.nan_to_num(band), edges, baseline=1 - np.nan_to_num(band), fill=True, color="0.8")
@@ -164,7 +166,7 @@ def plot_response_per_energy(
     energies_gev = np.asarray(energies_mev, dtype=np.float64) / 1000.0
     with matplotlib.style.context(STYLE):
         figure = _new_figure(14, 8)
-        axes = figure.subplots(2, 2, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        axes = figure.subplots(2, 2, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05, "wspace": 0.35})
         for column, (key, name) in enumerate((("mean", "Mean"), ("width", "Width (rms)"))):
             top, bottom = axes[0, column], axes[1, column]
             for sample, colour, text, marker in (
@@ -190,8 +192,8 @@ def plot_response_per_energy(
 
 def _image_norm(*images: np.ndarray) -> LogNorm | None:
     positive = np.concatenate([image[image > 0] for image in images])
-    if positive.size == 0 or positive.max() <= positive.min():
-        return None
+    if positive.size == 0 or positive.max() < 10.0 * positive.min():
+        return None  # linear colour scale for empty or narrow ranges
     return LogNorm(vmin=positive.min(), vmax=positive.max())
 
 

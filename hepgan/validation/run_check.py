@@ -23,12 +23,17 @@ def validate_run(run_dir: str | Path, checkpoint: str | Path, seed: int = 1) -> 
     reference = read_showers(run_dir / HOLDOUT_FILE, generator.geometry)
     generated = generator.sample(reference.incident_energies_mev, seed=seed)
     out_dir = run_dir / "validation"
-    metrics = validate_arrays(reference.showers_mev, reference.incident_energies_mev, generated.showers_mev,
-                              generated.incident_energies_mev, generator.geometry, out_dir)
+    metrics = validate_arrays(
+        reference.showers_mev,
+        reference.incident_energies_mev,
+        generated.showers_mev,
+        generated.incident_energies_mev,
+        generator.geometry,
+        out_dir,
+    )
     ref_ratio = reference.showers_mev.sum(axis=1) / reference.incident_energies_mev
     gen_ratio = generated.showers_mev.sum(axis=1) / generated.incident_energies_mev
-    rows = response_per_energy(ref_ratio, reference.incident_energies_mev, gen_ratio,
-                               generated.incident_energies_mev)
+    rows = response_per_energy(ref_ratio, reference.incident_energies_mev, gen_ratio, generated.incident_energies_mev)
     summary = {
         "checkpoint": str(checkpoint),
         "n_showers": len(reference),

@@ -1,0 +1,129 @@
+"""Generation speed in ms/shower (CaloChallenge protocol: batch sizes 1, 100, 10000), next to the
+GFlash reference simulator measured in the same run, and the end-to-end rate to an HDF5 file.
+
+    python benchmarks/generation_speed.py [--checkpoint RUN_OR_FILE] [--n-file 1e6]
+
+Prints one table: device, batch size, ms/shower of the GAN, ms/shower of the reference
+simulator on the same spectrum, and their ratio (simulator / GAN = speed-up). Also prints
+the published CaloChallenge dataset-1-photon timings when ../shared/data is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hepgan.cli import parse_count
+from hepgan.generate import ShowerGenerator, generate_to_file, resolve_checkpoint
+from hepgan.io.geometry import load_geometry
+from hepgan.sim.gflash import CalorimeterSpec, ShowerSimulator
+from hepgan.sim.spectra import EnergySpectrum
+
+PUBLISHED = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "calochallenge" / "final_results_scalar.csv"
+)
+
+
+def time_gan(generator: ShowerGenerator, spectrum: EnergySpectrum, batch: int, n_total: int) -> float:
+    """ms/shower for in-memory generation (network + inverse preprocessing) at one batch size."""
+    rng = np.random.default_rng(0)
+    torch_rng = torch.Generator(device=generator.device).manual_seed(0)
+    batches = [torch.from_numpy(spectrum.sample(batch, rng)) for _ in range(max(1, n_total // batch))]
+    generator.sample_cells(batches[0], torch_rng)  # warm-up
+    if generator.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for incident in batches:
+        generator.sample_cells(incident, torch_rng)
+    if generator.device.type == "cuda":
+        torch.cuda.synchronize()
+    return 1e3 * (time.perf_counter() - t0) / (len(batches) * batch)
+
+
+def time_simulator(generator: ShowerGenerator, spectrum: EnergySpectrum, n: int) -> float:
+    """ms/shower of the GFlash reference simulator for the checkpoint's geometry and calorimeter."""
+    sim = generator.config.simulation
+    simulator = ShowerSimulator(
+        load_geometry(generator.config.geometry),
+        CalorimeterSpec.from_dict(sim.calorimeter, "simulation.calorimeter"),
+        particle=sim.particle,
+    )
+    rng = np.random.default_rng(1)
+    energies = spectrum.sample(n, rng)
+    t0 = time.perf_counter()
+    simulator.simulate(energies, rng)
+    return 1e3 * (time.perf_counter() - t0) / n
+
+
+def published_rows() -> list[dict[str, str]]:
+    if not PUBLISHED.is_file():
+        return []
+    with open(PUBLISHED, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["dataset"] == "ds1_photons" and row["time CPU 10000"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="checkpoint or run folder (default: newest run)")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--n-sim", type=int, default=150, help="showers for the simulator timing")
+    parser.add_argument("--n-file", type=parse_count, default=1_000_000, help="showers for the end-to-end file run")
+    args = parser.parse_args()
+
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"checkpoint: {checkpoint}")
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
+        + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU")
+    )
+    cpu_generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu")
+    spectrum = EnergySpectrum.from_dict(
+        cpu_generator.config.generation.spectrum or cpu_generator.config.simulation.spectrum, "spectrum"
+    )
+    sim_ms = time_simulator(cpu_generator, spectrum, args.n_sim)
+    print(
+        f"\nreference simulator (GFlash, CPU, {args.n_sim} showers of the training spectrum): {sim_ms:.2f} ms/shower\n"
+    )
+    print(f"{'device':6s} {'batch':>6s} {'GAN ms/shower':>14s} {'sim ms/shower':>14s} {'speed-up':>10s}")
+    for device in devices:
+        generator = cpu_generator if device == "cpu" else ShowerGenerator.from_checkpoint(checkpoint, device=device)
+        for batch in (1, 100, 10_000):
+            n_total = {1: 300, 100: 5_000, 10_000: 50_000}[batch]
+            ms = time_gan(generator, spectrum, batch, n_total)
+            print(f"{device:6s} {batch:6d} {ms:14.5f} {sim_ms:14.2f} {sim_ms / ms:10.0f}x")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for device in devices:
+            out = Path(tmp) / f"events_{device}.h5"
+            summary = generate_to_file(checkpoint, args.n_file, out, seed=0, batch_size=10_000, device=device)
+            size_mb = out.stat().st_size / 1e6
+            print(
+                f"\nend to end ({device}): {args.n_file:.0e} showers to HDF5 in {summary.seconds:.1f} s "
+                f"= {summary.ms_per_shower:.5f} ms/shower ({size_mb:.0f} MB), "
+                f"speed-up over the simulator {sim_ms / summary.ms_per_shower:.0f}x"
+            )
+            out.unlink()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of this process: {peak_mb:.0f} MB")
+
+    rows = published_rows()
+    if rows:
+        print("\npublished CaloChallenge ds1-photon timings (ms/shower, their hardware), for orientation:")
+        print(f"{'model':24s} {'CPU 1':>10s} {'CPU 100':>10s} {'CPU 10000':>10s} {'GPU 10000':>10s}")
+        for row in rows:
+            print(
+                f"{row['submission name']:24s} {float(row['time CPU 1']):10.3f} {float(row['time CPU 100']):10.3f} "
+                f"{float(row['time CPU 10000']):10.3f} {float(row['time GPU 10000'] or 'nan'):10.4f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
