@@ -67,10 +67,12 @@ class PreprocessingConfig:
 
     fraction_epsilon: float = 1.0e-6
     response_bins: int = 15  # incident-energy bins used to standardise E_tot/E_inc
+    response_scale: float = 1.0  # weight of the standardised response among the features
 
     def check(self, where: str) -> None:
         _require(0.0 < self.fraction_epsilon < 1e-2, where, "fraction_epsilon", "a number in (0, 0.01)")
         _require(1 <= self.response_bins <= 1000, where, "response_bins", "an integer in [1, 1000]")
+        _require(0.0 < self.response_scale <= 100.0, where, "response_scale", "a number in (0, 100]")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class TrainingConfig:
 
     loss: str = "wgan-gp"
     gp_lambda: float = 10.0
+    response_mmd_weight: float = 0.0  # generator term: MMD² of (response, condition), real vs generated
     d_steps: int = 5  # k discriminator/critic steps ...
     g_steps: int = 1  # ... then l generator steps per iteration
     batch_size: int = 256
@@ -116,6 +119,7 @@ class TrainingConfig:
     def check(self, where: str) -> None:
         _require(self.loss in LOSSES, where, "loss", f"one of {', '.join(LOSSES)}")
         _require(self.gp_lambda >= 0.0, where, "gp_lambda", "a number >= 0")
+        _require(self.response_mmd_weight >= 0.0, where, "response_mmd_weight", "a number >= 0")
         _require(1 <= self.d_steps <= 100, where, "d_steps", "an integer in [1, 100]")
         _require(1 <= self.g_steps <= 100, where, "g_steps", "an integer in [1, 100]")
         _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")

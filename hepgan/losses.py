@@ -37,14 +37,43 @@ def gradient_penalty(
     return ((grads.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
-class GANObjective:
-    """One of the configured losses; ``name`` in ``minimax``, ``non-saturating``, ``wgan-gp``."""
+def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0)) -> torch.Tensor:
+    """Biased (V-statistic) squared maximum mean discrepancy with a sum of Gaussian kernels.
 
-    def __init__(self, name: str, gp_lambda: float = 10.0) -> None:
+    MMD² = E k(x, x') + E k(y, y') − 2 E k(x, y) with k(a, b) = Σ_h exp(−‖a − b‖² / (2h²))
+    (Gretton et al., JMLR 13 (2012) 723); used as an extra generator term to learn sharp
+    one-dimensional structures, as in arXiv:1907.03764. ``x`` (N, d), ``y`` (M, d).
+    """
+    xy = torch.cat([x, y], dim=0).float()
+    d2 = torch.cdist(xy, xy).pow(2)
+    kernel = sum(torch.exp(-d2 / (2.0 * h * h)) for h in bandwidths)
+    n = len(x)
+    return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2.0 * kernel[:n, n:].mean()
+
+
+class GANObjective:
+    """One of the configured losses; ``name`` in ``minimax``, ``non-saturating``, ``wgan-gp``.
+
+    With ``mmd_weight`` > 0 the generator also minimises ``mmd_weight`` × MMD² between real
+    and generated values of the feature columns ``mmd_columns`` jointly with the condition
+    (scaled by ``mmd_condition_scale``), computed on batches that share their conditions.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        gp_lambda: float = 10.0,
+        mmd_weight: float = 0.0,
+        mmd_columns: tuple[int, ...] = (0,),
+        mmd_condition_scale: float = 5.0,
+    ) -> None:
         if name not in ("minimax", "non-saturating", "wgan-gp"):
             raise ValueError(f"unknown GAN loss {name!r}")
         self.name = name
         self.gp_lambda = gp_lambda
+        self.mmd_weight = mmd_weight
+        self.mmd_columns = list(mmd_columns)
+        self.mmd_condition_scale = mmd_condition_scale
 
     def discriminator_loss(
         self,
@@ -80,9 +109,12 @@ class GANObjective:
         }
 
     def generator_loss(
-        self, critic: Critic, fake: torch.Tensor, cond: torch.Tensor
+        self, critic: Critic, fake: torch.Tensor, cond: torch.Tensor, real: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss the generator minimises, and its diagnostics."""
+        """Loss the generator minimises, and its diagnostics.
+
+        ``real`` (showers with the same conditions as ``fake``) is needed only for the MMD term.
+        """
         d_fake = critic(fake, cond).float()
         if self.name == "wgan-gp":
             loss = -d_fake.mean()
@@ -90,4 +122,11 @@ class GANObjective:
             loss = (-F.softplus(d_fake)).mean()  # log(1 − D(G(z)))
         else:
             loss = F.softplus(-d_fake).mean()  # −log D(G(z))
-        return loss, {"g_loss": loss.detach()}
+        diagnostics = {"g_loss": loss.detach()}
+        if self.mmd_weight > 0 and real is not None:
+            scaled = self.mmd_condition_scale * cond.float()
+            mmd = mmd_squared(torch.cat([real[:, self.mmd_columns].float(), scaled], dim=1),
+                              torch.cat([fake[:, self.mmd_columns].float(), scaled], dim=1))
+            loss = loss + self.mmd_weight * mmd
+            diagnostics["mmd"] = mmd.detach()
+        return loss, diagnostics

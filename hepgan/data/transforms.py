@@ -4,13 +4,15 @@ A shower with incident energy E_inc (MeV) and cell energies E_i (MeV; voxels, th
 overflow cells where the layout has them) becomes
 
 - a condition ``c = (ln E_inc − m_E) / s_E``;
-- a standardised response ``z = (u − μ(E_inc)) / σ(E_inc)`` with ``u = Σ E_i / E_inc``,
+- a standardised response ``z = k (u − μ(E_inc)) / σ(E_inc)`` with ``u = Σ E_i / E_inc``,
   where μ and σ are the reference's mean and standard deviation of the response in
   incident-energy bins, interpolated linearly in ln E_inc (this lets a small network
-  reach per-mille response accuracy at high energy and 20 % widths at low energy alike);
+  reach per-mille response accuracy at high energy and 20 % widths at low energy alike;
+  the scale k (``response_scale``) sets how much the response weighs in the critic's
+  distance relative to one cell);
 - per-cell standardised log fractions ``x_i = (ln(E_i / ΣE + ε) − m_i) / s_i``.
 
-The inverse maps network output back: ``u = μ + σ z`` (clipped at 0), fractions
+The inverse maps network output back: ``u = μ + σ z / k`` (clipped at 0), fractions
 ``exp(x s + m) − ε`` clipped at 0 and renormalised to 1, then ``E_i = f_i u E_inc``.
 For showers whose fractions sum to one, ``inverse(forward(x)) == x`` to float precision.
 All fitted numbers live in :meth:`ShowerTransform.state_dict` (plain tensors) and are
@@ -30,8 +32,11 @@ from hepgan.errors import TrainingError
 class ShowerTransform:
     """Fit once on reference showers, then ``forward`` for training and ``inverse`` for generation."""
 
-    def __init__(self, n_cells: int, fraction_epsilon: float = 1e-6, response_bins: int = 15) -> None:
+    def __init__(
+        self, n_cells: int, fraction_epsilon: float = 1e-6, response_bins: int = 15, response_scale: float = 1.0
+    ) -> None:
         self.n_cells = int(n_cells)
+        self.response_scale = float(response_scale)
         self.fraction_epsilon = float(fraction_epsilon)
         self.response_bins = int(response_bins)
         self.log_energy_mean = torch.tensor(0.0, dtype=torch.float64)
@@ -104,7 +109,7 @@ class ShowerTransform:
         cells = cells_mev.to(torch.float64)
         totals = cells.sum(dim=1)
         mu, sigma = self._response_params(incident_mev)
-        z = (totals / incident_mev.to(torch.float64) - mu) / sigma
+        z = self.response_scale * (totals / incident_mev.to(torch.float64) - mu) / sigma
         fractions = cells / torch.where(totals > 0, totals, torch.ones_like(totals)).unsqueeze(1)
         device = cells.device
         x = (torch.log(fractions + self.fraction_epsilon) - self.cell_mean.to(device)) / self.cell_std.to(device)
@@ -117,7 +122,7 @@ class ShowerTransform:
         work = torch.float64 if dtype == torch.float64 else torch.float32
         feats = features.to(work)
         mu, sigma = self._response_params(incident_mev)
-        response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0], min=0.0)
+        response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0] / self.response_scale, min=0.0)
         y = feats[:, 1:] * self.cell_std.to(device, work) + self.cell_mean.to(device, work)
         fractions = torch.clamp(torch.exp(y) - self.fraction_epsilon, min=0.0)
         norm = fractions.sum(dim=1, keepdim=True)
@@ -132,6 +137,7 @@ class ShowerTransform:
             "n_cells": self.n_cells,
             "fraction_epsilon": self.fraction_epsilon,
             "response_bins": self.response_bins,
+            "response_scale": self.response_scale,
             "log_energy_mean": self.log_energy_mean,
             "log_energy_std": self.log_energy_std,
             "response_log_energy": self.response_log_energy,
@@ -144,7 +150,12 @@ class ShowerTransform:
     @classmethod
     def from_state_dict(cls, state: dict) -> ShowerTransform:
         """Rebuild a fitted transform from :meth:`state_dict` output."""
-        transform = cls(int(state["n_cells"]), float(state["fraction_epsilon"]), int(state["response_bins"]))
+        transform = cls(
+            int(state["n_cells"]),
+            float(state["fraction_epsilon"]),
+            int(state["response_bins"]),
+            float(state.get("response_scale", 1.0)),
+        )
         for key in (
             "log_energy_mean",
             "log_energy_std",

@@ -117,7 +117,9 @@ class _ReferenceData:
 
     def fit_transform(self) -> ShowerTransform:
         pp = self.config.preprocessing
-        transform = ShowerTransform(self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins)
+        transform = ShowerTransform(
+            self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins, pp.response_scale
+        )
         return transform.fit((cells, inc) for cells, inc, _, _ in self.chunks(train=True))
 
     def training_tensors(self, transform: ShowerTransform) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,7 +173,7 @@ class Trainer:
         if tc.threads:
             torch.set_num_threads(tc.threads)
         self.geometry = load_geometry(config.geometry)
-        self.objective = GANObjective(tc.loss, tc.gp_lambda)
+        self.objective = GANObjective(tc.loss, tc.gp_lambda, mmd_weight=tc.response_mmd_weight, mmd_columns=(0,))
         self.amp = tc.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
         self.data = _ReferenceData(config, self.geometry)
@@ -265,10 +267,10 @@ class Trainer:
             self.opt_d.step()
         diagnostics.update(diag_d)
         for _ in range(tc.g_steps):
-            _, cond = self._batch()
+            real, cond = self._batch()
             with self._autocast():
                 fake = self.generator(self._noise(len(cond)), cond)
-                loss_g, diag_g = self.objective.generator_loss(self.critic, fake.float(), cond)
+                loss_g, diag_g = self.objective.generator_loss(self.critic, fake.float(), cond, real)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()

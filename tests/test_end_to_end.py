@@ -1,0 +1,46 @@
+"""The user's path through the command line: simulate → train → generate → validate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hepgan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs" / "calo.yaml")
+
+
+def test_simulate_train_generate_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    small = ["--set", "data.path=ref.h5", "--set", "simulation.spectrum={kind: discrete, values_mev: [2048, 8192]}",
+             "--set", "model.generator_hidden=[32]", "--set", "model.critic_hidden=[32]",
+             "--set", "training.max_steps=4", "--set", "training.checkpoint_every=2", "--set", "training.batch_size=32"]
+    assert main(["simulate", CONFIG, "--n", "200", "--no-progress", *small]) == 0
+    assert "showers/s" in capsys.readouterr().out
+    with h5py.File("ref.h5") as f:
+        assert f["showers"].shape == (200, 368)
+        assert sorted(np.unique(f["incident_energies"][:, 0])) == [2048.0, 8192.0]
+
+    assert main(["train", CONFIG, "--no-progress", *small]) == 0
+    out = capsys.readouterr().out
+    assert "held-out validation (20 showers)" in out and "2.048 GeV" in out
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert (run_dir / "validation" / "index.html").is_file()
+    response = json.loads((run_dir / "validation" / "response.json").read_text())
+    assert [row["e_inc_mev"] for row in response] == [2048.0, 8192.0]
+
+    assert main(["generate", "--n", "3e2", "-o", "events.h5", "--batch-size", "128", "--no-progress"]) == 0
+    with h5py.File("events.h5") as f:
+        assert f["showers"].shape == (300, 368)
+        assert np.all(f["showers"][:] >= 0)
+
+    assert main(["validate", "--reference", "ref.h5", "--generated", "events.h5", "-o", "report"]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert "e_ratio" in json.dumps(metrics)
+    assert (tmp_path / "report" / "index.html").read_text().count("<img") >= 5
