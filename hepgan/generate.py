@@ -70,9 +70,15 @@ class ShowerGenerator:
     @torch.inference_mode()
     def sample_cells(self, incident_mev: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Cell energies (N, n_voxels + n_extra) in MeV on the device, float32."""
+        noise = torch.randn(len(incident_mev), self.latent_dim, device=self.device, generator=generator)
+        return self.cells_from_noise(noise, incident_mev)
+
+    @torch.inference_mode()
+    def cells_from_noise(self, noise: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
+        """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk."""
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
-        noise = torch.randn(len(incident), self.latent_dim, device=self.device, generator=generator)
+        noise = noise.to(self.device, torch.float32)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             features = self.network(noise, cond)
         return self.transform.inverse(features.float(), incident)
