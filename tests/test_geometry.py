@@ -77,7 +77,7 @@ def test_layer_images_split_flat_showers() -> None:
 )
 def test_bad_geometry_fields_are_named(change: dict, field: str) -> None:
     data = {"name": "g", "layout": "calochallenge", "layers": [{"depth_x0": [0, 1], "r_edges": [0, 1]}], **change}
-    with pytest.raises(ConfigError, match=field)  # noqa: RUF043 (fields are regular expressions here):
+    with pytest.raises(ConfigError, match=field):  # noqa: RUF043 (the fields are regular expressions)
         geometry_from_dict(data, "geo.yaml")
 
 
@@ -86,5 +86,5 @@ def test_missing_geometry_and_xml(tmp_path: Path) -> None:
         load_geometry(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.xml"
     bad.write_text("<Bins><Bin>")
-    with pytest.raises(InputFileError, match="bad.xml"):
+    with pytest.raises(InputFileError, match=r"bad\.xml"):
         load_calochallenge_xml(bad)
