@@ -77,7 +77,7 @@ def test_layer_images_split_flat_showers() -> None:
 )
 def test_bad_geometry_fields_are_named(change: dict, field: str) -> None:
     data = {"name": "g", "layout": "calochallenge", "layers": [{"depth_x0": [0, 1], "r_edges": [0, 1]}], **change}
-    with pytest.raises(ConfigError, match=field):  # noqa: RUF043 (the fields are regular expressions)
+    with pytest.raises(ConfigError, match=field):
         geometry_from_dict(data, "geo.yaml")
 
 
