@@ -32,6 +32,14 @@ def parse_count(text: str) -> int:
     return int(value)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N: shard I (0-based) of N."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 0 <= int(match.group(1)) < int(match.group(2)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N (e.g. 0/8), got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -95,7 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--energies-from", metavar="FILE", help="take incident energies from this shower file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compression", choices=("none", "gzip"), help="HDF5 compression")
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="I/N",
+        help="write only shard I (0-based) of N of the --n showers, with its own derived seed",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("merge", help="join generated shards into one file (copy) or a virtual HDF5 file")
+    p.add_argument("inputs", nargs="+", help="shard files, in order")
+    p.add_argument("-o", "--output", required=True, help="merged file (.h5)")
+    p.add_argument("--virtual", action="store_true", help="virtual HDF5 datasets over the shards (no copy)")
+    p.add_argument(
+        "--geometry",
+        default="calochallenge_ds1_photons",
+        help="built-in geometry name or geometry YAML (copy mode; default: calochallenge_ds1_photons)",
+    )
 
     p = sub.add_parser("validate", help="compare generated showers with reference showers")
     p.add_argument("--reference", required=True, help="reference shower file")
@@ -177,6 +201,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         energies_from=args.energies_from,
         device=args.device,
         compression=args.compression,
+        shard=args.shard,
         progress=not args.no_progress,
     )
     print(
@@ -196,13 +221,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"simulate": cmd_simulate, "train": cmd_train, "generate": cmd_generate, "validate": cmd_validate}
+def cmd_merge(args: argparse.Namespace) -> int:
+    from hepgan.io.geometry import load_geometry
+    from hepgan.io.merge import merge_copy, merge_virtual
+
+    inputs = [Path(p) for p in args.inputs]
+    if args.virtual:
+        n = merge_virtual(inputs, Path(args.output))
+    else:
+        n = merge_copy(inputs, Path(args.output), load_geometry(args.geometry))
+    print(f"merged {len(inputs)} files, {n} showers, into {args.output}" + (" (virtual)" if args.virtual else ""))
+    return 0
+
+
+COMMANDS = {
+    "simulate": cmd_simulate,
+    "train": cmd_train,
+    "generate": cmd_generate,
+    "validate": cmd_validate,
+    "merge": cmd_merge,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hepgan`` and ``python -m hepgan``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line usage error already printed
+        return int(exc.code or 0)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -125,8 +125,31 @@ def _energies_from_file(path: Path, geometry: CaloGeometry) -> np.ndarray:
     return energies
 
 
+def shard_plan(n: int, seed: int, index: int, count: int) -> tuple[int, int, int]:
+    """Showers, first-shower offset and seed of shard ``index`` of ``count`` (0-based) of an ``n``-shower job.
+
+    Shard sizes differ by at most one; the shard seed is drawn from
+    ``SeedSequence(seed, spawn_key=(index,))``, so it depends only on the job seed and the
+    shard index: shards are independent and each is reproducible on its own.
+    """
+    if not (count >= 1 and 0 <= index < count):
+        raise ConfigError(f"--shard: expected i/N with 0 <= i < N, got {index}/{count}")
+    if count > n:
+        raise ConfigError(f"--shard: {count} shards for {n} showers; use at most one shard per shower")
+    base, extra = divmod(n, count)
+    size = base + (1 if index < extra else 0)
+    offset = index * base + min(index, extra)
+    shard_seed = int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return size, offset, shard_seed
+
+
 def incident_energy_batches(
-    n: int, batch_size: int, spectrum: EnergySpectrum | None, energies: np.ndarray | None, seed: int
+    n: int,
+    batch_size: int,
+    spectrum: EnergySpectrum | None,
+    energies: np.ndarray | None,
+    seed: int,
+    offset: int = 0,
 ) -> Iterator[np.ndarray]:
     """Incident energies (MeV) in batches: drawn from a spectrum, or a file's taken in order (cycled)."""
     rng = np.random.default_rng(seed)
@@ -134,7 +157,7 @@ def incident_energy_batches(
     while done < n:
         size = min(batch_size, n - done)
         if energies is not None:
-            idx = np.arange(done, done + size) % len(energies)
+            idx = np.arange(offset + done, offset + done + size) % len(energies)
             yield energies[idx]
         else:
             yield spectrum.sample(size, rng)
@@ -164,16 +187,25 @@ def generate_to_file(
     energies_from: str | Path | None = None,
     device: str = "auto",
     compression: str | None = None,
+    shard: tuple[int, int] | None = None,
     progress: bool = False,
 ) -> GenerationSummary:
     """Generate ``n`` showers with a checkpoint and stream them to ``output``.
 
     Incident energies come from the config's generation spectrum (default: the simulation
     spectrum) or, with ``energies_from``, from a reference file's ``incident_energies``.
-    The output's attributes record seed, checkpoint, step, hepgan version and units.
+    With ``shard=(i, N)`` only shard i of an n-shower job is written, with its own seed
+    (see :func:`shard_plan`). The output's attributes record seed, shard, checkpoint,
+    step, hepgan version and units.
     """
     if not 1 <= n <= MAX_SHOWERS:
         raise ConfigError(f"--n: expected an integer in [1, {MAX_SHOWERS:.0e}], got {n}")
+    job_seed, offset = int(seed), 0
+    shard_attrs: dict[str, object] = {}
+    if shard is not None:
+        n_total = n
+        n, offset, seed = shard_plan(n_total, job_seed, *shard)
+        shard_attrs = {"shard": f"{shard[0]}/{shard[1]}", "shard_seed": seed, "n_total": n_total}
     checkpoint = Path(checkpoint)
     generator = ShowerGenerator.from_checkpoint(checkpoint, device=device)
     cfg = generator.config
@@ -187,7 +219,8 @@ def generate_to_file(
         spec = cfg.generation.spectrum or cfg.simulation.spectrum
         spectrum = EnergySpectrum.from_dict(spec, f"{checkpoint}: generation spectrum")
     attrs = {
-        "seed": int(seed),
+        "seed": job_seed,
+        **shard_attrs,
         "checkpoint": str(checkpoint),
         "checkpoint_step": generator.step,
         "generator": "hepgan",
@@ -220,7 +253,7 @@ def generate_to_file(
         thread = threading.Thread(target=drain, name="hepgan-writer", daemon=True)
         thread.start()
         try:
-            for incident in incident_energy_batches(n, batch_size, spectrum, energies, seed):
+            for incident in incident_energy_batches(n, batch_size, spectrum, energies, seed, offset):
                 if failure:
                     break
                 cells = generator.sample_cells(torch.from_numpy(incident), torch_rng).cpu().numpy()
