@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from hepgan import __version__
-from hepgan.errors import HepganError
+from hepgan.errors import HepganError, TrainingInterrupted
 
 MAX_COUNT = 10**12
 
@@ -156,17 +156,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from hepgan.training.checkpoint import latest_run
-    from hepgan.training.trainer import train
+    from hepgan.training.trainer import run_config, train
 
     config = _load(args)
+    resume_dir = None
+    if args.resume:
+        resume_dir = latest_run(config.training.runs_dir, config.name) if args.resume == "latest" else Path(args.resume)
+        config = run_config(resume_dir, args.set)  # the run's own config, with this command's overrides
     if args.dry_run:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    resume_dir = None
-    if args.resume == "latest":
-        resume_dir = latest_run(config.training.runs_dir, config.name)
-    elif args.resume:
-        resume_dir = Path(args.resume)
     result = train(config, resume_dir=resume_dir, progress=not args.no_progress)
     print(
         f"trained {result.steps} steps in {result.seconds:.0f} s ({result.showers_per_second:.0f} showers/s); "
@@ -255,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"hepgan: {exc}", file=sys.stderr)
+        return 143 if "SIGTERM" in str(exc) else 130
     except HepganError as exc:
         print(f"hepgan: error: {exc}", file=sys.stderr)
         return 2

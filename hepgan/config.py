@@ -110,6 +110,12 @@ class TrainingConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     keep_checkpoints: int = 3
+    on_divergence: str = "stop"  # stop | rollback (to the last checkpoint, with lower learning rates)
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
+    critic_runaway: float = 1.0e4  # |critic loss| beyond this counts as divergence
+    collapse_ratio: float = 0.02  # generated diversity / data diversity below this counts as mode collapse
+    collapse_check_after: int = 500  # steps before mode collapse is looked for (a new generator starts narrow)
     ema_decay: float = 0.999  # exponential moving average of generator weights (0: off)
     device: str = "auto"
     amp: bool = True  # bf16 autocast on GPU
@@ -133,6 +139,12 @@ class TrainingConfig:
         _require(self.log_every >= 1, where, "log_every", "an integer >= 1")
         _require(self.keep_checkpoints >= 1, where, "keep_checkpoints", "an integer >= 1")
         _require(0.0 <= self.ema_decay < 1.0, where, "ema_decay", "a number in [0, 1)")
+        _require(self.on_divergence in ("stop", "rollback"), where, "on_divergence", "stop or rollback")
+        _require(0 <= self.max_rollbacks <= 100, where, "max_rollbacks", "an integer in [0, 100]")
+        _require(0.0 < self.rollback_lr_factor <= 1.0, where, "rollback_lr_factor", "a number in (0, 1]")
+        _require(self.critic_runaway > 0.0, where, "critic_runaway", "a number > 0")
+        _require(0.0 <= self.collapse_ratio < 1.0, where, "collapse_ratio", "a number in [0, 1)")
+        _require(self.collapse_check_after >= 0, where, "collapse_check_after", "an integer >= 0")
         _require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             where,

@@ -21,3 +21,7 @@ class OutputError(HepganError):
 
 class TrainingError(HepganError):
     """Training cannot continue (NaN/inf losses, divergence, missing checkpoint)."""
+
+
+class TrainingInterrupted(HepganError):
+    """Training was stopped by a signal (SIGTERM from the batch system, SIGINT) after a checkpoint."""

@@ -13,6 +13,8 @@ import copy
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +26,9 @@ import torch
 from torch import nn
 
 from hepgan import __version__
-from hepgan.config import RunConfig, config_from_dict, dump_config
+from hepgan.config import RunConfig, dump_config, load_config
 from hepgan.data.transforms import ShowerTransform
-from hepgan.errors import ConfigError, InputFileError, TrainingError
+from hepgan.errors import ConfigError, InputFileError, TrainingError, TrainingInterrupted
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry, load_geometry
 from hepgan.losses import GANObjective
@@ -182,6 +184,9 @@ class Trainer:
         if resume:
             ckpt_path, resume_state = load_latest_valid(self.run_dir, map_location="cpu")
             log.info("resuming from %s (step %d)", ckpt_path, resume_state["step"])
+            for stale in (self.run_dir / "checkpoints").glob(".step_*.tmp-*"):  # left by a killed writer
+                stale.unlink(missing_ok=True)
+            dump_config(config, self.run_dir / "config.yaml")
             self.transform = ShowerTransform.from_state_dict(resume_state["transform"])
         else:
             self.run_dir.mkdir(parents=True, exist_ok=False)
@@ -202,6 +207,9 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=tc.lr_discriminator, betas=tc.betas)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(config.seed)
+        self.feature_spread = float(self.features.std(dim=0).mean().clamp_min(1e-12))
+        self.rollbacks = 0
+        self.lr_scale = 1.0
         self.step = 0
         if resume_state is not None:
             self._load_state(resume_state)
@@ -222,6 +230,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
+            "lr_scale": self.lr_scale,
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -231,6 +240,12 @@ class Trainer:
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        # learning rates come from the (possibly overridden) config, times the rollbacks' factor
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        tc = self.config.training
+        for optimizer, lr in ((self.opt_g, tc.lr_generator), (self.opt_d, tc.lr_discriminator)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * self.lr_scale
         self.rng.set_state(state["rng"].cpu() if self.device.type == "cuda" else state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
@@ -293,58 +308,132 @@ class Trainer:
             ema_b.copy_(b)
 
     # ---------------------------------------------------------------- loop
-    def fit(self) -> TrainResult:
+    # ------------------------------------------------------------ monitors
+    @torch.no_grad()
+    def diversity(self, n_conditions: int = 4, n_samples: int = 64) -> float:
+        """Spread of generated features over the noise at fixed conditions, relative to the data's.
+
+        Mean over features of the standard deviation of G(z, c) over z, averaged over a few
+        conditions c, divided by the mean per-feature standard deviation of the training data.
+        A collapsed generator (same shower whatever the noise) gives ~0.
+        """
+        idx = torch.randint(len(self.conditions), (n_conditions,), device=self.device, generator=self.rng)
+        cond = self.conditions[idx].repeat_interleave(n_samples, dim=0)
+        was_training = self.generator.training
+        self.generator.eval()
+        with self._autocast():
+            fake = self.generator(self._noise(len(cond)), cond).float()
+        self.generator.train(was_training)
+        spread = fake.view(n_conditions, n_samples, -1).std(dim=1).mean()
+        return float(spread / self.feature_spread)
+
+    def divergence(self, values: dict[str, float]) -> str | None:
+        """A reason to stop or roll back, or None: NaN/inf, a runaway critic, mode collapse."""
         tc = self.config.training
-        metrics_path = self.run_dir / "metrics.jsonl"
-        showers_per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            return f"{', '.join(bad)} became NaN/inf"
+        scale = max(abs(values.get("wasserstein", 0.0)), abs(values.get("d_loss", 0.0)))
+        if scale > tc.critic_runaway:
+            return f"the critic ran away (|loss| = {scale:.3g} > training.critic_runaway = {tc.critic_runaway:g})"
+        if self.step >= tc.collapse_check_after and values.get("diversity", 1.0) < tc.collapse_ratio:
+            return (
+                f"mode collapse (generated diversity {values['diversity']:.3g} of the data's, "
+                f"below training.collapse_ratio = {tc.collapse_ratio:g})"
+            )
+        return None
+
+    def rollback(self, reason: str) -> Path:
+        """Reload the newest usable checkpoint and lower both learning rates."""
+        tc = self.config.training
+        if self.rollbacks >= tc.max_rollbacks:
+            raise TrainingError(
+                f"training diverged at step {self.step}: {reason}; "
+                f"gave up after {self.rollbacks} rollbacks (training.max_rollbacks)"
+            )
+        try:
+            path, state = load_latest_valid(self.run_dir, map_location="cpu")
+        except InputFileError:
+            raise TrainingError(
+                f"training diverged at step {self.step}: {reason}; no checkpoint to roll back to yet"
+            ) from None
+        self._load_state(state)
+        self.rollbacks += 1
+        self.lr_scale *= tc.rollback_lr_factor
+        for optimizer, lr in ((self.opt_g, tc.lr_generator), (self.opt_d, tc.lr_discriminator)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * self.lr_scale
+        log.warning(
+            "divergence (%s): rolled back to %s with learning rates x%g", reason, path.name, tc.rollback_lr_factor
+        )
+        return path
+
+    # ---------------------------------------------------------------- loop
+    def fit(self) -> TrainResult:
+        """Train until ``training.max_steps``; SIGTERM/SIGINT write a checkpoint and raise TrainingInterrupted."""
+        tc = self.config.training
+        log_file = _MetricsLog(self.run_dir / "metrics.jsonl")
+        per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
         start_step = self.step
         t0 = time.perf_counter()
         last_t, last_step = t0, self.step
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=tc.max_steps, initial=self.step, desc=f"train {self.config.name}", unit="it", dynamic_ncols=True
-            )
+        bar = _progress_bar(self) if self.progress else None
         self.generator.train()
         self.critic.train()
-        with open(metrics_path, "a", encoding="utf-8") as metrics_file:
+        with _StopSignals() as stop, log_file:
             while self.step < tc.max_steps:
                 diagnostics = self.train_step()
                 at_log = self.step % tc.log_every == 0 or self.step == tc.max_steps
                 at_checkpoint = self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps
-                if at_log or at_checkpoint:
+                if at_log or at_checkpoint or stop.signal:
                     values = {k: float(v) for k, v in diagnostics.items()}
-                    bad = [k for k, v in values.items() if not math.isfinite(v)]
-                    if bad:
-                        raise TrainingError(
-                            f"training diverged: {', '.join(bad)} became NaN/inf at step {self.step}; "
-                            f"no checkpoint was written for it (resume from the last one with a lower "
-                            f"learning rate: --resume --set training.lr_discriminator=...)"
-                        )
-                    now = time.perf_counter()
-                    rate = (self.step - last_step) * showers_per_iteration / max(now - last_t, 1e-9)
-                    last_t, last_step = now, self.step
-                    record = {
-                        "step": self.step,
-                        "time_s": round(now - t0, 3),
-                        "showers_per_s": round(rate, 1),
-                        **{k: round(v, 6) for k, v in values.items()},
-                    }
-                    metrics_file.write(json.dumps(record) + "\n")
-                    metrics_file.flush()
-                    if bar is not None:
-                        bar.set_postfix(
+                    values["diversity"] = self.diversity()
+                    reason = self.divergence(values)
+                    if reason is not None:
+                        if tc.on_divergence == "stop":
+                            raise TrainingError(
+                                f"training diverged at step {self.step}: {reason}; no checkpoint was written for "
+                                f"it (the last good one is kept; try --resume with lower learning rates)"
+                            )
+                        path = self.rollback(reason)
+                        log_file.write(
                             {
-                                k: f"{v:.3g}"
-                                for k, v in values.items()
-                                if k in ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake")
+                                "step": self.step,
+                                "event": "rollback",
+                                "reason": reason,
+                                "checkpoint": path.name,
+                                "lr_factor": tc.rollback_lr_factor,
                             }
-                            | {"showers/s": f"{rate:.0f}"}
                         )
-                if at_checkpoint:
-                    self.save()
+                        last_t, last_step = time.perf_counter(), self.step
+                        if bar is not None:
+                            bar.n = self.step
+                        continue
+                    now = time.perf_counter()
+                    rate = (self.step - last_step) * per_iteration / max(now - last_t, 1e-9)
+                    last_t, last_step = now, self.step
+                    log_file.write(
+                        {
+                            "step": self.step,
+                            "time_s": round(now - t0, 3),
+                            "showers_per_s": round(rate, 1),
+                            **{k: round(v, 6) for k, v in values.items()},
+                        }
+                    )
+                    if bar is not None:
+                        shown = ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake")
+                        bar.set_postfix(
+                            {k: f"{v:.3g}" for k, v in values.items() if k in shown} | {"showers/s": f"{rate:.0f}"}
+                        )
+                if at_checkpoint or stop.signal:
+                    path = self.save()
+                if stop.signal:
+                    if bar is not None:
+                        bar.close()
+                    raise TrainingInterrupted(
+                        f"stopped by {stop.signal} at step {self.step}; checkpoint {path} "
+                        f"written; continue with --resume {self.run_dir}"
+                    )
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
@@ -352,29 +441,74 @@ class Trainer:
         seconds = time.perf_counter() - t0
         done = self.step - start_step
         checkpoint = self.run_dir / "checkpoints" / checkpoint_name(self.step)
-        return TrainResult(
-            self.run_dir, checkpoint, self.step, seconds, done * showers_per_iteration / max(seconds, 1e-9)
-        )
+        return TrainResult(self.run_dir, checkpoint, self.step, seconds, done * per_iteration / max(seconds, 1e-9))
+
+
+class _MetricsLog:
+    """Append-only JSON-lines log, flushed after every line (a killed run keeps what it logged)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = None
+
+    def __enter__(self) -> _MetricsLog:
+        self.handle = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+
+
+class _StopSignals:
+    """Turn SIGTERM (batch-system preemption) and SIGINT into a request to checkpoint and stop."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def _progress_bar(trainer: Trainer):
+    from tqdm.auto import tqdm
+
+    tc = trainer.config.training
+    return tqdm(
+        total=tc.max_steps, initial=trainer.step, desc=f"train {trainer.config.name}", unit="it", dynamic_ncols=True
+    )
+
+
+def run_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """The saved configuration of a run folder, with ``key=value`` overrides (e.g. a new max_steps)."""
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        raise InputFileError(f"{run_dir}: not a run folder (config.yaml missing)")
+    return load_config(saved, overrides)
 
 
 def train(config: RunConfig, resume_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
     """Train a model for ``config`` in a new run folder, or continue the run in ``resume_dir``.
 
-    When resuming, the run's own saved configuration is used (``max_steps`` may be raised
-    by the caller's config to train longer).
+    When resuming, pass the run's own configuration (:func:`run_config`), optionally with
+    overrides such as a larger ``training.max_steps`` or lower learning rates.
     """
     if resume_dir is not None:
-        run_dir = Path(resume_dir)
-        saved = run_dir / "config.yaml"
-        if not saved.is_file():
-            raise InputFileError(f"{run_dir}: not a run folder (config.yaml missing)")
-        import yaml
-
-        saved_config = config_from_dict(yaml.safe_load(saved.read_text(encoding="utf-8")), str(saved))
-        if config.training.max_steps > saved_config.training.max_steps:
-            training = {**saved_config.to_dict()["training"], "max_steps": config.training.max_steps}
-            saved_config = config_from_dict({**saved_config.to_dict(), "training": training}, str(saved))
-        trainer = Trainer(saved_config, run_dir, resume=True, progress=progress)
+        trainer = Trainer(config, Path(resume_dir), resume=True, progress=progress)
     else:
         trainer = Trainer(config, new_run_dir(config), resume=False, progress=progress)
     result = trainer.fit()
