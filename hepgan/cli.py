@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="built-in geometry name or geometry YAML (copy mode; default: calochallenge_ds1_photons)",
     )
 
+    p = sub.add_parser("export", help="write the generator with its pre/post-processing for C++ (ONNX)")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
+    p.add_argument("-o", "--output", required=True, help="output file, e.g. generator.onnx")
+    p.add_argument("--checkpoint", help="checkpoint file or run folder (default: newest run's newest checkpoint)")
+    p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
+    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--no-ema", action="store_true", help="export the raw generator weights instead of their average")
+
     p = sub.add_parser("validate", help="compare generated showers with reference showers")
     p.add_argument("--reference", required=True, help="reference shower file")
     p.add_argument("--generated", required=True, help="generated shower file")
@@ -220,6 +228,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from hepgan.export import export_onnx
+    from hepgan.generate import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    path = export_onnx(checkpoint, Path(args.output), opset=args.opset, use_ema=not args.no_ema)
+    print(f"wrote {path} (inputs: noise, incident_energy [MeV]; output: showers [MeV]) from {checkpoint}")
+    return 0
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     from hepgan.io.geometry import load_geometry
     from hepgan.io.merge import merge_copy, merge_virtual
@@ -239,6 +257,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "validate": cmd_validate,
     "merge": cmd_merge,
+    "export": cmd_export,
 }
 
 

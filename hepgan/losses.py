@@ -26,10 +26,15 @@ Critic = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def gradient_penalty(
-    critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, generator: torch.Generator | None = None
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, eps: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """E[(‖∇ₓ D(x̂, c)‖₂ − 1)²] on x̂ = εx + (1−ε)G(z), ε ~ U(0, 1) per shower (arXiv:1704.00028)."""
-    eps = torch.rand(len(real), 1, device=real.device, dtype=real.dtype, generator=generator)
+    """E[(‖∇ₓ D(x̂, c)‖₂ − 1)²] on x̂ = εx + (1−ε)G(z), ε ~ U(0, 1) per shower (arXiv:1704.00028).
+
+    ``eps`` (N, 1) may be given (reproducible and shardable draws); otherwise it is drawn here.
+    """
+    if eps is None:
+        eps = torch.rand(len(real), 1, device=real.device)
+    eps = eps.to(real.dtype)
     mixed = (eps * real + (1.0 - eps) * fake).detach().requires_grad_(True)
     with torch.autocast(device_type=real.device.type, enabled=False):
         scores = critic(mixed.float(), cond.float())
@@ -81,17 +86,15 @@ class GANObjective:
         real: torch.Tensor,
         fake: torch.Tensor,
         cond: torch.Tensor,
-        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss the discriminator/critic minimises, and its diagnostics."""
+        """Loss the discriminator/critic minimises, and its diagnostics (``eps``: WGAN-GP interpolation weights)."""
         fake = fake.detach()
-        d_real = critic(real, cond).float()
-        d_fake = critic(fake, cond).float()
+        scores = critic(torch.cat([real, fake]), torch.cat([cond, cond])).float()  # one pass: DDP-friendly
+        d_real, d_fake = scores[: len(real)], scores[len(real) :]
         if self.name == "wgan-gp":
             w_estimate = d_real.mean() - d_fake.mean()
-            penalty = (
-                gradient_penalty(critic, real, fake, cond, generator) if self.gp_lambda > 0 else d_real.new_zeros(())
-            )
+            penalty = gradient_penalty(critic, real, fake, cond, eps) if self.gp_lambda > 0 else d_real.new_zeros(())
             loss = -w_estimate + self.gp_lambda * penalty
             return loss, {
                 "d_loss": loss.detach(),
@@ -125,8 +128,10 @@ class GANObjective:
         diagnostics = {"g_loss": loss.detach()}
         if self.mmd_weight > 0 and real is not None:
             scaled = self.mmd_condition_scale * cond.float()
-            mmd = mmd_squared(torch.cat([real[:, self.mmd_columns].float(), scaled], dim=1),
-                              torch.cat([fake[:, self.mmd_columns].float(), scaled], dim=1))
+            mmd = mmd_squared(
+                torch.cat([real[:, self.mmd_columns].float(), scaled], dim=1),
+                torch.cat([fake[:, self.mmd_columns].float(), scaled], dim=1),
+            )
             loss = loss + self.mmd_weight * mmd
             diagnostics["mmd"] = mmd.detach()
         return loss, diagnostics

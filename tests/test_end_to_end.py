@@ -15,12 +15,26 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "calo.yaml")
 
 
-def test_simulate_train_generate_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_train_generate_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    small = ["--set", "data.path=ref.h5", "--set", "simulation.spectrum={kind: discrete, values_mev: [2048, 8192]}",
-             "--set", "model.generator_hidden=[32]", "--set", "model.critic_hidden=[32]",
-             "--set", "training.max_steps=4", "--set", "training.checkpoint_every=2", "--set", "training.batch_size=32"]
+    small = [
+        "--set",
+        "data.path=ref.h5",
+        "--set",
+        "simulation.spectrum={kind: discrete, values_mev: [2048, 8192]}",
+        "--set",
+        "model.generator_hidden=[32]",
+        "--set",
+        "model.critic_hidden=[32]",
+        "--set",
+        "training.max_steps=4",
+        "--set",
+        "training.checkpoint_every=2",
+        "--set",
+        "training.batch_size=32",
+    ]
     assert main(["simulate", CONFIG, "--n", "200", "--no-progress", *small]) == 0
     assert "showers/s" in capsys.readouterr().out
     with h5py.File("ref.h5") as f:

@@ -25,8 +25,10 @@ def test_builtin_ds1_photon_geometry_matches_the_official_binning() -> None:
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data not present")
-@pytest.mark.parametrize(("name", "n_voxels"), [("binning_dataset_1_pions.xml", 533), ("binning_dataset_2.xml", 6480),
-                                                ("binning_dataset_3.xml", 40500)])
+@pytest.mark.parametrize(
+    ("name", "n_voxels"),
+    [("binning_dataset_1_pions.xml", 533), ("binning_dataset_2.xml", 6480), ("binning_dataset_3.xml", 40500)],
+)
 def test_official_xml_voxel_counts(name: str, n_voxels: int) -> None:
     layers = load_calochallenge_xml(SHARED / name, depths_x0=None)
     depths = [[float(i), float(i) + 1.0] for i in range(len(layers))]

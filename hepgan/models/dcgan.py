@@ -32,9 +32,9 @@ class _LayerImageHead(nn.Module):
         )
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
-        x = self.project(code).view(len(code), self.channels, *self.start)
+        x = self.project(code).view(code.shape[0], self.channels, *self.start)
         image = self.up(x)[:, 0, : self.shape[0], : self.shape[1]]
-        return image.reshape(len(code), -1)
+        return image.reshape(code.shape[0], -1)
 
 
 class DCGANGenerator(nn.Module):

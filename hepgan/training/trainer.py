@@ -40,6 +40,7 @@ from hepgan.training.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
+from hepgan.training.distributed import DistributedContext, init_distributed
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,13 @@ def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
         return np.asarray(batch.showers_mev, dtype=np.float64)
     overflow = batch.overflow_mev if batch.overflow_mev is not None else np.zeros((len(batch), n_extra))
     return np.concatenate([np.asarray(batch.showers_mev, dtype=np.float64), np.asarray(overflow, np.float64)], axis=1)
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of rank ``rank``'s random stream (data order, noise), started at ``step``."""
+    if rank == 0 and step == 0:
+        return seed  # a single-process run is seeded by the config's seed itself
+    return int(np.random.SeedSequence(seed, spawn_key=(rank, step)).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def _split_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
@@ -166,12 +174,26 @@ def new_run_dir(config: RunConfig) -> Path:
 class Trainer:
     """Holds networks, optimisers and RNGs of one run and advances them step by step."""
 
-    def __init__(self, config: RunConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        resume: bool = False,
+        progress: bool = True,
+        dist: DistributedContext | None = None,
+    ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = progress
+        self.dist = dist or DistributedContext()
+        self.progress = progress and self.dist.is_main
         tc = config.training
-        self.device = select_device(tc.device)
+        self.device = self.dist.device(tc.device) if self.dist.enabled else select_device(tc.device)
+        if tc.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"training.batch_size: {tc.batch_size} is the global batch and must divide evenly over "
+                f"{self.dist.world_size} processes"
+            )
+        self.local_batch = tc.batch_size // self.dist.world_size
         if tc.threads:
             torch.set_num_threads(tc.threads)
         self.geometry = load_geometry(config.geometry)
@@ -184,18 +206,25 @@ class Trainer:
         if resume:
             ckpt_path, resume_state = load_latest_valid(self.run_dir, map_location="cpu")
             log.info("resuming from %s (step %d)", ckpt_path, resume_state["step"])
-            for stale in (self.run_dir / "checkpoints").glob(".step_*.tmp-*"):  # left by a killed writer
-                stale.unlink(missing_ok=True)
-            dump_config(config, self.run_dir / "config.yaml")
+            if self.dist.is_main:
+                for stale in (self.run_dir / "checkpoints").glob(".step_*.tmp-*"):  # left by a killed writer
+                    stale.unlink(missing_ok=True)
+                dump_config(config, self.run_dir / "config.yaml")
             self.transform = ShowerTransform.from_state_dict(resume_state["transform"])
         else:
-            self.run_dir.mkdir(parents=True, exist_ok=False)
-            (self.run_dir / "checkpoints").mkdir()
-            dump_config(config, self.run_dir / "config.yaml")
-            self.transform = self.data.fit_transform()
-            self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
+            if self.dist.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=False)
+                (self.run_dir / "checkpoints").mkdir()
+                dump_config(config, self.run_dir / "config.yaml")
+            self.transform = self.data.fit_transform()  # deterministic: the same on every rank
+            if self.dist.is_main:
+                self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
+        self.dist.barrier()
 
         features, conditions = self.data.training_tensors(self.transform)
+        # each rank trains on its own shard of the training showers
+        features = features[self.dist.rank :: self.dist.world_size].clone()
+        conditions = conditions[self.dist.rank :: self.dist.world_size].clone()
         self.features = features.to(self.device)
         self.conditions = conditions.to(self.device)
         shapes = [layer.shape for layer in self.geometry.layers]
@@ -203,13 +232,20 @@ class Trainer:
         self.generator.to(self.device)
         self.critic.to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        # the modules that take part in backward passes: DistributedDataParallel wrappers under torchrun
+        self.generator_train, self.critic_train = self.generator, self.critic
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.generator_train = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
+            self.critic_train = nn.parallel.DistributedDataParallel(self.critic, device_ids=ids)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=tc.lr_generator, betas=tc.betas)
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=tc.lr_discriminator, betas=tc.betas)
         self.rng = torch.Generator(device=self.device)
-        self.rng.manual_seed(config.seed)
+        self.rng.manual_seed(rank_seed(config.seed, self.dist.rank, 0))
         self.feature_spread = float(self.features.std(dim=0).mean().clamp_min(1e-12))
         self.rollbacks = 0
         self.lr_scale = 1.0
+        self._gathered_rng_states: list[torch.Tensor] = [self.rng.get_state()]
         self.step = 0
         if resume_state is not None:
             self._load_state(resume_state)
@@ -230,6 +266,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.rng.get_state(),
+            "rng_per_rank": self._gathered_rng_states,
             "lr_scale": self.lr_scale,
             "torch_rng": torch.get_rng_state(),
         }
@@ -246,20 +283,27 @@ class Trainer:
         for optimizer, lr in ((self.opt_g, tc.lr_generator), (self.opt_d, tc.lr_discriminator)):
             for group in optimizer.param_groups:
                 group["lr"] = lr * self.lr_scale
-        self.rng.set_state(state["rng"].cpu() if self.device.type == "cuda" else state["rng"])
-        torch.set_rng_state(state["torch_rng"])
         self.step = int(state["step"])
+        states = state.get("rng_per_rank") or [state["rng"]]
+        if len(states) == self.dist.world_size:
+            self.rng.set_state(states[self.dist.rank].cpu())
+        else:  # a changed world size: fresh per-rank streams, derived from the seed and the step
+            self.rng.manual_seed(rank_seed(self.config.seed, self.dist.rank, self.step))
+        torch.set_rng_state(state["torch_rng"])
 
     def save(self) -> Path:
-        path = save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / checkpoint_name(self.step))
-        prune_checkpoints(self.run_dir, self.config.training.keep_checkpoints)
+        """Rank 0 writes the checkpoint (with every rank's RNG state); all ranks wait for it."""
+        path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
+        self._gathered_rng_states = self.dist.gather_objects(self.rng.get_state())
+        if self.dist.is_main:
+            save_checkpoint(self.state_dict(), path)
+            prune_checkpoints(self.run_dir, self.config.training.keep_checkpoints)
+        self.dist.barrier()
         return path
 
     # --------------------------------------------------------------- steps
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(
-            len(self.features), (self.config.training.batch_size,), device=self.device, generator=self.rng
-        )
+        idx = torch.randint(len(self.features), (self.local_batch,), device=self.device, generator=self.rng)
         return self.features[idx], self.conditions[idx]
 
     def _noise(self, n: int) -> torch.Tensor:
@@ -268,31 +312,51 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
-    def train_step(self) -> dict[str, torch.Tensor]:
-        """One iteration: k discriminator steps, then l generator steps; returns the last diagnostics."""
+    def draw_iteration(self) -> dict[str, list[dict[str, torch.Tensor]]]:
+        """The random inputs of one iteration: real batches, conditions, noise and interpolation weights."""
         tc = self.config.training
-        diagnostics: dict[str, Any] = {}
+        phases: dict[str, list[dict[str, torch.Tensor]]] = {"d": [], "g": []}
         for _ in range(tc.d_steps):
             real, cond = self._batch()
+            noise = self._noise(len(real))
+            eps = torch.rand(len(real), 1, device=self.device, generator=self.rng)
+            phases["d"].append({"real": real, "cond": cond, "noise": noise, "eps": eps})
+        for _ in range(tc.g_steps):
+            real, cond = self._batch()
+            phases["g"].append({"real": real, "cond": cond, "noise": self._noise(len(real))})
+        return phases
+
+    def apply_iteration(self, phases: dict[str, list[dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+        """k discriminator steps, then l generator steps, on given inputs; returns the last diagnostics."""
+        diagnostics: dict[str, Any] = {}
+        for inputs in phases["d"]:
             with self._autocast():
-                fake = self.generator(self._noise(len(real)), cond)
-                loss_d, diag_d = self.objective.discriminator_loss(self.critic, real, fake.float(), cond, self.rng)
+                with torch.no_grad():
+                    fake = self.generator(inputs["noise"], inputs["cond"]).float()
+                loss_d, diag = self.objective.discriminator_loss(
+                    self.critic_train, inputs["real"], fake, inputs["cond"], eps=inputs["eps"]
+                )
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
-        diagnostics.update(diag_d)
-        for _ in range(tc.g_steps):
-            real, cond = self._batch()
+            diagnostics.update(diag)
+        self.critic.requires_grad_(False)  # the generator steps need no critic gradients
+        for inputs in phases["g"]:
             with self._autocast():
-                fake = self.generator(self._noise(len(cond)), cond)
-                loss_g, diag_g = self.objective.generator_loss(self.critic, fake.float(), cond, real)
+                fake = self.generator_train(inputs["noise"], inputs["cond"])
+                loss_g, diag = self.objective.generator_loss(self.critic, fake.float(), inputs["cond"], inputs["real"])
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
             self._update_ema()
-        diagnostics.update(diag_g)
+            diagnostics.update(diag)
+        self.critic.requires_grad_(True)
         self.step += 1
         return diagnostics
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One iteration: k discriminator steps, then l generator steps; returns the last diagnostics."""
+        return self.apply_iteration(self.draw_iteration())
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -372,7 +436,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``training.max_steps``; SIGTERM/SIGINT write a checkpoint and raise TrainingInterrupted."""
         tc = self.config.training
-        log_file = _MetricsLog(self.run_dir / "metrics.jsonl")
+        log_file = _MetricsLog(self.run_dir / "metrics.jsonl" if self.dist.is_main else None)
         per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
         start_step = self.step
         t0 = time.perf_counter()
@@ -383,11 +447,17 @@ class Trainer:
         with _StopSignals() as stop, log_file:
             while self.step < tc.max_steps:
                 diagnostics = self.train_step()
+                stop_signal = (
+                    stop.signal
+                    if not self.dist.enabled
+                    else ("SIGTERM" if self.dist.any(stop.signal is not None, self.device) else None)
+                )
                 at_log = self.step % tc.log_every == 0 or self.step == tc.max_steps
                 at_checkpoint = self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps
-                if at_log or at_checkpoint or stop.signal:
+                if at_log or at_checkpoint or stop_signal:
                     values = {k: float(v) for k, v in diagnostics.items()}
                     values["diversity"] = self.diversity()
+                    values = self.dist.mean(values, self.device)  # every rank takes the same decisions
                     reason = self.divergence(values)
                     if reason is not None:
                         if tc.on_divergence == "stop":
@@ -425,13 +495,13 @@ class Trainer:
                         bar.set_postfix(
                             {k: f"{v:.3g}" for k, v in values.items() if k in shown} | {"showers/s": f"{rate:.0f}"}
                         )
-                if at_checkpoint or stop.signal:
+                if at_checkpoint or stop_signal:
                     path = self.save()
-                if stop.signal:
+                if stop_signal:
                     if bar is not None:
                         bar.close()
                     raise TrainingInterrupted(
-                        f"stopped by {stop.signal} at step {self.step}; checkpoint {path} "
+                        f"stopped by {stop_signal} at step {self.step}; checkpoint {path} "
                         f"written; continue with --resume {self.run_dir}"
                     )
                 if bar is not None:
@@ -447,20 +517,23 @@ class Trainer:
 class _MetricsLog:
     """Append-only JSON-lines log, flushed after every line (a killed run keeps what it logged)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | None) -> None:
+        self.path = path  # None: a rank other than 0, which logs nothing
         self.handle = None
 
     def __enter__(self) -> _MetricsLog:
-        self.handle = open(self.path, "a", encoding="utf-8")
+        if self.path is not None:
+            self.handle = open(self.path, "a", encoding="utf-8")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.handle.close()
+        if self.handle is not None:
+            self.handle.close()
 
     def write(self, record: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(record) + "\n")
-        self.handle.flush()
+        if self.handle is not None:
+            self.handle.write(json.dumps(record) + "\n")
+            self.handle.flush()
 
 
 class _StopSignals:
@@ -507,11 +580,16 @@ def train(config: RunConfig, resume_dir: str | Path | None = None, progress: boo
     When resuming, pass the run's own configuration (:func:`run_config`), optionally with
     overrides such as a larger ``training.max_steps`` or lower learning rates.
     """
-    if resume_dir is not None:
-        trainer = Trainer(config, Path(resume_dir), resume=True, progress=progress)
-    else:
-        trainer = Trainer(config, new_run_dir(config), resume=False, progress=progress)
-    result = trainer.fit()
+    dist = init_distributed(config.training.device)
+    try:
+        if resume_dir is not None:
+            trainer = Trainer(config, Path(resume_dir), resume=True, progress=progress, dist=dist)
+        else:
+            run_dir = dist.broadcast_object(new_run_dir(config) if dist.is_main else None)
+            trainer = Trainer(config, run_dir, resume=False, progress=progress, dist=dist)
+        result = trainer.fit()
+    finally:
+        dist.close()
     log.info("trained %d steps in %.1f s (%.0f showers/s)", result.steps, result.seconds, result.showers_per_second)
     return result
 

@@ -18,6 +18,18 @@ Conventions (all energies in MeV, depths in radiation lengths X0, positions in m
   and y. It is 0 for a single hit voxel.
 - ``sparsity_{id}``: fraction of the layer's voxels with energy strictly above a threshold
   (default 0 MeV), i.e. the layer occupancy (1 - the CaloChallenge "sparsity").
+- ``centre_r_{id}``: energy-weighted mean distance of the voxel centres from the shower axis.
+- ``width_x_{id}``, ``width_y_{id}``, ``width_r_{id}``: energy-weighted rms of x, y and r
+  about their means: the CaloChallenge widths of the centre of energy in η (x) and φ (y),
+  and the radial width.
+- ``hottest_ratio_{id}``: (E_1st − E_2nd) / (E_1st + E_2nd) of the layer's two hottest
+  voxels, the CaloGAN shower shape "E_ratio" (Paganini, de Oliveira, Nachman,
+  arXiv:1705.02355); 0 for an empty layer, 1 when a single voxel is hit.
+
+The observables follow the CaloGAN shower shapes (layer energies, total energy, layer
+fractions, shower depth and its width, lateral width, E_ratio, sparsity; arXiv:1705.02355)
+and the CaloChallenge 2022 high-level features (energy per layer, centre of energy and its
+width per layer, E_tot/E_inc; Krause et al., arXiv:2410.21611).
 
 Voxel positions are the geometry's voxel centres (``CaloGeometry.voxel_centres``, polar
 bins at mid radius and mid azimuth). For a polar layer with a single azimuthal sector all
@@ -68,6 +80,11 @@ OBSERVABLES: dict[str, ObservableInfo] = {
     "centre_y": ObservableInfo("Centre of energy in y, layer {id} [mm]", "mm", per_layer=True),
     "width": ObservableInfo("Lateral width (rms about centre), layer {id} [mm]", "mm", per_layer=True),
     "sparsity": ObservableInfo("Fraction of voxels above threshold, layer {id}", "", per_layer=True),
+    "centre_r": ObservableInfo("Centre of energy in r, layer {id} [mm]", "mm", per_layer=True),
+    "width_x": ObservableInfo("Width of the centre of energy in x, layer {id} [mm]", "mm", per_layer=True),
+    "width_y": ObservableInfo("Width of the centre of energy in y, layer {id} [mm]", "mm", per_layer=True),
+    "width_r": ObservableInfo("Width of the centre of energy in r, layer {id} [mm]", "mm", per_layer=True),
+    "hottest_ratio": ObservableInfo("$(E_{{1st}}-E_{{2nd}})/(E_{{1st}}+E_{{2nd}})$, layer {id}", "", per_layer=True),
 }
 """Registry of observable base names → presentation. Look names up with :func:`describe`."""
 
@@ -164,9 +181,53 @@ def layer_lateral_observables(
     Returns:
         (centre_x, centre_y, width), each (N,); width = sqrt(sigma_x**2 + sigma_y**2).
     """
-    centre_x, sigma_x = weighted_mean_and_rms(layer_showers, x_mm, layer_energy)
-    centre_y, sigma_y = weighted_mean_and_rms(layer_showers, y_mm, layer_energy)
-    return centre_x, centre_y, np.hypot(sigma_x, sigma_y)
+    lateral = layer_lateral_moments(layer_showers, x_mm, y_mm, layer_energy)
+    return lateral["centre_x"], lateral["centre_y"], lateral["width"]
+
+
+def layer_lateral_moments(
+    layer_showers: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray, layer_energy: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Centres of energy in x, y, r and their energy-weighted rms widths (mm) for one layer.
+
+    Returns:
+        ``centre_x``, ``centre_y``, ``centre_r``, ``width_x``, ``width_y``, ``width_r`` and
+        ``width`` (= hypot(width_x, width_y)), each (N,).
+    """
+    centre_x, width_x = weighted_mean_and_rms(layer_showers, x_mm, layer_energy)
+    centre_y, width_y = weighted_mean_and_rms(layer_showers, y_mm, layer_energy)
+    centre_r, width_r = weighted_mean_and_rms(layer_showers, np.hypot(x_mm, y_mm), layer_energy)
+    return {
+        "centre_x": centre_x,
+        "centre_y": centre_y,
+        "centre_r": centre_r,
+        "width_x": width_x,
+        "width_y": width_y,
+        "width_r": width_r,
+        "width": np.hypot(width_x, width_y),
+    }
+
+
+def hottest_cells_ratio(layer_showers: np.ndarray) -> np.ndarray:
+    """(E_1st − E_2nd) / (E_1st + E_2nd) of the two hottest voxels per row (CaloGAN E_ratio).
+
+    Args:
+        layer_showers: (N, k) voxel energies in MeV.
+
+    Returns:
+        (N,) values in [0, 1]; 0 for rows without energy, 1 for a single voxel (k = 1).
+    """
+    block = np.asarray(layer_showers, dtype=np.float64)
+    if block.shape[1] < 2:
+        return (block[:, 0] > 0).astype(np.float64) if block.shape[1] else np.zeros(len(block))
+    top_two = np.partition(block, -2, axis=1)[:, -2:]
+    first, second = top_two[:, 1], top_two[:, 0]
+    return safe_divide(first - second, first + second)
+
+
+def _snap_to_zero(values: np.ndarray, scale: float) -> np.ndarray:
+    """Set positions that are zero up to rounding (|v| <= 1e-9 of the layer size) to exactly 0."""
+    return np.where(np.abs(values) <= 1e-9 * scale, 0.0, values)
 
 
 def shower_observables(
@@ -190,6 +251,8 @@ def shower_observables(
     incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
     _check_inputs(showers, incident, geometry)
     x_all, y_all = geometry.voxel_centres()
+    scale = max(float(np.max(np.abs(x_all))), float(np.max(np.abs(y_all))), 1.0)
+    x_all, y_all = _snap_to_zero(x_all, scale), _snap_to_zero(y_all, scale)
     layer_energies = np.stack([showers[:, sl].sum(axis=1) for sl in geometry.layer_slices], axis=1)
     e_total = layer_energies.sum(axis=1)
 
@@ -199,13 +262,12 @@ def shower_observables(
     for index, (layer, sl) in enumerate(zip(geometry.layers, geometry.layer_slices, strict=True)):
         energy = layer_energies[:, index]
         block = showers[:, sl]
-        centre_x, centre_y, width = layer_lateral_observables(block, x_all[sl], y_all[sl], energy)
         per_layer["e_layer"][layer.id] = energy
         per_layer["e_fraction"][layer.id] = safe_divide(energy, e_total)
-        per_layer["centre_x"][layer.id] = centre_x
-        per_layer["centre_y"][layer.id] = centre_y
-        per_layer["width"][layer.id] = width
+        for base, value in layer_lateral_moments(block, x_all[sl], y_all[sl], energy).items():
+            per_layer[base][layer.id] = value
         per_layer["sparsity"][layer.id] = np.count_nonzero(block > threshold_mev, axis=1) / layer.n_voxels
+        per_layer["hottest_ratio"][layer.id] = hottest_cells_ratio(block)
     for base, values in per_layer.items():
         out.update({f"{base}_{layer_id}": value for layer_id, value in values.items()})
     return out
@@ -216,3 +278,28 @@ def concatenate_observables(chunks: list[dict[str, np.ndarray]]) -> dict[str, np
     if not chunks:
         return {}
     return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+
+
+def chunked_observables(
+    showers_mev: np.ndarray,
+    incident_mev: np.ndarray,
+    geometry: CaloGeometry,
+    chunk_size: int = 10_000,
+    threshold_mev: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """:func:`shower_observables` computed ``chunk_size`` showers at a time.
+
+    The float64 working copies then never exceed one chunk, so in-memory arrays of 1e6+
+    showers are processed with memory bounded by the chunk plus the (small) results.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
+    n = len(incident)
+    if n == 0:
+        return shower_observables(np.zeros((0, geometry.n_voxels)), incident, geometry, threshold_mev)
+    chunks = [
+        shower_observables(showers_mev[i : i + chunk_size], incident[i : i + chunk_size], geometry, threshold_mev)
+        for i in range(0, n, chunk_size)
+    ]
+    return concatenate_observables(chunks)

@@ -1,0 +1,281 @@
+"""Export a trained generator with its pre/post-processing to ONNX for C++ frameworks.
+
+The exported graph takes
+
+- ``noise`` (N, latent_dim) float32: standard-normal latent vectors;
+- ``incident_energy`` (N, 1) float32: incident energies in MeV;
+
+and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (voxels in
+the geometry's order, then overflow cells where the layout has them), the same numbers
+as :meth:`hepgan.generate.ShowerGenerator.cells_from_noise`. The batch axis is dynamic.
+The condition and the inverse of :class:`~hepgan.data.transforms.ShowerTransform` are
+re-implemented here in float32 with operations every ONNX runtime supports (the
+piecewise-linear response interpolation uses clamped ramps instead of a search).
+
+``onnx`` (and ``onnxscript`` for torch's exporter) are optional: ``pip install 'hepgan[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from hepgan import __version__
+from hepgan.data.transforms import ShowerTransform
+from hepgan.errors import HepganError, InputFileError, OutputError
+
+if TYPE_CHECKING:
+    import onnx
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'hepgan[onnx]'"
+MIN_TORCH = (2, 5)  # torch.onnx.export(..., dynamo=True, dynamic_shapes=...)
+INPUT_NAMES = ("noise", "incident_energy")
+OUTPUT_NAME = "showers"
+
+
+class MissingDependencyError(HepganError):
+    """An optional package needed for this command is not installed (the message gives the install line)."""
+
+
+def _require_exporter() -> None:
+    """Fail with one line when torch is too old or ``onnx``/``onnxscript`` are missing."""
+    major, minor = (int(part) for part in re.findall(r"\d+", torch.__version__)[:2])
+    if (major, minor) < MIN_TORCH:
+        raise MissingDependencyError(
+            f"ONNX export needs torch >= {MIN_TORCH[0]}.{MIN_TORCH[1]} (torch.export-based exporter), "
+            f"found {torch.__version__}"
+        )
+    for module in ("onnx", "onnxscript"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MissingDependencyError(f"ONNX export needs the '{module}' package: {INSTALL_HINT}") from None
+
+
+def _ramp_coefficients(xp: torch.Tensor, fp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Knots, segment widths and slopes (float32) such that interp(x) = fp[0] + Σ slope·clamp(x − xp, 0, width)."""
+    xp64, fp64 = xp.to(torch.float64), fp.to(torch.float64)
+    if len(xp64) < 2:
+        empty = torch.zeros(0, dtype=torch.float32)
+        return empty, empty.clone(), empty.clone()
+    widths = xp64[1:] - xp64[:-1]
+    slopes = (fp64[1:] - fp64[:-1]) / widths
+    return xp64[:-1].float(), widths.float(), slopes.float()
+
+
+class ExportableGenerator(nn.Module):
+    """Generator network + float32 ShowerTransform: (noise, incident MeV (N, 1)) → cell energies (MeV)."""
+
+    def __init__(self, network: nn.Module, transform: ShowerTransform) -> None:
+        super().__init__()
+        self.network = network
+        self.response_scale = float(transform.response_scale)
+        self.fraction_epsilon = float(transform.fraction_epsilon)
+        self.register_buffer("log_energy_mean", transform.log_energy_mean.float().reshape(1, 1))
+        self.register_buffer("log_energy_std", transform.log_energy_std.float().reshape(1, 1))
+        self.register_buffer("cell_mean", transform.cell_mean.float().reshape(1, -1))
+        self.register_buffer("cell_std", transform.cell_std.float().reshape(1, -1))
+        self.n_response_bins = len(transform.response_log_energy)
+        for name in ("mean", "std"):
+            fp = getattr(transform, f"response_{name}")
+            knots, widths, slopes = _ramp_coefficients(transform.response_log_energy, fp)
+            self.register_buffer(f"response_{name}_start", fp[:1].float().reshape(1, 1))
+            self.register_buffer(f"response_{name}_knots", knots.reshape(1, -1))
+            self.register_buffer(f"response_{name}_widths", widths.reshape(1, -1))
+            self.register_buffer(f"response_{name}_slopes", slopes.reshape(1, -1))
+
+    def _interp(self, log_e: torch.Tensor, name: str) -> torch.Tensor:
+        """Response mean or std (N, 1) at ln(E_inc/MeV) (N, 1); linear between bins, constant beyond."""
+        start = getattr(self, f"response_{name}_start")
+        if self.n_response_bins < 2:
+            return start.expand_as(log_e)
+        ramps = torch.minimum(
+            torch.relu(log_e - getattr(self, f"response_{name}_knots")), getattr(self, f"response_{name}_widths")
+        )
+        return start + (ramps * getattr(self, f"response_{name}_slopes")).sum(dim=1, keepdim=True)
+
+    def forward(self, noise: torch.Tensor, incident_energy: torch.Tensor) -> torch.Tensor:
+        """Cell energies (N, n_cells) in MeV from latent noise (N, latent_dim) and incident energies (N, 1) in MeV."""
+        log_e = torch.log(incident_energy)
+        cond = (log_e - self.log_energy_mean) / self.log_energy_std
+        features = self.network(noise, cond)
+        mu = self._interp(log_e, "mean")
+        sigma = self._interp(log_e, "std")
+        response = torch.relu(mu + sigma * features[:, :1] / self.response_scale)
+        y = features[:, 1:] * self.cell_std + self.cell_mean
+        fractions = torch.relu(torch.exp(y) - self.fraction_epsilon)
+        norm = fractions.sum(dim=1, keepdim=True)
+        fractions = fractions / torch.where(norm > 0, norm, torch.ones_like(norm))
+        return fractions * (response * incident_energy)
+
+
+def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[ExportableGenerator, dict[str, str]]:
+    """The wrapped generator (CPU, eval mode) and the metadata to store with it.
+
+    Raises:
+        InputFileError: missing, corrupt or non-hepgan checkpoint.
+    """
+    from hepgan.generate import ShowerGenerator
+
+    try:
+        generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu", use_ema=use_ema)
+    except (KeyError, TypeError, RuntimeError) as exc:  # a hepgan-format file missing or mismatching parts
+        raise InputFileError(f"{checkpoint}: not a usable hepgan checkpoint ({type(exc).__name__}: {exc})") from None
+    model = ExportableGenerator(generator.network, generator.transform).eval()
+    metadata = {
+        "producer": "hepgan",
+        "hepgan_version": __version__,
+        "geometry": generator.geometry.name,
+        "latent_dim": str(generator.latent_dim),
+        "n_voxels": str(generator.geometry.n_voxels),
+        "n_extra": str(generator.n_extra),
+        "checkpoint": str(checkpoint),
+        "checkpoint_step": str(generator.step),
+        "weights": "ema" if use_ema else "raw",
+        "architecture": generator.config.model.architecture,
+        "inputs": "noise (N, latent_dim) float32 standard normal; incident_energy (N, 1) float32 MeV",
+        "outputs": "showers (N, n_voxels + n_extra) float32 MeV",
+        "energy_unit": "MeV",
+    }
+    return model, metadata
+
+
+def _example_inputs(latent_dim: int, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    noise = torch.zeros(batch, latent_dim, dtype=torch.float32)
+    incident = torch.full((batch, 1), 1024.0, dtype=torch.float32)
+    return noise, incident
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence torch/onnxscript's internal chatter during export (not hepgan's own warnings).
+
+    torch's exporter emits deprecation notices about its own internals, a note that the
+    shared batch axis gets one name, and log lines about optional operator libraries
+    (torchvision) and opset conversion: none of it says anything about the exported model.
+    """
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(torch|onnxscript|onnx_ir|onnx|copyreg)\b")
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
+def _export_proto(model: nn.Module, latent_dim: int, opset: int) -> onnx.ModelProto:
+    """ONNX model from torch's ``torch.export``-based exporter, batch axis dynamic."""
+    batch = torch.export.Dim("batch")
+    with _quiet_exporter(), torch.no_grad():
+        program = torch.onnx.export(
+            model,
+            _example_inputs(latent_dim),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes={"noise": {0: batch}, "incident_energy": {0: batch}},
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
+    return program.model_proto
+
+
+def _check_dynamic_batch(proto: onnx.ModelProto, checkpoint: Path) -> None:
+    """Refuse a graph whose batch axis came out fixed (a ``len(tensor)`` in a network's forward does that)."""
+    values = [*proto.graph.input, *proto.graph.output]
+    fixed = [v.name for v in values if not any(d.dim_param for d in v.type.tensor_type.shape.dim[:1])]
+    if fixed:
+        raise HepganError(
+            f"{checkpoint}: the exported graph has a fixed batch size for {', '.join(fixed)}: the network's "
+            f"forward turns the batch size into a Python int (use tensor.shape[0], not len(tensor))"
+        )
+
+
+def _with_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> bytes:
+    """The serialized ONNX model with ``metadata`` in its metadata_props, checked by ``onnx.checker``."""
+    import onnx
+
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "hepgan"
+    proto.producer_version = __version__
+    proto.doc_string = "hepgan shower generator: noise + incident energy (MeV) -> cell energies (MeV)"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _write_atomic(data: bytes, output: Path) -> None:
+    """Write ``data`` to a temporary file beside ``output``, fsync, rename; nothing is left on failure."""
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{output}: cannot write ONNX model ({exc.strerror or exc})") from None
+
+
+def export_onnx(checkpoint: Path, output: Path, opset: int = 17, use_ema: bool = True) -> Path:
+    """Write the generator of ``checkpoint`` with its pre/post-processing as an ONNX model.
+
+    Inputs ``noise`` (N, latent_dim) and ``incident_energy`` (N, 1) in MeV, output
+    ``showers`` (N, n_voxels + n_extra) in MeV, all float32, N dynamic. Metadata
+    (geometry, latent dim, units, hepgan version, checkpoint step) is stored in the
+    model's ``metadata_props``. The file appears under ``output`` only when complete.
+
+    Args:
+        checkpoint: a hepgan checkpoint file (``runs/.../checkpoints/step_NNNNNNN.pt``).
+        output: the ``.onnx`` file to write (its folder must exist).
+        opset: ONNX opset version (>= 13).
+        use_ema: export the exponential-moving-average generator weights (as ``generate`` does).
+
+    Returns:
+        ``output`` as a Path.
+
+    Raises:
+        MissingDependencyError: ``onnx``/``onnxscript`` not installed (gives the install line).
+        InputFileError: missing, corrupt or non-hepgan checkpoint.
+        OutputError: output folder missing or not writable.
+        HepganError: unsupported opset.
+    """
+    checkpoint, output = Path(checkpoint), Path(output)
+    _require_exporter()
+    if not 13 <= int(opset) <= 23:
+        raise HepganError(f"--opset: expected an ONNX opset in [13, 23], got {opset}")
+    if not output.parent.is_dir():
+        raise OutputError(f"{output}: output folder {output.parent} does not exist")
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder, expected an .onnx file name")
+    model, metadata = build_exportable(checkpoint, use_ema=use_ema)
+    try:
+        proto = _export_proto(model, int(metadata["latent_dim"]), int(opset))
+    except Exception as exc:  # the exporter raises many types; report one line
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise HepganError(f"{checkpoint}: ONNX export failed ({type(exc).__name__}: {first})") from None
+    _check_dynamic_batch(proto, checkpoint)
+    _write_atomic(_with_metadata(proto, metadata), output)
+    log.info("wrote ONNX generator %s (opset %d) from %s", output, opset, checkpoint)
+    return output

@@ -1,0 +1,148 @@
+"""Event kinematic observables as pure functions on arrays, computed with the ``vector`` library.
+
+Inputs are per-object arrays of transverse momentum pT (GeV), pseudorapidity η, azimuth
+φ (rad) and mass m (GeV), shaped (N,) for one object per event or (N, n_objects) for an
+event table with a boolean ``mask`` (as :class:`hepgan.io.events.EventBatch` holds them).
+
+Observables (names as in :data:`EVENT_OBSERVABLES`; objects counted from 1 in pT order):
+
+- ``pt_{i}``, ``eta_{i}``, ``phi_{i}``: the i-th object's pT [GeV], η, φ [rad];
+- ``m_12``: invariant mass of the leading pair, sqrt((p1 + p2)²) [GeV];
+- ``delta_r_12``: ΔR = sqrt(Δη² + Δφ²) between the two leading objects, Δφ wrapped into [−π, π];
+- ``pt_12``: transverse momentum of the pair's four-momentum sum [GeV];
+- ``y_12``: rapidity of the pair's four-momentum sum.
+
+An observable of an object that does not exist in an event (mask False) is NaN there;
+callers histogram with explicit bin edges (NaN falls outside every bin) or drop NaN first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import vector
+
+
+@dataclass(frozen=True)
+class EventObservableInfo:
+    """How to present one event observable.
+
+    Attributes:
+        label: axis label (mathtext); ``{id}`` is replaced by the object number for
+            per-object observables.
+        unit: physical unit (``""`` for dimensionless).
+        log: binning hint: ``True`` for log-spaced bins (positive, wide-range quantities).
+        range: binning hint: fixed (low, high) edges, or None to follow the data.
+        per_object: whether the observable exists once per object (name ``base_{id}``).
+    """
+
+    label: str
+    unit: str
+    log: bool = False
+    range: tuple[float, float] | None = None
+    per_object: bool = False
+
+
+EVENT_OBSERVABLES: dict[str, EventObservableInfo] = {
+    "pt": EventObservableInfo("$p_T$ of object {id} [GeV]", "GeV", log=True, per_object=True),
+    "eta": EventObservableInfo(r"$\eta$ of object {id}", "", per_object=True),
+    "phi": EventObservableInfo(r"$\phi$ of object {id} [rad]", "rad", range=(-np.pi, np.pi), per_object=True),
+    "m_12": EventObservableInfo("Invariant mass $m_{12}$ [GeV]", "GeV"),
+    "delta_r_12": EventObservableInfo(r"$\Delta R_{12}$", ""),
+    "pt_12": EventObservableInfo("$p_T$ of the pair [GeV]", "GeV", log=True),
+    "y_12": EventObservableInfo("Rapidity of the pair $y_{12}$", ""),
+}
+"""Registry of event observable base names → presentation; look names up with :func:`describe_event`."""
+
+PAIR_OBSERVABLES = ("m_12", "delta_r_12", "pt_12", "y_12")
+_OBJECT_NAME = re.compile(r"^(?P<base>[a-z]+)_(?P<id>\d+)$")
+
+
+def describe_event(name: str) -> EventObservableInfo:
+    """Presentation info for a full observable name such as ``"pt_2"`` or ``"m_12"`` (object id filled in).
+
+    Raises:
+        KeyError: if ``name`` is not a known event observable.
+    """
+    info = EVENT_OBSERVABLES.get(name)
+    if info is not None and not info.per_object:
+        return info
+    match = _OBJECT_NAME.match(name)
+    if match is not None:
+        base = EVENT_OBSERVABLES.get(match["base"])
+        if base is not None and base.per_object:
+            return EventObservableInfo(base.label.format(id=match["id"]), base.unit, base.log, base.range, True)
+    raise KeyError(f"unknown event observable {name!r}")
+
+
+def event_observable_names(n_objects: int) -> list[str]:
+    """All names :func:`event_observables` returns for ``n_objects`` objects per event, in order."""
+    names = [f"{base}_{i}" for i in range(1, n_objects + 1) for base in ("pt", "eta", "phi")]
+    return names + (list(PAIR_OBSERVABLES) if n_objects >= 2 else [])
+
+
+def four_momenta(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray) -> vector.MomentumNumpy4D:
+    """``vector`` four-momenta from pT (GeV), η, φ (rad) and mass (GeV) arrays of one shape."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in (pt, eta, phi, mass)]
+    return vector.array(dict(zip(("pt", "eta", "phi", "mass"), arrays, strict=True)))
+
+
+def pair_mass(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+    """Invariant mass sqrt((a + b)²) in GeV (0 for rounding-level negative m²)."""
+    return np.sqrt(np.maximum(np.asarray((a + b).mass2, dtype=np.float64), 0.0))
+
+
+def delta_r(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+    """ΔR = sqrt(Δη² + Δφ²) with Δφ wrapped into [−π, π]."""
+    return np.asarray(a.deltaR(b), dtype=np.float64)
+
+
+def pair_pt(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+    """Transverse momentum of a + b in GeV."""
+    return np.asarray((a + b).pt, dtype=np.float64)
+
+
+def pair_rapidity(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+    """Rapidity y = ½ ln((E + p_z)/(E − p_z)) of a + b."""
+    return np.asarray((a + b).rapidity, dtype=np.float64)
+
+
+def _masked(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    return np.where(present, values, np.nan)
+
+
+def event_observables(
+    pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray, mask: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Every observable of :func:`event_observable_names` for (N, n_objects) object arrays.
+
+    Args:
+        pt, eta, phi, mass: (N, n_objects) arrays in GeV / rad, objects in decreasing pT.
+        mask: (N, n_objects) bool, True where the object exists; None means all exist.
+
+    Returns:
+        name → (N,) float64 array, NaN where a needed object is absent.
+    """
+    pt, eta, phi, mass = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (pt, eta, phi, mass))
+    mask = np.ones(pt.shape, dtype=bool) if mask is None else np.atleast_2d(np.asarray(mask, dtype=bool))
+    with np.errstate(divide="ignore", invalid="ignore"):  # absent (all-zero) objects; masked to NaN below
+        return _observables(four_momenta(pt, eta, phi, mass), mask)
+
+
+def _observables(p4: vector.MomentumNumpy4D, mask: np.ndarray) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for i in range(mask.shape[1]):
+        present = mask[:, i]
+        out[f"pt_{i + 1}"] = _masked(np.asarray(p4[:, i].pt), present)
+        out[f"eta_{i + 1}"] = _masked(np.asarray(p4[:, i].eta), present)
+        out[f"phi_{i + 1}"] = _masked(np.asarray(p4[:, i].phi), present)
+    if mask.shape[1] >= 2:
+        a, b = p4[:, 0], p4[:, 1]
+        both = mask[:, 0] & mask[:, 1]
+        out["m_12"] = _masked(pair_mass(a, b), both)
+        out["delta_r_12"] = _masked(delta_r(a, b), both)
+        out["pt_12"] = _masked(pair_pt(a, b), both)
+        out["y_12"] = _masked(pair_rapidity(a, b), both)
+    return out
