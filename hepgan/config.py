@@ -18,6 +18,7 @@ import yaml
 
 from hepgan.errors import ConfigError
 
+KINDS = ("calo", "events")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
 
@@ -30,6 +31,7 @@ class DataConfig:
     validation_fraction: float = 0.1
     chunk_size: int = 20_000
     max_showers: int = 0  # 0: all showers in the file
+    selection: dict[str, Any] = field(default_factory=dict)  # events: which objects to read (hepgan.io.events)
 
     def check(self, where: str) -> None:
         _require(0.0 <= self.validation_fraction < 0.9, where, "validation_fraction", "a number in [0, 0.9)")
@@ -55,6 +57,7 @@ class SimulationConfig:
         }
     )
     spectrum: dict[str, Any] = field(default_factory=lambda: {"kind": "discrete"})
+    pythia: dict[str, Any] = field(default_factory=dict)  # events: the Pythia 8 run (hepgan.sim.pythia)
 
     def check(self, where: str) -> None:
         _require(self.n_showers >= 1, where, "n_showers", "an integer >= 1")
@@ -68,6 +71,7 @@ class PreprocessingConfig:
     fraction_epsilon: float = 1.0e-6
     response_bins: int = 15  # incident-energy bins used to standardise E_tot/E_inc
     response_scale: float = 1.0  # weight of the standardised response among the features
+    events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
 
     def check(self, where: str) -> None:
         _require(0.0 < self.fraction_epsilon < 1e-2, where, "fraction_epsilon", "a number in (0, 0.01)")
@@ -172,6 +176,7 @@ class RunConfig:
     """Everything a run needs; saved resolved into the run folder and the checkpoints."""
 
     name: str = "calo"
+    kind: str = "calo"  # calo (calorimeter showers) | events (event kinematics)
     seed: int = 1234
     geometry: str = "calochallenge_ds1_photons"
     data: DataConfig = field(default_factory=DataConfig)
@@ -188,6 +193,7 @@ class RunConfig:
             "name",
             "a non-empty run name without '/' that does not start with '.'",
         )
+        _require(self.kind in KINDS, where, "kind", f"one of {', '.join(KINDS)}")
         for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
             getattr(self, section).check(f"{where}: {section}")
 

@@ -59,11 +59,8 @@ def use_sgd(trainer: Trainer) -> None:
 
 def load_initial(trainer: Trainer, name: str) -> dict[str, torch.Tensor]:
     """Freshly initialised weights with the run's seed (to show the step changed them)."""
-    from hepgan.models import build_networks
-
     torch.manual_seed(trainer.config.seed)
-    shapes = [layer.shape for layer in trainer.geometry.layers]
-    generator, critic = build_networks(trainer.config.model, shapes, trainer.data.n_extra)
+    generator, critic = trainer.data.build_networks()
     return (generator if name == "generator" else critic).state_dict()
 
 

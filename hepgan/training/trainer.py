@@ -27,12 +27,9 @@ from torch import nn
 
 from hepgan import __version__
 from hepgan.config import RunConfig, dump_config, load_config
-from hepgan.data.transforms import ShowerTransform
+from hepgan.data import make_data_module
 from hepgan.errors import ConfigError, InputFileError, TrainingError, TrainingInterrupted
-from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
-from hepgan.io.geometry import CaloGeometry, load_geometry
 from hepgan.losses import GANObjective
-from hepgan.models import build_networks
 from hepgan.training.checkpoint import (
     CHECKPOINT_FORMAT,
     checkpoint_name,
@@ -67,96 +64,11 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def n_extra_cells(geometry: CaloGeometry) -> int:
-    """Cells beyond the voxels that the model generates: CaloGAN's per-layer overflow."""
-    return geometry.n_layers if geometry.layout == "calogan" else 0
-
-
-def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
-    """Voxels (and overflow cells where the model has them) of a batch, (N, n_cells) MeV."""
-    if n_extra == 0:
-        return np.asarray(batch.showers_mev, dtype=np.float64)
-    overflow = batch.overflow_mev if batch.overflow_mev is not None else np.zeros((len(batch), n_extra))
-    return np.concatenate([np.asarray(batch.showers_mev, dtype=np.float64), np.asarray(overflow, np.float64)], axis=1)
-
-
 def rank_seed(seed: int, rank: int, step: int) -> int:
     """Seed of rank ``rank``'s random stream (data order, noise), started at ``step``."""
     if rank == 0 and step == 0:
         return seed  # a single-process run is seeded by the config's seed itself
     return int(np.random.SeedSequence(seed, spawn_key=(rank, step)).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def _split_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of held-out showers (fixed by the seed, so resuming sees the same split)."""
-    n_val = round(n * validation_fraction)
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
-    return mask
-
-
-class _ReferenceData:
-    """Reads the reference file in chunks: fits the transform, builds training features, holds out a sample."""
-
-    def __init__(self, config: RunConfig, geometry: CaloGeometry) -> None:
-        self.config = config
-        self.geometry = geometry
-        self.n_extra = n_extra_cells(geometry)
-        self.path = Path(config.data.path)
-        if not self.path.is_file():
-            raise InputFileError(
-                f"{self.path}: reference file not found (data.path); make it with "
-                f"'hepgan simulate <config>' or point data.path at your showers"
-            )
-        with ShowerReader(self.path, geometry, chunk_size=config.data.chunk_size) as reader:
-            total = len(reader)
-        self.n = min(total, config.data.max_showers) if config.data.max_showers else total
-        if self.n < 10:
-            raise InputFileError(f"{self.path}: {self.n} showers; at least 10 are needed to train")
-        self.holdout = _split_mask(self.n, config.data.validation_fraction, config.seed)
-
-    def chunks(self, train: bool):
-        offset = 0
-        with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
-            for batch in reader.iter_chunks(0, self.n):
-                sel = (
-                    ~self.holdout[offset : offset + len(batch)] if train else self.holdout[offset : offset + len(batch)]
-                )
-                offset += len(batch)
-                yield batch_cells(batch, self.n_extra)[sel], np.asarray(batch.incident_energies_mev)[sel], batch, sel
-
-    def fit_transform(self) -> ShowerTransform:
-        pp = self.config.preprocessing
-        transform = ShowerTransform(
-            self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins, pp.response_scale
-        )
-        return transform.fit((cells, inc) for cells, inc, _, _ in self.chunks(train=True))
-
-    def training_tensors(self, transform: ShowerTransform) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
-        n_train = int((~self.holdout).sum())
-        features = torch.empty(n_train, transform.n_features, dtype=torch.float32)
-        conditions = torch.empty(n_train, 1, dtype=torch.float32)
-        start = 0
-        for cells, inc, _, _ in self.chunks(train=True):
-            inc_t = torch.from_numpy(inc)
-            features[start : start + len(cells)] = transform.forward(torch.from_numpy(cells), inc_t).float()
-            conditions[start : start + len(cells)] = transform.condition(inc_t).float()
-            start += len(cells)
-        return features, conditions
-
-    def write_holdout(self, path: Path) -> None:
-        """Write the held-out reference showers (CaloChallenge/CaloGAN layout as the geometry says)."""
-        with ShowerWriter(path, self.geometry, attrs={"source": str(self.path), "role": "held-out reference"}) as out:
-            for _, _, batch, sel in self.chunks(train=False):
-                if sel.any():
-                    out.write(
-                        ShowerBatch(
-                            incident_energies_mev=np.asarray(batch.incident_energies_mev)[sel],
-                            showers_mev=np.asarray(batch.showers_mev)[sel],
-                            overflow_mev=None if batch.overflow_mev is None else np.asarray(batch.overflow_mev)[sel],
-                        )
-                    )
 
 
 def new_run_dir(config: RunConfig) -> Path:
@@ -196,11 +108,10 @@ class Trainer:
         self.local_batch = tc.batch_size // self.dist.world_size
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        self.geometry = load_geometry(config.geometry)
         self.objective = GANObjective(tc.loss, tc.gp_lambda, mmd_weight=tc.response_mmd_weight, mmd_columns=(0,))
         self.amp = tc.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
-        self.data = _ReferenceData(config, self.geometry)
+        self.data = make_data_module(config)
 
         resume_state: dict[str, Any] | None = None
         if resume:
@@ -210,25 +121,24 @@ class Trainer:
                 for stale in (self.run_dir / "checkpoints").glob(".step_*.tmp-*"):  # left by a killed writer
                     stale.unlink(missing_ok=True)
                 dump_config(config, self.run_dir / "config.yaml")
-            self.transform = ShowerTransform.from_state_dict(resume_state["transform"])
+            self.data.load_transform(resume_state)
         else:
             if self.dist.is_main:
                 self.run_dir.mkdir(parents=True, exist_ok=False)
                 (self.run_dir / "checkpoints").mkdir()
                 dump_config(config, self.run_dir / "config.yaml")
-            self.transform = self.data.fit_transform()  # deterministic: the same on every rank
+            self.data.fit_transform()  # deterministic: the same on every rank
             if self.dist.is_main:
                 self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
         self.dist.barrier()
 
-        features, conditions = self.data.training_tensors(self.transform)
+        features, conditions = self.data.training_tensors()
         # each rank trains on its own shard of the training showers
         features = features[self.dist.rank :: self.dist.world_size].clone()
         conditions = conditions[self.dist.rank :: self.dist.world_size].clone()
         self.features = features.to(self.device)
         self.conditions = conditions.to(self.device)
-        shapes = [layer.shape for layer in self.geometry.layers]
-        self.generator, self.critic = build_networks(config.model, shapes, self.data.n_extra)
+        self.generator, self.critic = self.data.build_networks()
         self.generator.to(self.device)
         self.critic.to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -257,9 +167,7 @@ class Trainer:
             "hepgan_version": __version__,
             "step": self.step,
             "config": self.config.to_dict(),
-            "geometry": self.geometry.to_dict(),
-            "n_extra": self.data.n_extra,
-            "transform": self.transform.state_dict(),
+            **self.data.checkpoint_entries(),
             "generator": self.generator.state_dict(),
             "generator_ema": self.generator_ema.state_dict(),
             "critic": self.critic.state_dict(),

@@ -1,0 +1,132 @@
+"""The shower data module: reads a reference shower file in chunks for training.
+
+A data module is what the trainer needs from a kind of data (``config.kind``): it fits
+the invertible preprocessing, builds the training tensors (features and conditions),
+writes the held-out reference sample, builds the networks for its feature layout, and
+names what a checkpoint must hold to generate again. :class:`ShowerData` does this for
+calorimeter showers; :func:`hepgan.data.make_data_module` picks the module by kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hepgan.config import RunConfig
+from hepgan.data.transforms import ShowerTransform
+from hepgan.errors import InputFileError
+from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
+from hepgan.io.geometry import CaloGeometry, load_geometry
+from hepgan.models import build_networks
+
+
+def n_extra_cells(geometry: CaloGeometry) -> int:
+    """Cells beyond the voxels that the model generates: CaloGAN's per-layer overflow."""
+    return geometry.n_layers if geometry.layout == "calogan" else 0
+
+
+def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
+    """Voxels (and overflow cells where the model has them) of a batch, (N, n_cells) MeV."""
+    if n_extra == 0:
+        return np.asarray(batch.showers_mev, dtype=np.float64)
+    overflow = batch.overflow_mev if batch.overflow_mev is not None else np.zeros((len(batch), n_extra))
+    return np.concatenate([np.asarray(batch.showers_mev, dtype=np.float64), np.asarray(overflow, np.float64)], axis=1)
+
+
+def holdout_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out entries (fixed by the seed, so resuming sees the same split)."""
+    n_val = round(n * validation_fraction)
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+    return mask
+
+
+class ShowerData:
+    """Calorimeter showers: reads the reference file in chunks, never all at once."""
+
+    kind = "calo"
+    cond_dim = 1  # log-scaled incident energy
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.geometry = load_geometry(config.geometry)
+        self.n_extra = n_extra_cells(self.geometry)
+        self.path = Path(config.data.path)
+        self.transform: ShowerTransform | None = None
+        if not self.path.is_file():
+            raise InputFileError(
+                f"{self.path}: reference file not found (data.path); make it with "
+                f"'hepgan simulate <config>' or point data.path at your showers"
+            )
+        with ShowerReader(self.path, self.geometry, chunk_size=config.data.chunk_size) as reader:
+            total = len(reader)
+        self.n = min(total, config.data.max_showers) if config.data.max_showers else total
+        if self.n < 10:
+            raise InputFileError(f"{self.path}: {self.n} showers; at least 10 are needed to train")
+        self.holdout = holdout_mask(self.n, config.data.validation_fraction, config.seed)
+
+    def _chunks(self, train: bool) -> Iterator[tuple[np.ndarray, np.ndarray, ShowerBatch, np.ndarray]]:
+        offset = 0
+        with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
+            for batch in reader.iter_chunks(0, self.n):
+                held_out = self.holdout[offset : offset + len(batch)]
+                sel = ~held_out if train else held_out
+                offset += len(batch)
+                yield batch_cells(batch, self.n_extra)[sel], np.asarray(batch.incident_energies_mev)[sel], batch, sel
+
+    def fit_transform(self) -> None:
+        """Fit the preprocessing on the training showers (deterministic: the same on every rank)."""
+        pp = self.config.preprocessing
+        transform = ShowerTransform(
+            self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins, pp.response_scale
+        )
+        self.transform = transform.fit((cells, inc) for cells, inc, _, _ in self._chunks(train=True))
+
+    def load_transform(self, state: dict[str, Any]) -> None:
+        """Use the preprocessing stored in a checkpoint."""
+        self.transform = ShowerTransform.from_state_dict(state["transform"])
+
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
+        n_train = int((~self.holdout).sum())
+        features = torch.empty(n_train, self.transform.n_features, dtype=torch.float32)
+        conditions = torch.empty(n_train, self.cond_dim, dtype=torch.float32)
+        start = 0
+        for cells, inc, _, _ in self._chunks(train=True):
+            inc_t = torch.from_numpy(inc)
+            features[start : start + len(cells)] = self.transform.forward(torch.from_numpy(cells), inc_t).float()
+            conditions[start : start + len(cells)] = self.transform.condition(inc_t).float()
+            start += len(cells)
+        return features, conditions
+
+    def write_holdout(self, path: Path) -> None:
+        """Write the held-out reference showers (CaloChallenge/CaloGAN layout as the geometry says)."""
+        with ShowerWriter(path, self.geometry, attrs={"source": str(self.path), "role": "held-out reference"}) as out:
+            for _, _, batch, sel in self._chunks(train=False):
+                if sel.any():
+                    out.write(
+                        ShowerBatch(
+                            incident_energies_mev=np.asarray(batch.incident_energies_mev)[sel],
+                            showers_mev=np.asarray(batch.showers_mev)[sel],
+                            overflow_mev=None if batch.overflow_mev is None else np.asarray(batch.overflow_mev)[sel],
+                        )
+                    )
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        """Generator and critic for this geometry's layer images (+ overflow cells)."""
+        shapes = [layer.shape for layer in self.geometry.layers]
+        return build_networks(self.config.model, shapes, self.n_extra)
+
+    def checkpoint_entries(self) -> dict[str, Any]:
+        """What generation needs besides the weights: kind, geometry, extra cells, preprocessing."""
+        return {
+            "kind": self.kind,
+            "geometry": self.geometry.to_dict(),
+            "n_extra": self.n_extra,
+            "transform": self.transform.state_dict(),
+        }

@@ -1,0 +1,57 @@
+"""Classifier two-sample test: AUC 0.5 for equal samples, the Bayes AUC for two Gaussians."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from hepgan.validation.classifier import classifier_two_sample_test, high_level_features, low_level_features
+
+FAST = {"hidden": (16,), "max_epochs": 20, "patience": 3, "learning_rate": 1e-2, "batch_size": 512}
+
+
+def test_same_distribution_gives_half():
+    rng = np.random.default_rng(0)
+    result = classifier_two_sample_test(rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)), seed=1, **FAST)
+    assert result.auc == pytest.approx(0.5, abs=max(3 * result.auc_err, 0.04))
+    assert result.n_test == 1200 and result.n_validation == 800 and result.n_train == 2000
+
+
+def test_shifted_gaussians_reach_the_optimal_auc():
+    rng = np.random.default_rng(2)
+    delta = 1.0
+    result = classifier_two_sample_test(rng.normal(0, 1, 3000), rng.normal(delta, 1, 3000), seed=3, **FAST)
+    optimal = stats.norm.cdf(delta / np.sqrt(2))  # 0.760
+    assert result.auc == pytest.approx(optimal, abs=max(3 * result.auc_err, 0.03))
+
+
+def test_seeded_and_leaves_global_rng_alone():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(300, 2)), rng.normal(0.5, 1, size=(300, 2))
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    first = classifier_two_sample_test(a, b, seed=5, **FAST)
+    after = torch.rand(1)
+    assert first == classifier_two_sample_test(a, b, seed=5, **FAST)
+    assert torch.equal(before, after)
+
+
+def test_feature_builders():
+    showers = np.array([[0.0, 1.0, 9.0], [0.0, 0.0, 0.0]])
+    features = low_level_features(showers, np.array([100.0, 10.0]))
+    assert features.shape == (2, 4) and features.dtype == np.float32
+    assert features[0, 0] == 0.0 and features[1, :3].tolist() == [0.0, 0.0, 0.0]
+    assert features[0, 2] == pytest.approx(np.log1p(0.09 / 1e-4), rel=1e-6)
+    assert features[:, 3].tolist() == pytest.approx([2.0, 1.0])
+    high = high_level_features({"e_ratio": np.array([0.9, 1.0]), "sparsity_1": np.ones(2)}, np.array([1e3, 1e4]))
+    assert high.shape == (2, 2)  # e_ratio (a high-level feature) + log10 E_inc
+
+
+def test_input_errors():
+    with pytest.raises(ValueError, match="feature counts"):
+        classifier_two_sample_test(np.zeros((20, 2)), np.zeros((20, 3)))
+    with pytest.raises(ValueError, match="at least 10"):
+        classifier_two_sample_test(np.zeros((5, 2)), np.zeros((20, 2)))
