@@ -103,7 +103,7 @@ class TrainingConfig:
 
     loss: str = "wgan-gp"
     gp_lambda: float = 10.0
-    response_mmd_weight: float = 0.0  # generator term: MMD² of (response, condition), real vs generated
+    mmd_weight: float = 0.0  # generator term: MMD² real vs generated (calo: response; events: pair masses)
     d_steps: int = 5  # k discriminator/critic steps ...
     g_steps: int = 1  # ... then l generator steps per iteration
     batch_size: int = 256
@@ -129,7 +129,7 @@ class TrainingConfig:
     def check(self, where: str) -> None:
         _require(self.loss in LOSSES, where, "loss", f"one of {', '.join(LOSSES)}")
         _require(self.gp_lambda >= 0.0, where, "gp_lambda", "a number >= 0")
-        _require(self.response_mmd_weight >= 0.0, where, "response_mmd_weight", "a number >= 0")
+        _require(self.mmd_weight >= 0.0, where, "mmd_weight", "a number >= 0")
         _require(1 <= self.d_steps <= 100, where, "d_steps", "an integer in [1, 100]")
         _require(1 <= self.g_steps <= 100, where, "g_steps", "an integer in [1, 100]")
         _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")

@@ -60,8 +60,10 @@ class GANObjective:
     """One of the configured losses; ``name`` in ``minimax``, ``non-saturating``, ``wgan-gp``.
 
     With ``mmd_weight`` > 0 the generator also minimises ``mmd_weight`` × MMD² between real
-    and generated values of the feature columns ``mmd_columns`` jointly with the condition
-    (scaled by ``mmd_condition_scale``), computed on batches that share their conditions.
+    and generated values of ``mmd_features(features)`` (by default the first column; for
+    calorimeter showers the standardised response, for events reconstructed pair masses)
+    jointly with the condition (scaled by ``mmd_condition_scale``), computed on batches
+    that share their conditions.
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class GANObjective:
         name: str,
         gp_lambda: float = 10.0,
         mmd_weight: float = 0.0,
-        mmd_columns: tuple[int, ...] = (0,),
+        mmd_features: Callable[[torch.Tensor], torch.Tensor] | None = None,
         mmd_condition_scale: float = 5.0,
     ) -> None:
         if name not in ("minimax", "non-saturating", "wgan-gp"):
@@ -77,7 +79,7 @@ class GANObjective:
         self.name = name
         self.gp_lambda = gp_lambda
         self.mmd_weight = mmd_weight
-        self.mmd_columns = list(mmd_columns)
+        self.mmd_features = mmd_features or (lambda features: features[:, :1])
         self.mmd_condition_scale = mmd_condition_scale
 
     def discriminator_loss(
@@ -129,8 +131,8 @@ class GANObjective:
         if self.mmd_weight > 0 and real is not None:
             scaled = self.mmd_condition_scale * cond.float()
             mmd = mmd_squared(
-                torch.cat([real[:, self.mmd_columns].float(), scaled], dim=1),
-                torch.cat([fake[:, self.mmd_columns].float(), scaled], dim=1),
+                torch.cat([self.mmd_features(real.float()), scaled], dim=1),
+                torch.cat([self.mmd_features(fake.float()), scaled], dim=1),
             )
             loss = loss + self.mmd_weight * mmd
             diagnostics["mmd"] = mmd.detach()

@@ -122,6 +122,11 @@ class ShowerData:
         shapes = [layer.shape for layer in self.geometry.layers]
         return build_networks(self.config.model, shapes, self.n_extra)
 
+    @staticmethod
+    def mmd_features(features: torch.Tensor) -> torch.Tensor:
+        """What the optional MMD term compares: the standardised response E_tot/E_inc, (N, 1)."""
+        return features[:, :1]
+
     def checkpoint_entries(self) -> dict[str, Any]:
         """What generation needs besides the weights: kind, geometry, extra cells, preprocessing."""
         return {

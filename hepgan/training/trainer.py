@@ -108,10 +108,12 @@ class Trainer:
         self.local_batch = tc.batch_size // self.dist.world_size
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        self.objective = GANObjective(tc.loss, tc.gp_lambda, mmd_weight=tc.response_mmd_weight, mmd_columns=(0,))
+        self.data = make_data_module(config)
+        self.objective = GANObjective(
+            tc.loss, tc.gp_lambda, mmd_weight=tc.mmd_weight, mmd_features=self.data.mmd_features
+        )
         self.amp = tc.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
-        self.data = make_data_module(config)
 
         resume_state: dict[str, Any] | None = None
         if resume:
