@@ -184,6 +184,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         from hepgan.validation.run_check import validate_run
 
         summary = validate_run(result.run_dir, result.checkpoint)
+        if summary.get("kind") == "events":
+            print(
+                f"held-out validation ({summary['n_reference']} reference, {summary['n_generated']} generated "
+                f"events): {result.run_dir / 'validation' / 'index.html'}"
+            )
+
+            def number(value: float | None, spec: str, scale: float = 1.0) -> str:
+                return "n/a".rjust(len(format(0.0, spec))) if value is None else format(scale * value, spec)
+
+            peak = summary["peak"]
+            ref, gen = peak["reference"], peak["generated"]
+            print(f"  {peak['observable']} peak     ref [GeV]   gen [GeV]    diff      target")
+            for key in ("position", "width"):
+                ok = "ok" if peak[f"{key}_within_target"] else "missed"
+                print(
+                    f"  {key:>14s} {number(ref[f'{key}_gev'], '10.3f')} {number(gen[f'{key}_gev'], '10.3f')} "
+                    f"({number(peak[f'{key}_rel_diff'], '+6.2f', 100)}%)  ±{100 * peak[f'target_{key}_rel']:g}% {ok}"
+                )
+            print("  observable         W1     W1 floor   W1/floor  (target <= 3)")
+            for name, entry in summary["observables"].items():
+                if "skipped" in entry:
+                    print(f"  {name:>12s}  skipped: {entry['skipped']}")
+                    continue
+                ok = "ok" if entry["w1_within_target"] else "missed"
+                print(
+                    f"  {name:>12s} {entry['w1']:10.4g} {entry['w1_floor']:10.4g} "
+                    f"{number(entry['w1_over_floor'], '8.2f')}  {ok}"
+                )
+            print(f"  all targets met: {'yes' if summary['summary']['all_targets_met'] else 'no'}")
+            return 0
         print(f"held-out validation ({summary['n_showers']} showers): {result.run_dir / 'validation' / 'index.html'}")
         print("  E_inc           <E_tot/E_inc> ref    gen   (diff)    width ref    gen   (diff)")
         for row in summary["response_per_energy"]:
@@ -220,8 +250,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from hepgan.io.geometry import load_geometry
+    from hepgan.validation.event_report import is_event_file, validate_event_files
     from hepgan.validation.report import validate_files
 
+    if is_event_file(args.reference) and is_event_file(args.generated):
+        report = validate_event_files(args.reference, args.generated, Path(args.output))
+        peak = report["peak"]
+        print(
+            f"{peak['observable']} peak: position {100 * peak['position_rel_diff']:+.2f}%, "
+            f"width {100 * peak['width_rel_diff']:+.2f}% (gen vs ref); "
+            f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
+            f"{report['summary']['observables_compared']} observables"
+        )
+        print(f"report: {Path(args.output) / 'index.html'}")
+        return 0
     geometry = load_geometry(args.geometry)
     validate_files(args.reference, args.generated, geometry, Path(args.output))
     print(f"report: {Path(args.output) / 'index.html'}")

@@ -45,6 +45,12 @@ class ShowerGenerator:
     def __init__(
         self, state: dict, device: str | torch.device = "auto", use_ema: bool = True, source: str = "<checkpoint>"
     ) -> None:
+        kind = state.get("kind", "calo")
+        if kind != "calo":
+            raise InputFileError(
+                f"{source}: checkpoint holds a {kind!r} model, not calorimeter showers "
+                f"(use hepgan.generate_events.EventGenerator for kind 'events')"
+            )
         self.source = source
         self.config = config_from_dict(state["config"], f"{source}: config")
         self.geometry: CaloGeometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
@@ -192,6 +198,9 @@ def generate_to_file(
 ) -> GenerationSummary:
     """Generate ``n`` showers with a checkpoint and stream them to ``output``.
 
+    An event checkpoint (kind "events") is handed to
+    :func:`hepgan.generate_events.generate_events_to_file` (``energies_from`` does not apply).
+
     Incident energies come from the config's generation spectrum (default: the simulation
     spectrum) or, with ``energies_from``, from a reference file's ``incident_energies``.
     With ``shard=(i, N)`` only shard i of an n-shower job is written, with its own seed
@@ -200,14 +209,32 @@ def generate_to_file(
     """
     if not 1 <= n <= MAX_SHOWERS:
         raise ConfigError(f"--n: expected an integer in [1, {MAX_SHOWERS:.0e}], got {n}")
+    checkpoint = Path(checkpoint)
+    state = load_checkpoint(checkpoint)
+    if state.get("kind") == "events":
+        if energies_from:
+            raise ConfigError("--energies-from: incident energies apply to shower models, not event models")
+        from hepgan.generate_events import generate_events_to_file
+
+        return generate_events_to_file(
+            state,
+            checkpoint,
+            n,
+            output,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            shard=shard,
+            compression=compression,
+            progress=progress,
+        )
     job_seed, offset = int(seed), 0
     shard_attrs: dict[str, object] = {}
     if shard is not None:
         n_total = n
         n, offset, seed = shard_plan(n_total, job_seed, *shard)
         shard_attrs = {"shard": f"{shard[0]}/{shard[1]}", "shard_seed": seed, "n_total": n_total}
-    checkpoint = Path(checkpoint)
-    generator = ShowerGenerator.from_checkpoint(checkpoint, device=device)
+    generator = ShowerGenerator(state, device=device, source=str(checkpoint))
     cfg = generator.config
     batch_size = cfg.generation.batch_size if batch_size is None else batch_size
     if batch_size < 1:

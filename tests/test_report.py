@@ -122,11 +122,12 @@ def test_validate_files_reads_in_chunks(tmp_path, geometry, samples):
     ref_inc, ref, gen_inc, gen = samples
     io.write_showers(tmp_path / "ref.h5", io.ShowerBatch(ref_inc, ref), geometry)
     io.write_showers(tmp_path / "gen.h5", io.ShowerBatch(gen_inc, gen), geometry)
+    fast = {"make_plots": False, "classifier": False, "physics_distances": False}
     from_files = validate_files(
-        tmp_path / "ref.h5", tmp_path / "gen.h5", geometry, tmp_path / "out", chunk_size=70, make_plots=False
+        tmp_path / "ref.h5", tmp_path / "gen.h5", geometry, tmp_path / "out", chunk_size=70, **fast
     )
-    in_memory = validate_arrays(ref, ref_inc, gen, gen_inc, geometry, tmp_path / "mem", make_plots=False)
+    in_memory = validate_arrays(ref, ref_inc, gen, gen_inc, geometry, tmp_path / "mem", **fast)
     assert from_files["observables"].keys() == in_memory["observables"].keys()
     for name, entry in in_memory["observables"].items():
-        for key in ("chi2", "ndf", "w1", "n_reference", "n_generated"):
+        for key in ("chi2", "ndf", "w1", "w1_err", "n_reference", "n_generated"):
             assert from_files["observables"][name]["overall"][key] == pytest.approx(entry["overall"][key], rel=1e-6)

@@ -111,10 +111,10 @@ def test_plots_and_html(report):
 
 def test_same_sample_passes(tmp_path, calogan):
     rng = np.random.default_rng(5)
-    incident = rng.choice([1e4, 5e4], 800)
+    incident = rng.choice([1e4, 5e4], 600)
     showers = toy_showers(calogan, incident, rng)
     result = validate_arrays(
-        showers[:400], incident[:400], showers[400:], incident[400:], calogan, tmp_path, make_plots=False
+        showers[:300], incident[:300], showers[300:], incident[300:], calogan, tmp_path, make_plots=False
     )
     verdicts = [entry["verdict"] for entry in result["global_metrics"].values()]
     assert verdicts.count("fail") == 0, result["global_metrics"]

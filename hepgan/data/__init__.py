@@ -13,6 +13,7 @@ from hepgan.errors import ConfigError
 
 DATA_MODULES = {
     "calo": ("hepgan.data.showers", "ShowerData"),
+    "events": ("hepgan.data.events", "EventData"),
 }
 
 

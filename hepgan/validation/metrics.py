@@ -421,13 +421,20 @@ def quick_metrics(
         ``chi2_ndf_mean``: mean χ²/ndf of the two-histogram test over observables;
         ``w1_mean``: mean W1 divided by the reference standard deviation (dimensionless);
         ``separation_power_mean``: mean separation power;
-        ``fpd``: Fréchet distance of the standardised observables at the given sample size
+        ``fpd``: Fréchet distance of the standardised high-level observables
+        (:func:`hepgan.validation.physics_distances.high_level_names`, or all common ones
+        when none of those is present) at the given sample size
         (no extrapolation in 1/N, so it carries a positive finite-size bias; compare values
         only at equal sample sizes). Observables constant in the reference are skipped.
         NaN when nothing could be compared.
     """
     from hepgan.validation.histograms import common_edges, histogram_counts
-    from hepgan.validation.physics_distances import feature_matrix, frechet_distance_samples, standardise
+    from hepgan.validation.physics_distances import (
+        frechet_distance_samples,
+        high_level_matrix,
+        high_level_names,
+        standardise,
+    )
 
     names = [name for name in ref_observables if name in gen_observables]
     chi2s, w1s, separations = [], [], []
@@ -450,10 +457,11 @@ def quick_metrics(
         "separation_power_mean": float(np.mean(separations)) if separations else float("nan"),
         "fpd": float("nan"),
     }
-    if names:
-        ref_x, _ = feature_matrix(ref_observables, names)
-        gen_x, _ = feature_matrix(gen_observables, names)
-        ref_z, gen_z = standardise(ref_x, gen_x)
+    features = high_level_names(names) or names
+    if features:
+        ref_z, gen_z = standardise(
+            high_level_matrix(ref_observables, features), high_level_matrix(gen_observables, features)
+        )
         if ref_z.shape[1] and min(len(ref_z), len(gen_z)) > 1:
             out["fpd"] = frechet_distance_samples(ref_z, gen_z)
     return out

@@ -271,7 +271,7 @@ def plot_latent_walk(
                     ax.set_title(f"t = {positions[column]:.2f}", fontsize="x-small")
                 if column == 0:
                     ax.set_ylabel(f"layer {layer.id}", fontsize="x-small")
-            figure.colorbar(artist, ax=axes[row, -1], label="MeV")
+            figure.colorbar(artist, ax=axes[row, -1]).set_label("MeV", fontsize="x-small")
         if incident_mev is not None:
             figure.suptitle(f"Latent walk at $E_{{inc}}$ = {incident_mev / 1000:.4g} GeV", fontsize="small")
         return _save(figure, path)

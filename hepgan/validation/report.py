@@ -70,7 +70,7 @@ P_VALUE_ALARM = 0.01
 DEFAULT_MAX_SHOWERS_LOW_LEVEL = 50_000
 MAX_LOW_LEVEL_VALUES = 25_000_000  # voxel values kept per sample (100 MB as float32)
 MIN_SHOWERS_GLOBAL = 50
-DEFAULT_PER_ENERGY_PLOTS = ("e_ratio", "e_total", "shower_depth", "shower_depth_width", "e_fraction_2")
+DEFAULT_PER_ENERGY_PLOTS = ("e_ratio", "shower_depth")
 VERDICT_SIGMAS = (2.0, 5.0)
 
 EnergyBinsSpec = str | int | Sequence[float]

@@ -1,0 +1,173 @@
+"""Event GAN: the data module, the differentiable pair mass, and simulate → train → generate → validate."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import vector
+
+from hepgan.cli import main
+from hepgan.config import config_from_dict, load_config
+from hepgan.data import make_data_module
+from hepgan.data.events import EventData, leading_pair_mass
+from hepgan.errors import ConfigError, InputFileError
+from hepgan.generate import ShowerGenerator
+from hepgan.generate_events import EventGenerator
+from hepgan.io.events import EventBatch, read_events, write_events
+from hepgan.training.checkpoint import load_checkpoint
+from hepgan.validation.event_report import peak_position_width, validate_event_arrays
+from hepgan.validation.kinematics import event_observables, four_momenta, pair_mass
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = str(ROOT / "configs" / "events.yaml")
+MUON_MASS_GEV = 0.10566
+needs_pythia = pytest.mark.skipif(importlib.util.find_spec("pythia8mc") is None, reason="pythia8mc not installed")
+
+
+def toy_zmumu(n: int, seed: int = 0) -> EventBatch:
+    """Z → μμ decays: Breit-Wigner mass, isotropic decay, boosted with a Z pT and rapidity (fast stand-in), GeV."""
+    rng = np.random.default_rng(seed)
+    mass_z = 91.19 + 1.25 * rng.standard_cauchy(n).clip(-30, 30)
+    p = np.sqrt((mass_z / 2) ** 2 - MUON_MASS_GEV**2)
+    cos_t, phi = rng.uniform(-1, 1, n), rng.uniform(-np.pi, np.pi, n)
+    sin_t = np.sqrt(1 - cos_t**2)
+    rest = {"px": p * sin_t * np.cos(phi), "py": p * sin_t * np.sin(phi), "pz": p * cos_t, "E": mass_z / 2}
+    z_pt, z_phi, z_y = rng.exponential(5.0, n), rng.uniform(-np.pi, np.pi, n), rng.normal(0, 1.5, n)
+    m_t = np.hypot(mass_z, z_pt)
+    z_p4 = {"px": z_pt * np.cos(z_phi), "py": z_pt * np.sin(z_phi), "pz": m_t * np.sinh(z_y), "E": m_t * np.cosh(z_y)}
+    z = vector.array(z_p4)
+    mu_1 = vector.array(rest).boost_p4(z)
+    mu_2 = vector.array({**{k: -v for k, v in rest.items() if k != "E"}, "E": rest["E"]}).boost_p4(z)
+    pt, eta, phis = (np.stack([getattr(mu_1, c), getattr(mu_2, c)], axis=1) for c in ("pt", "eta", "phi"))
+    order = np.argsort(-pt, axis=1)
+    pt, eta, phis = (np.take_along_axis(a, order, axis=1) for a in (pt, eta, phis))
+    return EventBatch(pt, eta, phis, np.full((n, 2), MUON_MASS_GEV), np.ones((n, 2), dtype=bool))
+
+
+def small_event_config(tmp: Path, data_path: Path, **overrides) -> object:
+    base = load_config(CONFIG).to_dict()
+    base["data"].update(path=str(data_path), chunk_size=64)
+    base["model"].update(latent_dim=4, generator_hidden=[16], critic_hidden=[16])
+    base["training"].update(
+        batch_size=32, max_steps=4, checkpoint_every=2, log_every=1, d_steps=2, runs_dir=str(tmp / "runs"), threads=1
+    )
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        base[section][name] = value
+    return config_from_dict(base, "test config")
+
+
+@pytest.fixture()
+def toy_file(tmp_path: Path) -> Path:
+    path = tmp_path / "toy.h5"
+    write_events(path, toy_zmumu(200))
+    return path
+
+
+def test_event_data_module(tmp_path: Path, toy_file: Path) -> None:
+    data = make_data_module(small_event_config(tmp_path, toy_file))
+    assert isinstance(data, EventData) and data.kind == "events" and data.cond_dim == 0
+    data.fit_transform()
+    features, conditions = data.training_tensors()
+    assert features.shape == (180, 8) and features.dtype == torch.float32  # 10% held out
+    assert conditions.shape == (180, 0)
+    generator, critic = data.build_networks()
+    fake = generator(torch.randn(5, 4), conditions[:5])
+    assert fake.shape == (5, 8) and critic(fake, conditions[:5]).shape == (5,)
+    data.write_holdout(tmp_path / "holdout.h5")
+    assert len(read_events(tmp_path / "holdout.h5")) == 20
+    entries = data.checkpoint_entries()
+    assert entries["kind"] == "events" and entries["transform"]["n_objects"] == 2
+
+
+def test_mmd_mass_matches_kinematics(tmp_path: Path, toy_file: Path) -> None:
+    data = EventData(small_event_config(tmp_path, toy_file))
+    data.fit_transform()
+    batch = toy_zmumu(300, seed=3)
+    features = data.transform.forward(batch).requires_grad_(True)
+    mass = leading_pair_mass(features, data.transform)
+    back = data.transform.inverse(features)
+    p4 = four_momenta(back.pt, back.eta, back.phi, back.mass)
+    expected = pair_mass(p4[:, 0], p4[:, 1])
+    np.testing.assert_allclose(mass.detach().numpy(), expected, rtol=1e-4)
+    mass.sum().backward()
+    assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+    scaled = data.mmd_features(features.detach().float())
+    assert scaled.shape == (300, 1)
+    assert abs(float(scaled.median())) < 0.5 and 0.2 < float(scaled.std()) < 20  # O(1) around the peak
+
+
+def test_events_need_the_mlp(tmp_path: Path, toy_file: Path) -> None:
+    with pytest.raises(ConfigError, match=r"model\.architecture"):
+        EventData(small_event_config(tmp_path, toy_file, model__architecture="dcgan"))
+
+
+def test_peak_estimator_on_a_breit_wigner() -> None:
+    rng = np.random.default_rng(1)
+    masses = 91.19 + 1.25 * rng.standard_cauchy(200_000)
+    position, width = peak_position_width(masses, (80.0, 100.0))
+    assert abs(position - 91.19) < 0.05
+    assert 2.0 < width < 2.5  # IQR = Γ = 2.5 GeV untruncated; the ±10 GeV window narrows it a little
+
+
+def test_report_of_identical_samples(tmp_path: Path) -> None:
+    batch = toy_zmumu(2000, seed=5)
+    report = validate_event_arrays(batch.subset(slice(0, 1000)), batch.subset(slice(1000, 2000)), tmp_path / "r")
+    assert abs(report["peak"]["position_rel_diff"]) < 0.005
+    assert report["summary"]["observables_compared"] == len(
+        event_observables(batch.pt, batch.eta, batch.phi, batch.mass)
+    )
+    assert all(entry["w1_within_target"] for entry in report["observables"].values())
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert html.count("<img") == len(report["plots"]) and "&lt;" not in html.split("<body>")[0]
+
+
+@needs_pythia
+def test_simulate_train_generate_validate_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    small = [
+        *("--set", "data.path=zmumu.h5", "--set", "data.chunk_size=100"),
+        *("--set", "model.latent_dim=4", "--set", "model.generator_hidden=[16]", "--set", "model.critic_hidden=[16]"),
+        *("--set", "training.max_steps=4", "--set", "training.checkpoint_every=2", "--set", "training.log_every=1"),
+        *("--set", "training.batch_size=32", "--set", "training.d_steps=2", "--set", "training.threads=1"),
+        *("--set", "simulation.pythia.level=parton"),
+    ]
+    assert main(["simulate", CONFIG, "--n", "300", "--seed", "5", "--no-progress", *small]) == 0
+    assert len(read_events("zmumu.h5")) == 300
+
+    assert main(["train", CONFIG, "--no-progress", *small]) == 0
+    out = capsys.readouterr().out
+    assert "m_12 peak" in out and "delta_r_12" in out
+    run_dir = next((tmp_path / "runs").iterdir())
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("mmd" in record for record in records)  # the MMD term on the pair mass is active
+    checkpoint = sorted((run_dir / "checkpoints").glob("step_*.pt"))[-1]
+    assert load_checkpoint(checkpoint)["kind"] == "events"
+    assert (run_dir / "validation" / "metrics.json").is_file()
+    with pytest.raises(InputFileError, match="not calorimeter showers"):
+        ShowerGenerator.from_checkpoint(checkpoint)
+
+    assert main(["generate", "--n", "1e3", "-o", "gen.h5", "--batch-size", "300", "--seed", "3", "--no-progress"]) == 0
+    generated = read_events("gen.h5")
+    assert len(generated) == 1000 and generated.mask.all()
+    assert (generated.pt > 0).all() and (np.abs(generated.phi) <= np.pi).all()
+    np.testing.assert_allclose(generated.mass, MUON_MASS_GEV, rtol=1e-4)
+    again = EventGenerator.from_checkpoint(checkpoint, device="cpu").sample(1000, seed=3, batch_size=300)
+    np.testing.assert_array_equal(again.pt, generated.pt)  # same seed and batches, same events
+    with h5py.File("gen.h5") as f:
+        assert f.attrs["seed"] == 3 and f.attrs["layout"] == "hepgan-events"
+
+    assert main(["validate", "--reference", "zmumu.h5", "--generated", "gen.h5", "-o", "report"]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(metrics["observables"]) >= {"pt_1", "eta_2", "phi_1", "m_12", "delta_r_12", "pt_12"}
+    assert metrics["peak"]["reference"]["n_in_window"] > 100
+    assert (tmp_path / "report" / "plots" / "m_12.png").is_file()
+    assert (tmp_path / "report" / "index.html").read_text().count("<img") == len(metrics["plots"])
