@@ -19,6 +19,7 @@ import yaml
 from hepgan.errors import ConfigError
 
 KINDS = ("calo", "events")
+QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
 
@@ -111,6 +112,10 @@ class TrainingConfig:
     lr_discriminator: float = 1.0e-4
     betas: tuple[float, float] = (0.5, 0.9)
     max_steps: int = 4000  # generator iterations
+    max_seconds: float = 0.0  # wall-clock budget; training stops (with a checkpoint) once spent; 0: none
+    eval_every: int = 500  # quick metrics on the held-out sample every N steps (0: never)
+    eval_showers: int = 2000  # held-out showers used for them
+    select_by: str = "chi2_ndf_mean"  # quick metric that picks checkpoints/best.pt (lower is better)
     checkpoint_every: int = 500
     log_every: int = 50
     keep_checkpoints: int = 3
@@ -139,6 +144,10 @@ class TrainingConfig:
             len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas), where, "betas", "two numbers in [0, 1)"
         )
         _require(self.max_steps >= 1, where, "max_steps", "an integer >= 1")
+        _require(self.max_seconds >= 0.0, where, "max_seconds", "a number of seconds >= 0 (0: no limit)")
+        _require(self.eval_every >= 0, where, "eval_every", "an integer >= 0 (0: never)")
+        _require(self.eval_showers >= 10, where, "eval_showers", "an integer >= 10")
+        _require(self.select_by in QUICK_METRICS, where, "select_by", f"one of {', '.join(QUICK_METRICS)}")
         _require(self.checkpoint_every >= 1, where, "checkpoint_every", "an integer >= 1")
         _require(self.log_every >= 1, where, "log_every", "an integer >= 1")
         _require(self.keep_checkpoints >= 1, where, "keep_checkpoints", "an integer >= 1")

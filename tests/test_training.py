@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,16 @@ def test_run_folder_contents(tmp_path: Path, reference_file: Path) -> None:
     result = train(small_config(tmp_path, reference_file), progress=False)
     assert (result.run_dir / "config.yaml").is_file()
     assert (result.run_dir / HOLDOUT_FILE).is_file()
-    lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 6 and '"wasserstein"' in lines[0] and '"gradient_penalty"' in lines[0]
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "event" not in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert "wasserstein" in steps[0] and "gradient_penalty" in steps[0] and "diversity" in steps[0]
+    assert "chi2_ndf_mean" in steps[-1] and "fpd" in steps[-1]  # quick metrics at the last step
+    best = [r for r in records if r.get("event") == "best"]
+    assert best and best[-1]["metric"] == "chi2_ndf_mean"
     assert [p.name for p in list_checkpoints(result.run_dir)] == ["step_0000003.pt", "step_0000006.pt"]
+    assert (result.run_dir / "checkpoints" / "best.pt").is_file()
+    assert (result.run_dir / "training_history.png").read_bytes()[:4] == b"\x89PNG"
     state = load_checkpoint(result.checkpoint)
     assert state["step"] == 6 and state["config"]["data"]["path"] == str(reference_file)
 

@@ -13,6 +13,8 @@ import copy
 import json
 import logging
 import math
+import os
+import shutil
 import signal
 import threading
 import time
@@ -42,6 +44,7 @@ from hepgan.training.distributed import DistributedContext, init_distributed
 log = logging.getLogger(__name__)
 
 HOLDOUT_FILE = "holdout_reference.h5"
+BEST_CHECKPOINT = "best.pt"
 
 
 @dataclass
@@ -157,6 +160,11 @@ class Trainer:
         self.feature_spread = float(self.features.std(dim=0).mean().clamp_min(1e-12))
         self.rollbacks = 0
         self.lr_scale = 1.0
+        self.best: dict[str, Any] | None = None
+        make_evaluator = getattr(self.data, "make_evaluator", None)
+        self.evaluator = (
+            make_evaluator(tc.eval_showers) if make_evaluator and tc.eval_every and self.dist.is_main else None
+        )
         self._gathered_rng_states: list[torch.Tensor] = [self.rng.get_state()]
         self.step = 0
         if resume_state is not None:
@@ -178,6 +186,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "rng_per_rank": self._gathered_rng_states,
             "lr_scale": self.lr_scale,
+            "best": self.best,
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -194,6 +203,7 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = lr * self.lr_scale
         self.step = int(state["step"])
+        self.best = state.get("best")
         states = state.get("rng_per_rank") or [state["rng"]]
         if len(states) == self.dist.world_size:
             self.rng.set_state(states[self.dist.rank].cpu())
@@ -344,69 +354,60 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
-        """Train until ``training.max_steps``; SIGTERM/SIGINT write a checkpoint and raise TrainingInterrupted."""
+        """Train until ``training.max_steps`` (or ``max_seconds``); SIGTERM/SIGINT checkpoint, then raise."""
         tc = self.config.training
         log_file = _MetricsLog(self.run_dir / "metrics.jsonl" if self.dist.is_main else None)
-        per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
-        start_step = self.step
-        t0 = time.perf_counter()
-        last_t, last_step = t0, self.step
+        start_step, t0 = self.step, time.perf_counter()
+        rate = _Rate(tc.batch_size * (tc.d_steps + tc.g_steps), self.step)
         bar = _progress_bar(self) if self.progress else None
         self.generator.train()
         self.critic.train()
         with _StopSignals() as stop, log_file:
             while self.step < tc.max_steps:
                 diagnostics = self.train_step()
-                stop_signal = (
-                    stop.signal
-                    if not self.dist.enabled
-                    else ("SIGTERM" if self.dist.any(stop.signal is not None, self.device) else None)
+                stop_signal = self._agreed_signal(stop)
+                out_of_time = self.dist.any(
+                    bool(tc.max_seconds) and time.perf_counter() - t0 >= tc.max_seconds, self.device
                 )
-                at_log = self.step % tc.log_every == 0 or self.step == tc.max_steps
-                at_checkpoint = self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps
-                if at_log or at_checkpoint or stop_signal:
+                final = self.step == tc.max_steps or out_of_time or stop_signal is not None
+                at_checkpoint = final or self.step % tc.checkpoint_every == 0
+                at_eval = self.evaluator is not None and (
+                    final or (bool(tc.eval_every) and self.step % tc.eval_every == 0)
+                )
+                if at_checkpoint or at_eval or self.step % tc.log_every == 0:
                     values = {k: float(v) for k, v in diagnostics.items()}
                     values["diversity"] = self.diversity()
                     values = self.dist.mean(values, self.device)  # every rank takes the same decisions
                     reason = self.divergence(values)
                     if reason is not None:
-                        if tc.on_divergence == "stop":
-                            raise TrainingError(
-                                f"training diverged at step {self.step}: {reason}; no checkpoint was written for "
-                                f"it (the last good one is kept; try --resume with lower learning rates)"
-                            )
-                        path = self.rollback(reason)
-                        log_file.write(
-                            {
-                                "step": self.step,
-                                "event": "rollback",
-                                "reason": reason,
-                                "checkpoint": path.name,
-                                "lr_factor": tc.rollback_lr_factor,
-                            }
-                        )
-                        last_t, last_step = time.perf_counter(), self.step
+                        self._handle_divergence(reason, log_file)
+                        rate.restart(self.step)
                         if bar is not None:
                             bar.n = self.step
                         continue
-                    now = time.perf_counter()
-                    rate = (self.step - last_step) * per_iteration / max(now - last_t, 1e-9)
-                    last_t, last_step = now, self.step
-                    log_file.write(
-                        {
-                            "step": self.step,
-                            "time_s": round(now - t0, 3),
-                            "showers_per_s": round(rate, 1),
-                            **{k: round(v, 6) for k, v in values.items()},
-                        }
-                    )
-                    if bar is not None:
-                        shown = ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake")
-                        bar.set_postfix(
-                            {k: f"{v:.3g}" for k, v in values.items() if k in shown} | {"showers/s": f"{rate:.0f}"}
+                    if at_eval:
+                        values.update(
+                            self.evaluator(
+                                self.generator_ema, self.config.model.latent_dim, self.device, self.config.seed
+                            )
                         )
-                if at_checkpoint or stop_signal:
+                    record = {
+                        "step": self.step,
+                        "time_s": round(time.perf_counter() - t0, 3),
+                        "showers_per_s": round(rate.per_second(self.step), 1),
+                        **{k: round(v, 6) for k, v in values.items()},
+                    }
+                    log_file.write(record)
+                    if bar is not None:
+                        shown = ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake", tc.select_by)
+                        bar.set_postfix(
+                            {k: f"{v:.3g}" for k, v in values.items() if k in shown}
+                            | {"showers/s": f"{record['showers_per_s']:.0f}"}
+                        )
+                if at_checkpoint:
                     path = self.save()
+                    if at_eval:
+                        self._keep_if_best(values.get(tc.select_by), path, log_file)
                 if stop_signal:
                     if bar is not None:
                         bar.close()
@@ -416,12 +417,86 @@ class Trainer:
                     )
                 if bar is not None:
                     bar.update(1)
+                if out_of_time:
+                    log.info("training.max_seconds = %g s spent at step %d", tc.max_seconds, self.step)
+                    break
         if bar is not None:
             bar.close()
+        self._plot_history()
         seconds = time.perf_counter() - t0
-        done = self.step - start_step
         checkpoint = self.run_dir / "checkpoints" / checkpoint_name(self.step)
-        return TrainResult(self.run_dir, checkpoint, self.step, seconds, done * per_iteration / max(seconds, 1e-9))
+        return TrainResult(
+            self.run_dir,
+            checkpoint,
+            self.step,
+            seconds,
+            (self.step - start_step) * rate.per_iteration / max(seconds, 1e-9),
+        )
+
+    def _agreed_signal(self, stop: _StopSignals) -> str | None:
+        """The stop signal if any rank received one (all ranks then stop at the same step)."""
+        if not self.dist.enabled:
+            return stop.signal
+        return "SIGTERM" if self.dist.any(stop.signal is not None, self.device) else None
+
+    def _handle_divergence(self, reason: str, log_file: _MetricsLog) -> None:
+        """Stop with one error line, or roll back (``training.on_divergence``)."""
+        tc = self.config.training
+        if tc.on_divergence == "stop":
+            raise TrainingError(
+                f"training diverged at step {self.step}: {reason}; no checkpoint was written for "
+                f"it (the last good one is kept; try --resume with lower learning rates)"
+            )
+        path = self.rollback(reason)
+        log_file.write(
+            {
+                "step": self.step,
+                "event": "rollback",
+                "reason": reason,
+                "checkpoint": path.name,
+                "lr_factor": tc.rollback_lr_factor,
+            }
+        )
+
+    def _keep_if_best(self, value: float | None, checkpoint: Path, log_file: _MetricsLog) -> None:
+        """Copy the checkpoint to ``checkpoints/best.pt`` when its selection metric is the lowest so far."""
+        if value is None or not math.isfinite(value) or (self.best is not None and value >= self.best["value"]):
+            return
+        self.best = {"metric": self.config.training.select_by, "value": value, "step": self.step}
+        if self.dist.is_main:
+            best = checkpoint.with_name(BEST_CHECKPOINT)
+            tmp = best.with_name(f".{best.name}.tmp-{os.getpid()}")
+            shutil.copyfile(checkpoint, tmp)
+            os.replace(tmp, best)
+            log_file.write({"step": self.step, "event": "best", **self.best})
+
+    def _plot_history(self) -> None:
+        """Losses, diagnostics and quick metrics against step, into the run folder (rank 0)."""
+        if not self.dist.is_main:
+            return
+        from hepgan.validation.plots import plot_training_history
+
+        try:
+            plot_training_history(self.run_dir / "metrics.jsonl", self.run_dir / "training_history.png")
+        except ValueError as exc:  # e.g. a run resumed at its last step logs nothing new
+            log.warning("no training-history figure: %s", exc)
+
+
+class _Rate:
+    """Showers per second between logging steps."""
+
+    def __init__(self, per_iteration: int, step: int) -> None:
+        self.per_iteration = per_iteration
+        self.restart(step)
+
+    def restart(self, step: int) -> None:
+        self.step, self.time = step, time.perf_counter()
+
+    def per_second(self, step: int) -> float:
+        now = time.perf_counter()
+        value = (step - self.step) * self.per_iteration / max(now - self.time, 1e-9)
+        self.step, self.time = step, now
+        return value
 
 
 class _MetricsLog:
