@@ -24,7 +24,6 @@ from hepgan.generate import ShowerGenerator, resolve_checkpoint
 from hepgan.io import ShowerReader
 from hepgan.sim.spectra import EnergySpectrum
 
-
 _MEASURE = (
     "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"

@@ -17,10 +17,10 @@ from hepgan.config import config_from_dict, load_config
 from hepgan.data import make_data_module
 from hepgan.data.events import EventData, leading_pair_mass
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate import ShowerGenerator
+from hepgan.generate import ShowerGenerator, generate_to_file
 from hepgan.generate_events import EventGenerator
-from hepgan.io.events import EventBatch, read_events, write_events
-from hepgan.training.checkpoint import load_checkpoint
+from hepgan.io.events import EventBatch, EventReader, read_events, write_events
+from hepgan.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from hepgan.validation.event_report import peak_position_width, validate_event_arrays
 from hepgan.validation.kinematics import event_observables, four_momenta, pair_mass
 
@@ -171,3 +171,34 @@ def test_simulate_train_generate_validate_events(
     assert metrics["peak"]["reference"]["n_in_window"] > 100
     assert (tmp_path / "report" / "plots" / "m_12.png").is_file()
     assert (tmp_path / "report" / "index.html").read_text().count("<img") == len(metrics["plots"])
+
+
+def untrained_event_checkpoint(tmp_path: Path, toy_file: Path) -> Path:
+    """A checkpoint of an untrained event model (fitted preprocessing, random weights)."""
+    config = small_event_config(tmp_path, toy_file)
+    data = EventData(config)
+    data.fit_transform()
+    generator, critic = data.build_networks()
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "step": 0,
+        "config": config.to_dict(),
+        **data.checkpoint_entries(),
+        "generator": generator.state_dict(),
+        "generator_ema": generator.state_dict(),
+        "critic": critic.state_dict(),
+    }
+    return save_checkpoint(state, tmp_path / "step_0000000.pt")
+
+
+def test_sharded_event_generation(tmp_path: Path, toy_file: Path) -> None:
+    checkpoint = untrained_event_checkpoint(tmp_path, toy_file)
+    out = tmp_path / "part_1.root"
+    summary = generate_to_file(checkpoint, 100, out, seed=4, shard=(1, 3), batch_size=7)
+    assert summary.n == 33
+    assert len(read_events(out)) == 33
+    with EventReader(out) as reader:
+        assert reader.attrs["shard"] == "1/3" and reader.attrs["n_total"] == 100 and reader.attrs["seed"] == 4
+    with pytest.raises(ConfigError, match="energies-from"):
+        generate_to_file(checkpoint, 10, tmp_path / "x.h5", energies_from=toy_file)
+    assert not (tmp_path / "x.h5").exists()

@@ -48,14 +48,19 @@ def selection_from_config(selection: dict[str, Any]) -> EventSelection | None:
     return EventSelection.from_dict(selection, "data.selection") if selection else None
 
 
+def check_event_architecture(model: ModelConfig) -> None:
+    """Raise ConfigError unless ``model.architecture`` is "mlp" (the convolutional nets are for showers)."""
+    if model.architecture != "mlp":
+        raise ConfigError(f"model.architecture: kind 'events' needs 'mlp', got {model.architecture!r}")
+
+
 def build_event_networks(model: ModelConfig, n_features: int) -> tuple[nn.Module, nn.Module]:
     """Unconditional MLP generator and critic for ``n_features`` event features.
 
     Raises:
-        ConfigError: ``model.architecture`` is not "mlp" (the convolutional nets are for showers).
+        ConfigError: ``model.architecture`` is not "mlp".
     """
-    if model.architecture != "mlp":
-        raise ConfigError(f"model.architecture: kind 'events' needs 'mlp', got {model.architecture!r}")
+    check_event_architecture(model)
     return (
         MLPGenerator(model.latent_dim, COND_DIM, n_features, model.generator_hidden),
         MLPCritic(COND_DIM, n_features, model.critic_hidden),
@@ -123,7 +128,7 @@ class EventData:
         self.transform: EventTransform | None = None
         self.mass_center_gev = 0.0
         self.mass_scale_gev = 1.0
-        build_event_networks(config.model, 1)  # fail early on a wrong architecture
+        check_event_architecture(config.model)  # fail before reading any data
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
