@@ -17,7 +17,7 @@ from tests.test_distributed import use_sgd
 
 def main() -> None:
     out, reference = Path(sys.argv[1]), Path(sys.argv[2])
-    config = small_config(out, reference)
+    config = small_config(out, reference, mmd_weight=0.0)  # MMD is a per-batch statistic: not additive over ranks
     dist = init_distributed("cpu")
     run_dir = dist.broadcast_object(new_run_dir(config) if dist.is_main else None)
     trainer = Trainer(config, run_dir, progress=False, dist=dist)

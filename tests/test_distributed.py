@@ -38,7 +38,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, ref
     }
     assert phases["d"][0]["real"].shape[0] == 32  # the configured global batch
     single_dir = tmp_path / "single"
-    config = small_config(single_dir, reference_file)
+    config = small_config(single_dir, reference_file, mmd_weight=0.0)
     trainer = Trainer(config, new_run_dir(config), progress=False)
     use_sgd(trainer)
     assert ddp["shard_size"] in (len(trainer.features) // 2, len(trainer.features) // 2 + 1)

@@ -365,8 +365,10 @@ class Trainer:
         with _StopSignals() as stop, log_file:
             while self.step < tc.max_steps:
                 diagnostics = self.train_step()
-                stop_signal = self._agreed_signal(stop)
-                out_of_time = self.dist.any(
+                # under torchrun, ranks agree on stopping at logging steps only: no per-step device sync
+                agree = not self.dist.enabled or self.step % tc.log_every == 0 or self.step == tc.max_steps
+                stop_signal = self._agreed_signal(stop) if agree else None
+                out_of_time = agree and self.dist.any(
                     bool(tc.max_seconds) and time.perf_counter() - t0 >= tc.max_seconds, self.device
                 )
                 final = self.step == tc.max_steps or out_of_time or stop_signal is not None
