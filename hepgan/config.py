@@ -8,6 +8,7 @@ into every run folder and every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import yaml
 from hepgan.errors import ConfigError
 
 KINDS = ("calo", "events")
+MAX_WIDTH = 65_536
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
@@ -62,6 +65,7 @@ class SimulationConfig:
 
     def check(self, where: str) -> None:
         _require(self.n_showers >= 1, where, "n_showers", "an integer >= 1")
+        _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
         _require(self.particle in ("photon", "electron", "positron"), where, "particle", "photon, electron or positron")
 
 
@@ -93,9 +97,10 @@ class ModelConfig:
     def check(self, where: str) -> None:
         _require(self.architecture in ARCHITECTURES, where, "architecture", f"one of {', '.join(ARCHITECTURES)}")
         _require(1 <= self.latent_dim <= 4096, where, "latent_dim", "an integer in [1, 4096]")
-        _require(all(h >= 1 for h in self.generator_hidden), where, "generator_hidden", "positive layer widths")
-        _require(all(h >= 1 for h in self.critic_hidden), where, "critic_hidden", "positive layer widths")
-        _require(self.dcgan_channels >= 1, where, "dcgan_channels", "an integer >= 1")
+        widths = f"layer widths in [1, {MAX_WIDTH}]"
+        _require(all(1 <= h <= MAX_WIDTH for h in self.generator_hidden), where, "generator_hidden", widths)
+        _require(all(1 <= h <= MAX_WIDTH for h in self.critic_hidden), where, "critic_hidden", widths)
+        _require(1 <= self.dcgan_channels <= 4096, where, "dcgan_channels", "an integer in [1, 4096]")
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class TrainingConfig:
             "device",
             "auto, cpu, cuda or cuda:N",
         )
-        _require(self.threads >= 0, where, "threads", "an integer >= 0")
+        _require(0 <= self.threads <= 1024, where, "threads", "an integer in [0, 1024] (0: torch's default)")
 
 
 @dataclass(frozen=True)
@@ -197,11 +202,12 @@ class RunConfig:
 
     def check(self, where: str) -> None:
         _require(
-            bool(self.name) and "/" not in self.name and not self.name.startswith("."),
+            RUN_NAME.fullmatch(self.name) is not None,
             where,
             "name",
-            "a non-empty run name without '/' that does not start with '.'",
+            "a run name of 1-100 letters, digits and _ . + - that starts with a letter or digit",
         )
+        _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
         _require(self.kind in KINDS, where, "kind", f"one of {', '.join(KINDS)}")
         for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
             getattr(self, section).check(f"{where}: {section}")
@@ -250,6 +256,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
+        if "\x00" in value:
+            raise ConfigError(f"{where}: expected a string without NUL characters")
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -276,7 +284,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(names))})")
     values = {name: _convert(data[name], hints[name], f"{where}.{name}") for name in data}
@@ -307,6 +315,16 @@ def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfi
     return config
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that also refuses anchors/aliases (no exponential 'billion laughs' expansion)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML run configuration with a safe loader and apply ``key=value`` overrides.
 
@@ -317,9 +335,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        detail = getattr(exc, "problem", None) or exc.__class__.__name__
+        raise ConfigError(f"{path}: not valid YAML ({detail})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

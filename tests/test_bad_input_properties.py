@@ -89,7 +89,9 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.
     try:
         code = main(argv)
     except Exception as exc:
-        raise AssertionError(f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}") from exc
+        raise AssertionError(
+            f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}"
+        ) from exc
     captured = capsys.readouterr()
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     return CliResult(code, captured.out, captured.err, logged)
@@ -527,12 +529,6 @@ def _counted(name: str) -> None:
     CASES[name] += 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Trainer.__init__ (hepgan/training/trainer.py) creates runs/<name>-<stamp>/ with config.yaml and "
-    "checkpoints/ before ShowerData.fit_transform() reads the chunks, so data defects found while reading "
-    "(NaN/inf, negative energies, GeV units) leave a run folder behind",
-)
 @pytest.mark.parametrize("defect", ["nan voxel"])
 def test_train_leaves_no_run_folder_for_bad_data(tmp_path: Path, capsys, caplog, defect: str) -> None:
     """``hepgan train`` on a file with a NaN voxel: one error line naming the file and 'showers', no run folder."""
@@ -654,11 +650,6 @@ def test_float_cell_indices_are_refused(tmp_path: Path) -> None:
         read_showers(path, CC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: geometry_from_dict (hepgan/io/geometry.py) converts fields with bare float()/int(), so a "
-    "geometry YAML with depth_x0: [a, 1] raises ValueError (a traceback) instead of ConfigError",
-)
 def test_malformed_geometry_file_is_one_line(tmp_path: Path, capsys, caplog) -> None:
     """``hepgan validate --geometry bad.yaml`` with a non-numeric depth: one line naming the file and field."""
     _counted("explicit")

@@ -216,31 +216,9 @@ def geometry_from_dict(data: dict[str, Any], source: str = "<geometry>") -> Calo
         where = f"{source}: layers[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a mapping")
-        depth = entry.get("depth_x0")
-        if not (isinstance(depth, list | tuple) and len(depth) == 2):
-            raise ConfigError(f"{where}.depth_x0 must be [start, end] in X0")
-        start, end = float(depth[0]), float(depth[1])
-        if not (0.0 <= start < end) or start < previous_end:
-            raise ConfigError(f"{where}.depth_x0 must satisfy 0 <= start < end and follow the previous layer")
-        previous_end = end
-        common = {"id": int(entry.get("id", i)), "depth_x0": (start, end), "role": str(entry.get("role", ""))}
-        if "r_edges" in entry:
-            r_edges = tuple(float(v) for v in entry["r_edges"])
-            n_alpha = int(entry.get("n_alpha", 1))
-            if len(r_edges) < 2 or any(b <= a for a, b in itertools.pairwise(r_edges)) or r_edges[0] < 0:
-                raise ConfigError(f"{where}.r_edges must be at least two increasing radii >= 0 in mm")
-            if n_alpha < 1:
-                raise ConfigError(f"{where}.n_alpha must be >= 1")
-            layers.append(Layer(kind="polar", r_edges=r_edges, n_alpha=n_alpha, **common))
-        elif "x_edges" in entry and "y_edges" in entry:
-            x_edges = tuple(float(v) for v in entry["x_edges"])
-            y_edges = tuple(float(v) for v in entry["y_edges"])
-            for name, edges in (("x_edges", x_edges), ("y_edges", y_edges)):
-                if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
-                    raise ConfigError(f"{where}.{name} must be at least two increasing positions in mm")
-            layers.append(Layer(kind="cartesian", x_edges=x_edges, y_edges=y_edges, **common))
-        else:
-            raise ConfigError(f"{where} needs either r_edges (+ n_alpha) or x_edges and y_edges")
+        layer = _layer_from_dict(entry, i, where, previous_end)
+        previous_end = layer.depth_x0[1]
+        layers.append(layer)
     return CaloGeometry(
         name=str(data["name"]),
         layout=layout,
@@ -248,6 +226,47 @@ def geometry_from_dict(data: dict[str, Any], source: str = "<geometry>") -> Calo
         description=str(data.get("description", "")),
         particle=str(data.get("particle", "photon")),
     )
+
+
+def _numbers(values: Any, where: str, kind: type = float) -> tuple[Any, ...]:
+    """A list of numbers (``float`` or ``int``), or a ConfigError naming ``where``."""
+    if not isinstance(values, list | tuple):
+        values = [values]
+    try:
+        return tuple(kind(v) for v in values)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{where} must hold {'integers' if kind is int else 'numbers'}, got {values!r}") from None
+
+
+def _layer_from_dict(entry: dict[str, Any], i: int, where: str, previous_end: float) -> Layer:
+    """One layer from its plain-data form (``where`` names it in errors)."""
+    depth = entry.get("depth_x0")
+    if not (isinstance(depth, list | tuple) and len(depth) == 2):
+        raise ConfigError(f"{where}.depth_x0 must be [start, end] in X0")
+    start, end = _numbers(depth, f"{where}.depth_x0")
+    if not (0.0 <= start < end) or start < previous_end:
+        raise ConfigError(f"{where}.depth_x0 must satisfy 0 <= start < end and follow the previous layer")
+    common = {
+        "id": _numbers(entry.get("id", i), f"{where}.id", int)[0],
+        "depth_x0": (start, end),
+        "role": str(entry.get("role", "")),
+    }
+    if "r_edges" in entry:
+        r_edges = _numbers(entry["r_edges"], f"{where}.r_edges")
+        n_alpha = _numbers(entry.get("n_alpha", 1), f"{where}.n_alpha", int)[0]
+        if len(r_edges) < 2 or any(b <= a for a, b in itertools.pairwise(r_edges)) or r_edges[0] < 0:
+            raise ConfigError(f"{where}.r_edges must be at least two increasing radii >= 0 in mm")
+        if not 1 <= n_alpha <= 100_000:
+            raise ConfigError(f"{where}.n_alpha must be in [1, 100000]")
+        return Layer(kind="polar", r_edges=r_edges, n_alpha=n_alpha, **common)
+    if "x_edges" in entry and "y_edges" in entry:
+        x_edges = _numbers(entry["x_edges"], f"{where}.x_edges")
+        y_edges = _numbers(entry["y_edges"], f"{where}.y_edges")
+        for name, edges in (("x_edges", x_edges), ("y_edges", y_edges)):
+            if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
+                raise ConfigError(f"{where}.{name} must be at least two increasing positions in mm")
+        return Layer(kind="cartesian", x_edges=x_edges, y_edges=y_edges, **common)
+    raise ConfigError(f"{where} needs either r_edges (+ n_alpha) or x_edges and y_edges")
 
 
 def load_geometry(name_or_path: str | Path) -> CaloGeometry:

@@ -30,7 +30,7 @@ from torch import nn
 from hepgan import __version__
 from hepgan.config import RunConfig, dump_config, load_config
 from hepgan.data import make_data_module
-from hepgan.errors import ConfigError, InputFileError, TrainingError, TrainingInterrupted
+from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
 from hepgan.losses import GANObjective
 from hepgan.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -128,13 +128,10 @@ class Trainer:
                 dump_config(config, self.run_dir / "config.yaml")
             self.data.load_transform(resume_state)
         else:
-            if self.dist.is_main:
-                self.run_dir.mkdir(parents=True, exist_ok=False)
-                (self.run_dir / "checkpoints").mkdir()
-                dump_config(config, self.run_dir / "config.yaml")
+            # read (and check) all the data before anything is written: bad input leaves no run folder
             self.data.fit_transform()  # deterministic: the same on every rank
             if self.dist.is_main:
-                self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
+                self._create_run_dir()
         self.dist.barrier()
 
         features, conditions = self.data.training_tensors()
@@ -169,6 +166,23 @@ class Trainer:
         self.step = 0
         if resume_state is not None:
             self._load_state(resume_state)
+
+    def _create_run_dir(self) -> None:
+        """The new run folder with its config and held-out sample; removed again if that fails."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=False)
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"{self.run_dir}: cannot create the run folder ({exc})") from None
+        try:
+            (self.run_dir / "checkpoints").mkdir()
+            dump_config(self.config, self.run_dir / "config.yaml")
+            self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
+        except OSError as exc:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise OutputError(f"{self.run_dir}: cannot write the run folder ({exc})") from None
+        except BaseException:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
 
     # -------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

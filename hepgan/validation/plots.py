@@ -135,7 +135,7 @@ def plot_comparison(
             texts.append(extra)
         top.legend(handles, texts, loc="best", fontsize="small")
         if title:
-            top.set_title(title, fontsize="small", loc="right")
+            top.set_title(title, fontsize="small", loc="right", parse_math=False)
         if log_y:
             top.set_yscale("log")
         bottom.stairs(1 + np.nan_to_num(band), edges, baseline=1 - np.nan_to_num(band), fill=True, color="0.8")
@@ -400,7 +400,7 @@ def plot_comparison_grid(
             top = figure.add_subplot(inner[0])
             bottom = figure.add_subplot(inner[1], sharex=top)
             _draw_comparison(top, bottom, reference_values, generated_values, np.asarray(edges, float), log_x)
-            top.set_title(title, fontsize="small")
+            top.set_title(title, fontsize="small", parse_math=False)
             top.tick_params(labelbottom=False)
             bottom.set_xlabel(label, fontsize="small")
             if k % n_columns == 0:
