@@ -542,11 +542,6 @@ def test_train_leaves_no_run_folder_for_bad_data(tmp_path: Path, capsys, caplog,
     assert not (tmp_path / "runs").exists(), sorted(str(p) for p in (tmp_path / "runs").rglob("*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hepgan/io/checks.py has no upper bound on energies; incident energies of 1e30 MeV are read "
-    "without error (absurd energies must be refused)",
-)
 @pytest.mark.parametrize("layout", ["calochallenge", "root"])
 def test_absurd_incident_energies_are_refused(tmp_path: Path, layout: str) -> None:
     """An incident energy of 1e30 MeV (1e24 TeV) is refused naming the file and the energy key."""
@@ -563,11 +558,6 @@ def test_absurd_incident_energies_are_refused(tmp_path: Path, layout: str) -> No
         read_showers(path, CC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: HDF5Source.read (hepgan/io/hdf5.py) checks float64 voxels for NaN/inf and then casts them to "
-    "float32, so 1e39 MeV becomes inf with a numpy RuntimeWarning instead of an InputFileError",
-)
 def test_voxels_beyond_float32_are_refused(tmp_path: Path) -> None:
     """float64 voxel energies of 1e39 MeV (inf as float32) are refused naming 'showers', without a warning."""
     _counted("explicit")
@@ -580,11 +570,6 @@ def test_voxels_beyond_float32_are_refused(tmp_path: Path) -> None:
         read_showers(path, CC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hdf5._dataset (hepgan/io/hdf5.py) accepts boolean datasets (dtype kind 'b' in 'biuf'); "
-    "a boolean mask is not voxel energies",
-)
 def test_boolean_showers_are_refused(tmp_path: Path) -> None:
     """A boolean 'showers' dataset is refused like strings and complex numbers are."""
     _counted("explicit")
@@ -595,11 +580,6 @@ def test_boolean_showers_are_refused(tmp_path: Path) -> None:
         read_showers(path, CC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hdf5._dataset (hepgan/io/hdf5.py) calls file[key] unguarded: a dangling soft link or an "
-    "external link to a non-HDF5 file raises KeyError (a traceback)",
-)
 @pytest.mark.parametrize("link", ["soft", "external"])
 def test_dangling_links_are_refused(tmp_path: Path, capsys, caplog, link: str) -> None:
     """'showers' as a dangling soft link or an external link to /etc/hostname: one error line, no traceback."""
@@ -615,11 +595,6 @@ def test_dangling_links_are_refused(tmp_path: Path, capsys, caplog, link: str) -
     assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: root.open_root (hepgan/io/root.py) does not compare the file size with the header's fEND, so a "
-    "ROOT file cut anywhere after its streamer record (the last ~35% of a hepgan-written file) is read as complete",
-)
 def test_root_cut_at_the_tail_is_refused(tmp_path: Path) -> None:
     """A ROOT shower file cut at 80% of its length is refused as truncated."""
     _counted("explicit")
@@ -630,11 +605,6 @@ def test_root_cut_at_the_tail_is_refused(tmp_path: Path) -> None:
         read_showers(path, CC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: root._densify (hepgan/io/root.py) casts floating-point cell_index values to int64 silently "
-    "(0.5 becomes voxel 0) instead of refusing a non-integer index branch",
-)
 def test_float_cell_indices_are_refused(tmp_path: Path) -> None:
     """Sparse ROOT showers whose 'cell_index' holds floats (0.5, 4.7) are refused naming 'cell_index'."""
     _counted("explicit")

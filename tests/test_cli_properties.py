@@ -336,11 +336,6 @@ def test_bad_devices_are_refused(tmp_path: Path, monkeypatch, capsys, caplog, ch
     assert snapshot(work) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ShowerWriter.__init__ (hepgan/io/showers.py) calls Path.with_name on an output without a file "
-    "name: -o '' and -o . raise ValueError: PosixPath('.') has an empty name (a traceback)",
-)
 @pytest.mark.parametrize("output", ["", "."])
 def test_output_without_a_file_name(tmp_path: Path, monkeypatch, capsys, caplog, checkpoint: Path, output: str):
     """``-o ''`` / ``-o .``: one error line, nothing written."""

@@ -487,3 +487,139 @@ def test_writer_rejects_bad_batches_and_options(tmp_path):
     with pytest.raises(ValueError):
         ShowerBatch(np.ones(3), np.zeros((2, 368)))
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- regressions (bad input, outputs)
+
+
+def test_absurd_energies_and_overfull_showers(tmp_path):
+    batch = make_batch(6, CC)
+    energies, showers = batch.incident_energies_mev.copy(), batch.showers_mev.copy()
+    energies[2] = 2e7
+    raises_input_error(write_cc_raw(tmp_path / "high.h5", energies, showers), "'incident_energies'", "1e+07 MeV")
+    showers[4, 0] = 20 * batch.incident_energies_mev[4]
+    path = write_cc_raw(tmp_path / "sum.h5", batch.incident_energies_mev, showers)
+    raises_input_error(path, "'showers'", "event 4", "10x the incident energy")
+    huge = showers.astype(np.float64)
+    huge[1, 3] = 1e300  # beyond float32, and two of them would overflow a float64 sum
+    huge[1, 4] = 1e300
+    with h5py.File(tmp_path / "huge.h5", "w") as f:
+        f["incident_energies"] = batch.incident_energies_mev[:, None]
+        f["showers"] = huge
+    raises_input_error(tmp_path / "huge.h5", "'showers'", "event 1")
+
+
+def test_calogan_energy_limits_use_mev(tmp_path):
+    batch = make_batch(4, GAN)
+    path = write_gan_raw(tmp_path / "ok.hdf5", batch.incident_energies_mev / 1000.0, batch.showers_mev)
+    assert len(read_showers(path, GAN)) == 4  # energies in GeV, compared in MeV
+    showers = batch.showers_mev.copy()
+    showers[0, 0] = 11 * batch.incident_energies_mev[0]
+    path = write_gan_raw(tmp_path / "sum.hdf5", batch.incident_energies_mev / 1000.0, showers)
+    raises_input_error(path, "'layer_0'", "event 0", geometry=GAN)
+
+
+def test_hdf5_links(tmp_path):
+    batch = make_batch(4, CC)
+    path = tmp_path / "links.h5"
+    with h5py.File(path, "w") as f:
+        f["incident_energies"] = batch.incident_energies_mev[:, None]
+        f["data"] = batch.showers_mev
+        f["showers"] = h5py.SoftLink("/data")  # a soft link to a dataset in the file is fine
+        f["overflow"] = h5py.SoftLink("/nowhere")
+    raises_input_error(path, "'overflow'", "soft link", "'/nowhere'")
+    with h5py.File(path, "a") as f:
+        del f["overflow"]
+    assert len(read_showers(path, CC)) == 4
+    with h5py.File(path, "a") as f:
+        del f["showers"]
+        f["showers"] = h5py.ExternalLink("other.h5", "/showers")
+    raises_input_error(path, "'showers'", "external link")
+    with h5py.File(path, "a") as f:
+        del f["showers"]
+        f.create_group("showers")
+    raises_input_error(path, "missing dataset 'showers'", "group")
+
+
+def test_root_truncation_rntuple_and_index_dtype(tmp_path):
+    path, _ = write_file(tmp_path, "root", n=40)
+    content = path.read_bytes()
+    path.write_bytes(content[:-10])
+    raises_input_error(path, "truncated ROOT file", f"{len(content) - 10} bytes", f"header says {len(content)}")
+    with uproot.recreate(tmp_path / "rn.root") as f:
+        f["showers"] = {"incident_energy": np.ones(3)}
+    if uproot.open(tmp_path / "rn.root").classname_of("showers") == "ROOT::RNTuple":
+        raises_input_error(tmp_path / "rn.root", "'showers' is an RNTuple", "does not read yet")
+    index = ak.values_astype(ak.Array([[0, 1]] * 3), np.float32)
+    branches = {"incident_energy": np.full(3, 1e3), "cell_index": index, "cell_energy": ak.Array([[1.0, 2.0]] * 3)}
+    with uproot.recreate(tmp_path / "fidx.root") as f:
+        f.mktree(
+            "showers", {"incident_energy": np.float64, "cell_index": "var * float32", "cell_energy": "var * float32"}
+        )
+        f["showers"].extend(branches)
+    raises_input_error(tmp_path / "fidx.root", "'cell_index'", "float32", "integer")
+
+
+def test_long_exception_texts_are_cut():
+    from hepgan.io import checks
+
+    line = checks.one_line(ValueError("x" * 5000 + "\n" + "y" * 10))
+    assert len(line) <= checks.MAX_REASON_CHARS and line.endswith("...") and "\n" not in line
+    assert checks.one_line(KeyError()) == "KeyError"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "sub/", "sub/.."])
+def test_writer_refuses_paths_without_a_file_name(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(OutputError, match="names no file"):
+        ShowerWriter(name, CC)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_writer_refuses_non_regular_targets(tmp_path):
+    (tmp_path / "dir.h5").mkdir()
+    os.mkfifo(tmp_path / "pipe.h5")
+    for name, kind in (("dir.h5", "a directory"), ("pipe.h5", "a FIFO")):
+        with pytest.raises(OutputError, match=kind) as info:
+            write_showers(tmp_path / name, make_batch(2, CC), CC)
+        assert name in str(info.value)
+    assert (tmp_path / "pipe.h5").is_fifo() and (tmp_path / "dir.h5").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.h5", "pipe.h5"]
+    with pytest.raises(OutputError, match="a device"):
+        ShowerWriter(os.devnull, CC)
+
+
+@pytest.mark.parametrize("layout", ["calochallenge", "calogan"])
+@pytest.mark.parametrize("fail_at", ["write", "close"])
+def test_hdf5_disk_full_is_an_output_error(tmp_path, monkeypatch, layout, fail_at):
+    """A failing write (ENOSPC) is never seen by HDF5: one OutputError naming the target, no file left."""
+    import errno
+
+    from hepgan.io import hdf5
+
+    geometry = geometry_for(layout)
+    target = tmp_path / f"out{SUFFIX[layout]}"
+    target.write_bytes(b"earlier")
+    writer = ShowerWriter(target, geometry, layout=layout, compression=None, chunk_rows=8)
+    real_write = hdf5._GuardedFile.write
+
+    def full(self, data):
+        self.error = self.error or OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(self, data)
+
+    if fail_at == "write":  # HDF5 defers most writes; here an earlier one failed
+        writer.write(make_batch(40, geometry))
+        writer._sink._stream.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        with pytest.raises(OutputError, match="No space left on device") as info:
+            writer.write(make_batch(40, geometry))
+        writer.abort()
+    else:
+        writer.write(make_batch(40, geometry))
+        monkeypatch.setattr(hdf5._GuardedFile, "write", full)
+        with pytest.raises(OutputError, match="No space left on device") as info:
+            writer.close()
+    assert str(target) in str(info.value) and "\n" not in str(info.value)
+    assert target.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

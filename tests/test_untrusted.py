@@ -409,15 +409,7 @@ def _hepgan_with_small_disk(args: list[str], cwd: Path, limit: int = 64 * 1024) 
 @pytest.mark.parametrize(
     "suffix",
     [
-        pytest.param(
-            ".h5",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: on a failed HDF5 flush h5py's File.close() raises RuntimeError (not OSError), so "
-                "ShowerWriter.close (hepgan/io/showers.py) re-raises it after abort(): the user gets a RuntimeError "
-                "traceback, and h5py then segfaults closing the poisoned file again at exit (exit -11)",
-            ),
-        ),
+        ".h5",
         ".root",
     ],
 )
@@ -437,11 +429,6 @@ def test_full_disk_during_generation(tmp_path: Path, trained: Path, suffix: str)
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the held-out writer's h5py close fails with RuntimeError (not OSError), which escapes "
-    "ShowerWriter.close/Trainer.__init__ as a traceback, and h5py then segfaults closing the file again (exit -11)",
-)
 def test_full_disk_keeps_earlier_runs(tmp_path: Path) -> None:
     """``train`` while files may not exceed 32 KiB (the held-out file does not fit): exit 2, one line;
     an earlier run folder is untouched."""

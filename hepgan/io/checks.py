@@ -26,11 +26,24 @@ GEV_LIKE_RATIO = 100.0
 MEV_LIKE_MIN_GEV = 1e4
 """Incident energies in a GeV field above this (10 TeV) look like MeV."""
 
+MAX_INCIDENT_MEV = MEV_LIKE_MIN_GEV * 1000.0
+"""Incident energies above this (1e7 MeV = 10 TeV) are refused as absurd."""
 
-def one_line(exc: BaseException) -> str:
-    """An exception as a single line: ``Type: message``, newlines folded."""
+MAX_SHOWER_RATIO = 10.0
+"""Events whose deposited energy exceeds this multiple of the incident energy are refused."""
+
+MAX_VOXEL_MEV = MAX_SHOWER_RATIO * MAX_INCIDENT_MEV
+"""Single values above this (MeV) cannot pass the shower/incident check; refused before summing."""
+
+MAX_REASON_CHARS = 200
+"""Quoted exception texts are cut to this many characters."""
+
+
+def one_line(exc: BaseException, limit: int = MAX_REASON_CHARS) -> str:
+    """An exception as a single line: ``Type: message``, newlines folded, cut to ``limit`` characters."""
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: max(limit - 3, 0)].rstrip() + "..."
 
 
 def _first_bad_row(bad: np.ndarray) -> tuple[int, int]:
@@ -104,6 +117,45 @@ def check_non_negative(
         )
 
 
+def check_max_incident(source: str, key: str, incident_mev: np.ndarray, offset: int = 0) -> None:
+    """Reject incident energies above ``MAX_INCIDENT_MEV`` (10 TeV)."""
+    bad = incident_mev > MAX_INCIDENT_MEV
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        raise InputFileError(
+            f"{source}: '{key}' has {count} incident energies above {MAX_INCIDENT_MEV:g} MeV (10 TeV), "
+            f"first at event {offset + first} (value {float(incident_mev[first]):g} MeV); "
+            f"expected at most {MAX_INCIDENT_MEV:g} MeV"
+        )
+
+
+def check_max_deposit(source: str, key: str, deposits_mev: np.ndarray, offset: int = 0) -> None:
+    """Reject single energies above ``MAX_VOXEL_MEV`` (also beyond float32 range), before any sum."""
+    bad = deposits_mev > MAX_VOXEL_MEV
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        high = float(deposits_mev[first].max())
+        raise InputFileError(
+            f"{source}: '{key}' has energies above {MAX_VOXEL_MEV:g} MeV in {count} event(s), first at event "
+            f"{offset + first} (maximum {high:g} MeV); expected at most {MAX_SHOWER_RATIO:g}x the largest "
+            f"incident energy ({MAX_INCIDENT_MEV:g} MeV)"
+        )
+
+
+def check_shower_sums(
+    source: str, keys: str, incident_mev: np.ndarray, deposited_mev: np.ndarray, offset: int = 0
+) -> None:
+    """Reject events whose deposited energy exceeds ``MAX_SHOWER_RATIO`` times the incident energy."""
+    bad = deposited_mev > MAX_SHOWER_RATIO * incident_mev
+    if bad.any():
+        count, first = _first_bad_row(bad)
+        raise InputFileError(
+            f"{source}: {keys} sum to more than {MAX_SHOWER_RATIO:g}x the incident energy in {count} event(s), "
+            f"first at event {offset + first} ({float(deposited_mev[first]):g} MeV deposited, "
+            f"{float(incident_mev[first]):g} MeV incident); expected at most {MAX_SHOWER_RATIO:g}x"
+        )
+
+
 def check_mev_units(source: str, key: str, incident_mev: np.ndarray, deposited_mev: np.ndarray) -> None:
     """Reject incident energies that look like GeV stored in an MeV field.
 
@@ -149,15 +201,25 @@ def check_chunk(
         incident: incident energies (n,) in ``energy_units`` ("MeV" or "GeV").
         deposits_mev: per dataset/branch name, energies (n, ...) in MeV, all summed into the
             deposited energy for the unit check (showers, layer images, overflow).
+
+    Incident energies above ``MAX_INCIDENT_MEV``, single values above ``MAX_VOXEL_MEV`` and
+    events depositing more than ``MAX_SHOWER_RATIO`` times their incident energy are refused.
     """
     check_finite(source, energy_key, incident, offset)
     check_positive_energies(source, energy_key, incident, offset)
     if energy_units == "GeV":
         check_gev_units(source, energy_key, incident, offset)
+        incident_mev = np.asarray(incident, dtype=np.float64) * 1000.0
+    else:
+        check_max_incident(source, energy_key, incident, offset)
+        incident_mev = np.asarray(incident, dtype=np.float64)
     deposited = np.zeros(len(incident), dtype=np.float64)
     for key, values in deposits_mev.items():
         check_finite(source, key, values, offset)
         check_non_negative(source, key, values, offset)
+        check_max_deposit(source, key, values, offset)
         deposited += values.reshape(len(values), -1).sum(axis=1, dtype=np.float64)
     if energy_units == "MeV":
         check_mev_units(source, energy_key, incident, deposited)
+    keys = "+".join(f"'{key}'" for key in deposits_mev)
+    check_shower_sums(source, keys, incident_mev.reshape(-1), deposited, offset)

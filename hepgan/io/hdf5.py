@@ -78,12 +78,36 @@ def encode_attr(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
+def _link(file: h5py.File, key: str, path: Path) -> Any:
+    """The link named ``key`` (None when absent), read without following it."""
+    try:
+        return file.get(key, getlink=True)
+    except HDF5_ERRORS as exc:
+        raise InputFileError(f"{path}: cannot read '{key}', file is corrupt ({checks.one_line(exc)})") from None
+
+
 def _dataset(file: h5py.File, key: str, path: Path) -> h5py.Dataset:
-    if key not in file or not isinstance(file[key], h5py.Dataset):
+    link = _link(file, key, path)
+    if link is None:
         found = ", ".join(sorted(file.keys())) or "nothing"
         raise InputFileError(f"{path}: missing dataset '{key}' (found: {found})")
-    dataset = file[key]
-    if dataset.dtype.kind not in "biuf":
+    if isinstance(link, h5py.ExternalLink):
+        raise InputFileError(
+            f"{path}: '{key}' is an external link to {link.path!r} in {link.filename!r}; "
+            "expected a dataset stored in the file itself"
+        )
+    try:
+        dataset = file[key]
+    except HDF5_ERRORS as exc:
+        if isinstance(link, h5py.SoftLink):
+            raise InputFileError(
+                f"{path}: '{key}' is a soft link to {link.path!r}, which does not lead to a dataset; expected a dataset"
+            ) from None
+        raise InputFileError(f"{path}: cannot open '{key}', file is corrupt ({checks.one_line(exc)})") from None
+    if not isinstance(dataset, h5py.Dataset):
+        found = ", ".join(sorted(file.keys())) or "nothing"
+        raise InputFileError(f"{path}: missing dataset '{key}', found a group of that name (found: {found})")
+    if dataset.dtype.kind not in "iuf":
         raise InputFileError(f"{path}: '{key}' holds {dataset.dtype} values, expected numbers")
     return dataset
 
@@ -108,7 +132,7 @@ def _energy_dataset(file: h5py.File, key: str, path: Path) -> h5py.Dataset:
 
 
 def _overflow_dataset(file: h5py.File, path: Path, n_events: int, energy_key: str, geometry: CaloGeometry):
-    if "overflow" not in file:
+    if _link(file, "overflow", path) is None:
         return None
     dataset = _dataset(file, "overflow", path)
     checks.check_row_shape(str(path), "overflow", dataset.shape, (geometry.n_layers,), f"geometry {geometry.name}")
@@ -170,8 +194,73 @@ class HDF5Source:
         self._file.close()
 
 
+class _GuardedFile:
+    """An unbuffered binary file for h5py's ``fileobj`` driver that never reports a failed write to HDF5.
+
+    On a full disk (ENOSPC, EFBIG) HDF5 cannot recover: its ``close`` raises RuntimeError and the
+    half-closed file makes the library crash later (a second close, garbage collection or exit
+    segfaults). So a failing write is recorded in :attr:`error` and this and every later write
+    are dropped while HDF5 is told they succeeded; the sink then reports :attr:`error` and the
+    writer deletes the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._raw = open(path, "w+b", buffering=0)  # closed by close()
+        self.error: OSError | None = None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        return self._raw.readinto(buffer) or 0
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size) or b""
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += self._raw.write(view[done:]) or 0
+            except OSError as exc:
+                self.error = exc
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self._raw.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return self._raw.tell() if size is None else size
+
+    def flush(self) -> None:
+        """Nothing to do: the file is unbuffered."""
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def raise_error(self) -> None:
+        """Raise the first failed write as OSError (with its errno and strerror)."""
+        if self.error is not None:
+            raise OSError(self.error.errno, self.error.strerror or str(self.error))
+
+
 class HDF5Sink:
-    """Appends showers to resizable, chunked HDF5 datasets in the given layout."""
+    """Appends showers to resizable, chunked HDF5 datasets in the given layout.
+
+    Errors (disk full, ...) are raised as OSError for the writer to report; after a failed
+    close the h5py file is never touched again.
+    """
 
     def __init__(
         self,
@@ -187,11 +276,21 @@ class HDF5Sink:
         self._compression = compression
         self._chunk_rows = chunk_rows
         self._datasets: dict[str, h5py.Dataset] | None = None
-        self._file = h5py.File(path, "w")
-        for key, value in attrs.items():
-            self._file.attrs[key] = encode_attr(value)
-        if layout == "calogan":
-            self._file.attrs["energy_units"] = "GeV"
+        self._stream = _GuardedFile(path)
+        self._file: h5py.File | None = None
+        try:
+            self._file = h5py.File(self._stream, "w")
+            for key, value in attrs.items():
+                self._file.attrs[key] = encode_attr(value)
+            if layout == "calogan":
+                self._file.attrs["energy_units"] = "GeV"
+            self._stream.raise_error()
+        except (RuntimeError, OSError) as exc:
+            self.discard()
+            raise _as_os_error(exc) from None
+        except BaseException:
+            self.discard()
+            raise
 
     def _row_shapes(self, with_overflow: bool) -> dict[str, tuple[tuple[int, ...], type, str]]:
         if self.layout == "calochallenge":
@@ -207,10 +306,16 @@ class HDF5Sink:
             shapes["overflow"] = ((self.geometry.n_layers,), np.float32, "MeV")
         return shapes
 
+    def _open_file(self) -> h5py.File:
+        if self._file is None:
+            raise OSError(f"HDF5 file {self._stream.name} is already closed")
+        return self._file
+
     def _create(self, with_overflow: bool) -> dict[str, h5py.Dataset]:
+        file = self._open_file()
         datasets = {}
         for key, (row_shape, dtype, units) in self._row_shapes(with_overflow).items():
-            datasets[key] = self._file.create_dataset(
+            datasets[key] = file.create_dataset(
                 key,
                 shape=(0, *row_shape),
                 maxshape=(None, *row_shape),
@@ -238,24 +343,67 @@ class HDF5Sink:
         return None if self._datasets is None else "overflow" in self._datasets
 
     def write(self, incident_mev: np.ndarray, showers_mev: np.ndarray, overflow_mev: np.ndarray | None) -> None:
-        """Append n events: incident (n,) MeV, showers (n, n_voxels) MeV, overflow (n, n_layers) MeV or None."""
-        if self._datasets is None:
-            self._datasets = self._create(overflow_mev is not None)
-        for key, values in self._arrays(incident_mev, showers_mev, overflow_mev).items():
-            dataset = self._datasets[key]
-            n = dataset.shape[0]
-            dataset.resize(n + len(values), axis=0)
-            dataset[n:] = values
+        """Append n events: incident (n,) MeV, showers (n, n_voxels) MeV, overflow (n, n_layers) MeV or None.
+
+        Raises:
+            OSError: the data could not be written (disk full, ...).
+        """
+        self._stream.raise_error()
+        try:
+            if self._datasets is None:
+                self._datasets = self._create(overflow_mev is not None)
+            for key, values in self._arrays(incident_mev, showers_mev, overflow_mev).items():
+                dataset = self._datasets[key]
+                n = dataset.shape[0]
+                dataset.resize(n + len(values), axis=0)
+                dataset[n:] = values
+        except RuntimeError as exc:
+            raise _as_os_error(exc) from None
+        self._stream.raise_error()
 
     def finish(self) -> None:
-        """Create empty datasets if nothing was written, then close the file."""
-        if self._datasets is None:
-            self._datasets = self._create(False)
-        self._file.close()
+        """Create empty datasets if nothing was written, then close the file.
+
+        Raises:
+            OSError: writing or closing failed; the file must then be deleted (:meth:`discard`).
+        """
+        try:
+            if self._datasets is None:
+                self._datasets = self._create(False)
+            self._stream.raise_error()
+        except RuntimeError as exc:
+            raise _as_os_error(exc) from None
+        self._close_file()
+        self._stream.close()
+        self._stream.raise_error()
+
+    def _close_file(self) -> None:
+        """Close the h5py file once; after a failed close drop it without closing it again."""
+        file, self._datasets = self._file, None
+        if file is None:
+            return
+        self._file = None  # never closed twice: a second close of a failed file crashes HDF5
+        try:
+            file.close()
+        except (RuntimeError, OSError) as exc:
+            _FAILED_FILES.append(file)  # keep it alive: freeing it would close it again
+            raise _as_os_error(exc) from None
 
     def discard(self) -> None:
         """Close the file, ignoring errors (the caller deletes it)."""
         try:
-            self._file.close()
-        except Exception:  # closing a half-written file may fail; it is deleted next
+            self._close_file()
+        except OSError:  # closing a half-written file may fail; it is deleted next
             pass
+        self._stream.close()
+
+
+_FAILED_FILES: list[h5py.File] = []
+"""h5py files whose close failed; kept referenced so that they are not closed again on garbage collection."""
+
+
+def _as_os_error(exc: BaseException) -> OSError:
+    """An h5py RuntimeError/OSError as an OSError whose text is one short line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return OSError(exc.errno, exc.strerror)
+    return OSError(checks.one_line(exc))

@@ -17,6 +17,7 @@ next to the tree; :func:`read_metadata` returns it as a dict.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,24 @@ def resolve_branches(branches: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def open_root(path: Path) -> Any:
-    """Open a ROOT file with uproot, turning any failure into one InputFileError line."""
+    """Open a ROOT file with uproot, turning any failure into one InputFileError line.
+
+    A file shorter than its header's end-of-file offset (``fEND``) is refused as truncated.
+    """
     try:
-        return uproot.open(path)
+        file = uproot.open(path)
     except Exception as exc:  # uproot raises many types (OSError, ValueError, struct.error, ...)
         reason = checks.one_line(exc)
         raise InputFileError(f"{path}: cannot open as ROOT, file is corrupt or truncated ({reason})") from None
+    try:
+        size, end = os.path.getsize(path), int(file.file.fEND)
+    except (OSError, AttributeError, TypeError, ValueError) as exc:
+        file.close()
+        raise InputFileError(f"{path}: cannot open as ROOT ({checks.one_line(exc)})") from None
+    if size < end:
+        file.close()
+        raise InputFileError(f"{path}: truncated ROOT file: {size} bytes, the header says {end}")
+    return file
 
 
 def read_metadata(file: Any, path: Path) -> dict[str, Any]:
@@ -81,13 +94,20 @@ def read_metadata(file: Any, path: Path) -> dict[str, Any]:
 
 def _tree(file: Any, name: str, path: Path) -> Any:
     try:
-        trees = [key.split(";")[0] for key in file.keys(filter_classname="TTree")]
-        found = file[name] if name in file else None
+        classes = {key.split(";")[0]: cls for key, cls in file.classnames().items()}
+        trees = [key for key, cls in classes.items() if cls == "TTree"]
+        kind = classes.get(name.split(";")[0], "")
+        found = file[name] if kind == "TTree" else None
     except Exception as exc:  # damaged directory or tree header
         reason = checks.one_line(exc)
         raise InputFileError(f"{path}: cannot read tree '{name}', file is corrupt or truncated ({reason})") from None
+    listing = ", ".join(trees) or "none"
+    if "RNTuple" in kind:
+        raise InputFileError(
+            f"{path}: '{name}' is an RNTuple, which hepgan does not read yet; expected a TTree "
+            f"(TTrees found: {listing})"
+        )
     if not isinstance(found, uproot.TTree):
-        listing = ", ".join(trees) or "none"
         raise InputFileError(f"{path}: no TTree named '{name}' (TTrees found: {listing}); pass tree= to choose one")
     return found
 
@@ -123,7 +143,12 @@ def _densify(index: Any, energy: Any, n_voxels: int, names: dict[str, str], offs
             f"{path}: event {offset + e} has {n_index[e]} '{names['cell_index']}' but {n_energy[e]} "
             f"'{names['cell_energy']}' entries; expected equal"
         )
-    flat_index = np.asarray(ak.flatten(index, axis=1)).astype(np.int64)
+    flat_index = np.asarray(ak.flatten(index, axis=1))
+    if flat_index.dtype.kind not in "iu":
+        raise InputFileError(
+            f"{path}: '{names['cell_index']}' holds {flat_index.dtype} values, expected integer voxel indices"
+        )
+    flat_index = flat_index.astype(np.int64)
     flat_energy = np.asarray(ak.flatten(energy, axis=1)).astype(np.float64)
     rows = np.repeat(np.arange(len(n_index)), n_index)
     outside = (flat_index < 0) | (flat_index >= n_voxels)

@@ -11,6 +11,7 @@ closed successfully, so an interrupted run never leaves a partial file behind.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +266,7 @@ class ShowerWriter:
         compression: str | None = "gzip",
         chunk_rows: int = 1024,
     ) -> None:
-        self.path = Path(path)
+        self.path = _output_path(path)
         self.geometry = _geometry(geometry)
         self.layout = _resolve_layout(self.path, self.geometry, layout)
         if compression not in COMPRESSIONS:
@@ -278,6 +279,7 @@ class ShowerWriter:
         self._closed = False
         if not self.path.parent.is_dir():
             raise OutputError(f"{self.path}: cannot create output file (directory {self.path.parent} does not exist)")
+        _check_target(self.path)
         try:
             if self.layout == "root":
                 self._sink: hdf5.HDF5Sink | root.RootSink = root.RootSink(
@@ -287,7 +289,7 @@ class ShowerWriter:
                 self._sink = hdf5.HDF5Sink(
                     self.tmp_path, self.geometry, self.layout, metadata, compression, int(chunk_rows)
                 )
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             self._remove_tmp()
             raise OutputError(f"{self.path}: cannot create output file ({_reason(exc)})") from None
 
@@ -332,7 +334,7 @@ class ShowerWriter:
             return
         try:
             self._sink.write(batch.incident_energies_mev, batch.showers_mev, batch.overflow_mev)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise OutputError(f"{self.path}: writing failed ({_reason(exc)})") from None
         self.n_written += len(batch)
 
@@ -342,8 +344,12 @@ class ShowerWriter:
             return
         try:
             self._sink.finish()
+            _check_target(self.path)
             os.replace(self.tmp_path, self.path)
-        except OSError as exc:
+        except OutputError:
+            self.abort()
+            raise
+        except (OSError, RuntimeError) as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot finish output file ({_reason(exc)})") from None
         except BaseException:
@@ -366,8 +372,43 @@ class ShowerWriter:
             pass
 
 
-def _reason(exc: OSError) -> str:
-    return " ".join(str(exc.strerror or exc).split())
+def _output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path; OutputError when it names no file ('', '.', '..', a trailing '/')."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    out = Path(text)
+    if not text or text.endswith(("/", os.sep)) or out.name in ("", ".", ".."):
+        raise OutputError(f"{text!r}: output path names no file; expected a file name such as showers.h5")
+    return out
+
+
+def _check_target(path: Path) -> None:
+    """OutputError when ``path`` exists and is not a regular file (a folder, FIFO, device, socket)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create output file ({_reason(exc)})") from None
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a directory"
+    elif stat.S_ISFIFO(mode):
+        kind = "a FIFO"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "not a regular file"
+    raise OutputError(f"{path}: output exists and is {kind}; expected a regular file or a new name")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short one-line reason: an OSError's strerror, else the exception text (at most ~200 characters)."""
+    strerror = getattr(exc, "strerror", None)
+    text = " ".join(str(strerror or exc).split())
+    return text if len(text) <= 200 else text[:197].rstrip() + "..."
 
 
 def write_showers(
