@@ -27,6 +27,7 @@ import torch
 
 from hepgan.config import config_from_dict
 from hepgan.data.transforms import ShowerTransform
+from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry, geometry_from_dict
@@ -52,19 +53,21 @@ class ShowerGenerator:
                 f"(use hepgan.generate_events.EventGenerator for kind 'events')"
             )
         self.source = source
-        self.config = config_from_dict(state["config"], f"{source}: config")
-        self.geometry: CaloGeometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
-        self.n_extra = int(state["n_extra"])
-        self.transform = ShowerTransform.from_state_dict(state["transform"])
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        shapes = [layer.shape for layer in self.geometry.layers]
-        network, _ = build_networks(self.config.model, shapes, self.n_extra)
-        network.load_state_dict(state["generator_ema" if use_ema else "generator"])
+        self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
+        try:
+            self.config = config_from_dict(state["config"], f"{source}: config")
+            self.geometry: CaloGeometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
+            self.n_extra = int(state["n_extra"])
+            self.transform = ShowerTransform.from_state_dict(state["transform"])
+            shapes = [layer.shape for layer in self.geometry.layers]
+            network, _ = build_networks(self.config.model, shapes, self.n_extra)
+            network.load_state_dict(state["generator_ema" if use_ema else "generator"])
+            self.step = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None
         self.network = network.to(self.device).eval()
         self.latent_dim = self.config.model.latent_dim
-        self.step = int(state["step"])
 
     @classmethod
     def from_checkpoint(
@@ -256,10 +259,6 @@ def generate_to_file(
     torch_rng = torch.Generator(device=generator.device)
     torch_rng.manual_seed(int(seed))
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="generate", unit="shower", unit_scale=True, dynamic_ncols=True)
     t0 = time.perf_counter()
     pending: queue.Queue = queue.Queue(maxsize=2)  # bounded: flat memory
     failure: list[BaseException] = []
@@ -267,6 +266,10 @@ def generate_to_file(
     with ShowerWriter(
         output, generator.geometry, attrs=attrs, compression=None if compression == "none" else compression
     ) as writer:
+        if progress:  # only once the output is open: an error line is never glued to a bar
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="generate", unit="shower", unit_scale=True, dynamic_ncols=True)
 
         def drain() -> None:
             while (item := pending.get()) is not None:

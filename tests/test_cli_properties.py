@@ -320,11 +320,6 @@ def test_existing_directory_as_output(tmp_path: Path, monkeypatch, capsys, caplo
 
 
 # --------------------------------------------------------------------------- explicit cases: bugs
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ShowerGenerator.__init__ (hepgan/generate.py) passes --device to torch.device() unchecked: "
-    "'cuda:x', 'tpu' and '' raise RuntimeError (a traceback) instead of a ConfigError naming --device",
-)
 @pytest.mark.parametrize("device", ["cuda:x", "tpu", ""])
 def test_bad_devices_are_refused(tmp_path: Path, monkeypatch, capsys, caplog, checkpoint: Path, device: str) -> None:
     """``generate --device BAD``: one line naming --device, nothing written."""

@@ -241,12 +241,6 @@ def _broken(state: dict, defect: str) -> dict:
     return state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ShowerGenerator.__init__ (hepgan/generate.py) reads checkpoint entries unguarded: a missing "
-    "'config', a non-numeric geometry field, mismatched weights, an empty transform or a text step raise "
-    "KeyError/ValueError/RuntimeError/TypeError (a traceback) instead of InputFileError naming the checkpoint",
-)
 @pytest.mark.parametrize(
     "defect",
     ["no config", "non-numeric geometry depth", "weights of another network", "empty transform", "step is text"],
@@ -332,11 +326,6 @@ def test_unwritable_generate_output(tmp_path: Path, capsys, caplog, trained: Pat
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: generate_to_file (hepgan/generate.py) starts the tqdm progress bar before ShowerWriter opens the "
-    "output, so with the default progress bar the error line is glued to a bar fragment on stderr",
-)
 def test_unwritable_generate_output_with_progress_bar(tmp_path: Path, capsys, caplog, trained: Path) -> None:
     """The same with the default progress bar: still exactly one stderr line."""
     blocker = tmp_path / "blocker"
@@ -371,11 +360,6 @@ def test_unwritable_runs_folder(tmp_path: Path, capsys, caplog) -> None:
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ShowerWriter (hepgan/io/showers.py) renames its temporary file onto any existing path: a FIFO "
-    "(or, run as root, /dev/null) at -o is replaced by a regular file instead of being refused",
-)
 def test_non_regular_output_is_not_replaced(tmp_path: Path, capsys, caplog, trained: Path) -> None:
     """``generate -o FIFO``: refused with one line; the FIFO is still a FIFO."""
     fifo = tmp_path / "pipe.h5"

@@ -30,6 +30,7 @@ from torch import nn
 from hepgan import __version__
 from hepgan.config import RunConfig, dump_config, load_config
 from hepgan.data import make_data_module
+from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
 from hepgan.losses import GANObjective
 from hepgan.training.checkpoint import (
@@ -56,15 +57,6 @@ class TrainResult:
     steps: int
     seconds: float
     showers_per_second: float
-
-
-def select_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"training.device: {name!r} requested but no CUDA device is available")
-    return torch.device(name)
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:
@@ -102,7 +94,7 @@ class Trainer:
         self.dist = dist or DistributedContext()
         self.progress = progress and self.dist.is_main
         tc = config.training
-        self.device = self.dist.device(tc.device) if self.dist.enabled else select_device(tc.device)
+        self.device = self.dist.device(tc.device) if self.dist.enabled else select_device(tc.device, "training.device")
         if tc.batch_size % self.dist.world_size:
             raise ConfigError(
                 f"training.batch_size: {tc.batch_size} is the global batch and must divide evenly over "
