@@ -17,7 +17,7 @@ one), no traceback, no logged warnings (they would be extra stderr lines), and w
 the folder listing is the same before and after, and a pre-existing output file is
 byte-identical.
 
-Bugs found are pinned by single ``xfail(strict=True)`` cases at the end of the file. The
+Regression cases for defects these properties found are at the end of the file. The
 number of cases tried (hypothesis examples and explicit cases) is printed by the last test.
 """
 
