@@ -3,8 +3,10 @@
 Each of the ``n_objects`` object slots (pT-ordered, as :class:`hepgan.io.events.EventBatch`
 holds them) becomes
 
-- ``(ln pT − m_pt) / s_pt``: the inverse ``pT = exp(...)`` is positive by construction;
-- ``(η − m_η) / s_η``;
+- ln pT and η, each mapped to a standard normal through the reference's empirical CDF
+  (``continuous="quantile"``, the default: ``Φ⁻¹(F(x))``) or standardised
+  (``"standard"``: ``(x − mean) / std``); the inverse ``pT = exp(...)`` is positive by
+  construction;
 - ``(cos φ, sin φ)``: φ as a point on the unit circle, so the features are periodic
   (φ = π and φ = −π are the same point) and any generator output maps back to an angle,
   ``φ = atan2(sin, cos)`` wrapped into (−π, π]. We keep the absolute φ of every object
@@ -34,10 +36,15 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from hepgan.data.transforms import interp_linear
 from hepgan.errors import ConfigError, TrainingError
 from hepgan.io.events import EventBatch
 
 MASS_MODES = ("auto", "fixed", "log")
+CONTINUOUS_MODES = ("quantile", "standard")
+QUANTILE_KNOTS = 1025
+QUANTILE_SAMPLE = 1_000_000  # values per slot used to place the quantile knots
+QUANTILE_EPS = 1e-12
 PRESENCE_MODES = ("auto", "on", "off")
 FIXED_MASS_RTOL = 1e-6
 """Masses of one slot equal to this relative tolerance count as one fixed mass."""
@@ -62,7 +69,11 @@ class EventTransform:
         mass_epsilon_gev: float = 1e-3,
         presence: str = "auto",
         sort: bool = True,
+        continuous: str = "quantile",
     ) -> None:
+        if continuous not in CONTINUOUS_MODES:
+            raise ConfigError(f"continuous: expected one of {', '.join(CONTINUOUS_MODES)}, got {continuous!r}")
+        self.continuous = continuous
         if int(n_objects) < 1:
             raise ConfigError(f"n_objects: expected an integer >= 1, got {n_objects}")
         if mass_mode not in MASS_MODES:
@@ -85,6 +96,9 @@ class EventTransform:
         self.log_mass_mean = torch.zeros(n, dtype=torch.float64)
         self.log_mass_std = torch.ones(n, dtype=torch.float64)
         self.fixed_mass = torch.zeros(n, dtype=torch.float64)
+        self.quantile_levels = torch.linspace(0.0, 1.0, QUANTILE_KNOTS, dtype=torch.float64)
+        self.log_pt_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
+        self.eta_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
         self.fitted = False
 
     # ------------------------------------------------------------------ layout
@@ -124,6 +138,9 @@ class EventTransform:
         self.with_presence = self.presence == "on" or (self.presence == "auto" and stats.any_absent)
         self.log_pt_mean, self.log_pt_std = stats.mean_std("log_pt")
         self.eta_mean, self.eta_std = stats.mean_std("eta")
+        if self.continuous == "quantile":
+            self.log_pt_knots = stats.knots("log_pt", self.quantile_levels.numpy())
+            self.eta_knots = stats.knots("eta", self.quantile_levels.numpy())
         self.log_mass_mean, self.log_mass_std = stats.mean_std("log_mass")
         self.fixed_mass = torch.from_numpy(stats.slot_mass())
         if self.mass_mode == "auto":
@@ -146,8 +163,8 @@ class EventTransform:
         safe_pt = torch.from_numpy(np.where(batch.mask, batch.pt, 1.0))
         phi = torch.from_numpy(batch.phi)
         columns = [
-            (torch.log(safe_pt) - self.log_pt_mean) / self.log_pt_std,
-            (torch.from_numpy(batch.eta) - self.eta_mean) / self.eta_std,
+            self.to_feature("log_pt", torch.log(safe_pt)),
+            self.to_feature("eta", torch.from_numpy(batch.eta)),
             torch.cos(phi),
             torch.sin(phi),
         ]
@@ -171,8 +188,8 @@ class EventTransform:
             mask = feats[:, k * self.features_per_object :] > 0
         else:
             mask = torch.ones(n, k, dtype=torch.bool)
-        pt = torch.exp(per_object[..., 0] * self.log_pt_std + self.log_pt_mean)
-        eta = per_object[..., 1] * self.eta_std + self.eta_mean
+        pt = torch.exp(self.from_feature("log_pt", per_object[..., 0]))
+        eta = self.from_feature("eta", per_object[..., 1])
         phi = _wrap_angle(torch.atan2(per_object[..., 3], per_object[..., 2]))
         if self.mass_mode == "log":
             log_mass = per_object[..., 4] * self.log_mass_std + self.log_mass_mean
@@ -183,6 +200,33 @@ class EventTransform:
         if self.sort:
             values, mask = _sort_by_pt(values, mask)
         return EventBatch(*(v.numpy() for v in values), mask.numpy())
+
+    def to_feature(self, name: str, values: torch.Tensor, slot: int | None = None) -> torch.Tensor:
+        """Feature of a continuous quantity (``log_pt`` or ``eta``): (N, n_objects), or (N,) for one ``slot``.
+
+        "standard": (x − mean) / std. "quantile": Φ⁻¹(F(x)) with F the reference's empirical
+        CDF (piecewise linear between 1025 quantiles), so the feature is standard normal
+        whatever the shape of x (flat-topped η, steep pT spectra): what a generator with
+        Gaussian noise learns most easily. Differentiable; in ``values``' dtype and device.
+        """
+        if slot is None:
+            return torch.stack([self.to_feature(name, values[:, j], j) for j in range(values.shape[1])], dim=1)
+        if self.continuous == "standard":
+            mean, std = getattr(self, f"{name}_mean")[slot], getattr(self, f"{name}_std")[slot]
+            return (values - _like(mean, values)) / _like(std, values)
+        knots = _like(getattr(self, f"{name}_knots")[slot], values)
+        u = interp_linear(values, knots, _like(self.quantile_levels, values))
+        return torch.special.ndtri(torch.clamp(u, QUANTILE_EPS, 1.0 - QUANTILE_EPS))
+
+    def from_feature(self, name: str, features: torch.Tensor, slot: int | None = None) -> torch.Tensor:
+        """Inverse of :meth:`to_feature`; quantile mode maps any feature into the reference's range."""
+        if slot is None:
+            return torch.stack([self.from_feature(name, features[:, j], j) for j in range(features.shape[1])], dim=1)
+        if self.continuous == "standard":
+            mean, std = getattr(self, f"{name}_mean")[slot], getattr(self, f"{name}_std")[slot]
+            return features * _like(std, features) + _like(mean, features)
+        knots = _like(getattr(self, f"{name}_knots")[slot], features)
+        return interp_linear(torch.special.ndtr(features), _like(self.quantile_levels, features), knots)
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor | int | float | str | bool]:
@@ -201,6 +245,9 @@ class EventTransform:
             "log_mass_mean": self.log_mass_mean,
             "log_mass_std": self.log_mass_std,
             "fixed_mass": self.fixed_mass,
+            "continuous": self.continuous,
+            "log_pt_knots": self.log_pt_knots,
+            "eta_knots": self.eta_knots,
         }
 
     @classmethod
@@ -212,9 +259,13 @@ class EventTransform:
             float(state["mass_epsilon_gev"]),
             str(state["presence"]),
             bool(state["sort"]),
+            str(state.get("continuous", "standard")),
         )
         transform.with_presence = bool(state["with_presence"])
-        for key in ("log_pt_mean", "log_pt_std", "eta_mean", "eta_std", "log_mass_mean", "log_mass_std", "fixed_mass"):
+        keys = ["log_pt_mean", "log_pt_std", "eta_mean", "eta_std", "log_mass_mean", "log_mass_std", "fixed_mass"]
+        if transform.continuous == "quantile":
+            keys += ["log_pt_knots", "eta_knots"]
+        for key in keys:
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
         return transform
@@ -231,6 +282,10 @@ class _RunningStats:
         self.squares = {key: np.zeros(n_objects) for key in ("log_pt", "eta", "log_mass")}
         self.mass_min = np.full(n_objects, np.inf)
         self.mass_max = np.full(n_objects, -np.inf)
+        self.samples: dict[str, list[list[np.ndarray]]] = {
+            key: [[] for _ in range(n_objects)] for key in ("log_pt", "eta")
+        }
+        self.sampled = np.zeros(n_objects, dtype=np.int64)
 
     def add(self, batch: EventBatch, mass_epsilon_gev: float) -> None:
         mask = batch.mask
@@ -249,6 +304,12 @@ class _RunningStats:
             self.sums[key] += present.sum(axis=0)
             if key in self.squares:
                 self.squares[key] += (present * present).sum(axis=0)
+        for j in range(mask.shape[1]):  # the first QUANTILE_SAMPLE present values of each slot
+            room = QUANTILE_SAMPLE - int(self.sampled[j])
+            if room > 0:
+                for key in ("log_pt", "eta"):
+                    self.samples[key][j].append(values[key][mask[:, j], j][:room])
+                self.sampled[j] += min(room, int(mask[:, j].sum()))
         self.mass_min = np.minimum(self.mass_min, np.where(mask, mass, np.inf).min(axis=0, initial=np.inf))
         self.mass_max = np.maximum(self.mass_max, np.where(mask, mass, -np.inf).max(axis=0, initial=-np.inf))
 
@@ -259,6 +320,16 @@ class _RunningStats:
         var = np.maximum(self.squares[key] / n - mean**2, 0.0)
         std = np.where(var > 1e-12, np.sqrt(var), 1.0)
         return torch.from_numpy(np.where(self.count > 0, mean, 0.0)), torch.from_numpy(std)
+
+    def knots(self, key: str, levels: np.ndarray) -> torch.Tensor:
+        """(n_objects, len(levels)) strictly increasing quantiles of ``key`` per slot (0..1 for empty slots)."""
+        rows = []
+        for parts in self.samples[key]:
+            values = np.concatenate(parts) if parts else np.zeros(0)
+            q = np.quantile(values, levels) if values.size else levels.copy()
+            span = max(float(q[-1] - q[0]), 1.0)
+            rows.append(q + np.arange(len(q)) * 1e-12 * span)  # ties (discrete values) made strictly increasing
+        return torch.from_numpy(np.array(rows))
 
     def slot_mass(self) -> np.ndarray:
         """Per-slot mass in GeV: the one value where all agree (exactly as read), else the mean; 0 if never present."""
@@ -273,6 +344,10 @@ class _RunningStats:
     def masses_fixed(self) -> bool:
         """Whether every slot's present masses agree to ``FIXED_MASS_RTOL``."""
         return bool(np.all(self._fixed_slots()))
+
+
+def _like(value: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    return value.to(device=other.device, dtype=other.dtype)
 
 
 def _wrap_angle(phi: torch.Tensor) -> torch.Tensor:

@@ -92,8 +92,8 @@ def _four_momentum(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(E, px, py, pz) in GeV of object ``index`` from its feature block (N, features_per_object)."""
     t = transform
-    pt = torch.exp(slot[:, 0] * _param(t.log_pt_std[index], slot) + _param(t.log_pt_mean[index], slot))
-    eta = slot[:, 1] * _param(t.eta_std[index], slot) + _param(t.eta_mean[index], slot)
+    pt = torch.exp(t.from_feature("log_pt", slot[:, 0], index))
+    eta = t.from_feature("eta", slot[:, 1], index)
     radius = torch.sqrt(slot[:, 2] ** 2 + slot[:, 3] ** 2 + 1e-12)
     cos_phi, sin_phi = slot[:, 2] / radius, slot[:, 3] / radius
     if t.mass_mode == "log":

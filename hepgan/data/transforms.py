@@ -100,8 +100,8 @@ class ShowerTransform:
         log_e = torch.log(incident_mev.to(torch.float64))
         x = self.response_log_energy.to(log_e.device)
         return (
-            _interp(log_e, x, self.response_mean.to(log_e.device)),
-            _interp(log_e, x, self.response_std.to(log_e.device)),
+            interp_linear(log_e, x, self.response_mean.to(log_e.device)),
+            interp_linear(log_e, x, self.response_std.to(log_e.device)),
         )
 
     def forward(self, cells_mev: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
@@ -196,7 +196,7 @@ def _binned_response(log_e: np.ndarray, response: np.ndarray, n_bins: int) -> tu
     return np.array(centres), np.array(means), np.array(stds)
 
 
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+def interp_linear(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear interpolation like ``numpy.interp`` (constant beyond the ends)."""
     if len(xp) == 1:
         return fp.expand_as(x).clone()
