@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from scipy import stats
 import pytest
 import torch
+from scipy import stats
 
 from hepgan.data.event_transforms import EventTransform
 from hepgan.errors import ConfigError, TrainingError
