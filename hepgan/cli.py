@@ -135,9 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="validation", help="report folder (default: validation)")
     p.add_argument(
         "--geometry",
-        default="calochallenge_ds1_photons",
-        help="built-in geometry name or geometry YAML (default: calochallenge_ds1_photons)",
+        help="built-in geometry name or geometry YAML (default: the one the reference file names, "
+        "else calochallenge_ds1_photons)",
     )
+    p.add_argument("--checkpoint", help="add a latent-space walk drawn with this checkpoint (file or run folder)")
+    p.add_argument("--walk-energy", type=float, default=65536.0, help="incident energy of the walk in MeV")
+    p.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample tests (faster)")
+    p.add_argument("--all-energy-plots", action="store_true", help="draw every observable per incident energy")
     return parser
 
 
@@ -264,10 +268,43 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         print(f"report: {Path(args.output) / 'index.html'}")
         return 0
-    geometry = load_geometry(args.geometry)
-    validate_files(args.reference, args.generated, geometry, Path(args.output))
+    geometry = load_geometry(args.geometry or _geometry_named_by(Path(args.reference)))
+    options: dict = {"classifier": not args.no_classifier}
+    if args.all_energy_plots:
+        options["per_energy_plots"] = "all"
+    if args.checkpoint:
+        from hepgan.generate import ShowerGenerator, resolve_checkpoint
+        from hepgan.validation.latent import latent_walk
+
+        generator = ShowerGenerator.from_checkpoint(resolve_checkpoint(args.checkpoint))
+        options["latent_walk_showers"] = latent_walk(generator, args.walk_energy)
+        options["latent_walk_incident_mev"] = args.walk_energy
+    report = validate_files(args.reference, args.generated, geometry, Path(args.output), **options)
+    for name, entry in report.get("global_metrics", {}).items():
+        if entry.get("value") is not None:
+            floor = f"{entry['floor']:.4g}" if entry.get("floor") is not None else "n/a"
+            print(
+                f"  {name:28s} {entry['value']:10.4g} ± {entry.get('error') or 0:.2g}   floor {floor:>10s}"
+                f"   {entry.get('verdict', '')}"
+            )
     print(f"report: {Path(args.output) / 'index.html'}")
     return 0
+
+
+def _geometry_named_by(path: Path) -> str:
+    """The built-in geometry a shower file's attributes name, else the default ds1-photon geometry."""
+    from hepgan.io import ShowerReader, detect_layout
+    from hepgan.io.geometry import BUILTIN_GEOMETRIES
+
+    fallback = "calochallenge_ds1_photons"
+    try:
+        layout = detect_layout(path)
+        default = "calogan" if layout == "calogan" else fallback
+        with ShowerReader(path, default) as reader:
+            name = str(reader.attrs.get("geometry", default))
+    except HepganError:
+        return fallback  # validate_files reports the problem with the file itself
+    return name if name in BUILTIN_GEOMETRIES else default
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -54,7 +54,26 @@ def test_simulate_train_generate_validate(
         assert f["showers"].shape == (300, 368)
         assert np.all(f["showers"][:] >= 0)
 
-    assert main(["validate", "--reference", "ref.h5", "--generated", "events.h5", "-o", "report"]) == 0
+    assert (
+        main(
+            [
+                "validate",
+                "--reference",
+                "ref.h5",
+                "--generated",
+                "events.h5",
+                "-o",
+                "report",
+                "--checkpoint",
+                str(run_dir),
+                "--walk-energy",
+                "8192",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "report" / "latent_walk.png").is_file()
+    assert "classifier_auc_high_level" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert "e_ratio" in json.dumps(metrics)
     assert (tmp_path / "report" / "index.html").read_text().count("<img") >= 5
