@@ -3,6 +3,7 @@
 The notebook API (imported lazily, so ``import hepgan`` stays cheap)::
 
     from hepgan import ShowerGenerator, read_showers, write_showers, load_geometry
+    from hepgan import EventGenerator, read_events, write_events
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _LAZY = {
     "write_showers": "hepgan.io",
     "load_geometry": "hepgan.io.geometry",
     "load_config": "hepgan.config",
+    "EventGenerator": "hepgan.generate_events",
+    "read_events": "hepgan.io.events",
+    "write_events": "hepgan.io.events",
 }
 
 __all__ = ["__version__", *_LAZY]
