@@ -59,12 +59,13 @@ def baseline_overrides(n_voxels: int) -> list[str]:
     ]
 
 
-def train_and_validate(config_path: Path, overrides: list[str], budget: float, out: Path) -> dict:
+def train_and_validate(config_path: Path, overrides: list[str], budget: float, out: Path, threads: int) -> dict:
     """Train within ``budget`` seconds, validate the best checkpoint on the held-out showers."""
     budget_overrides = [
         f"training.max_seconds={budget}",
         "training.max_steps=10000000",
         f"training.runs_dir={out / 'runs'}",
+        f"training.threads={threads}",
     ]
     config = load_config(config_path, overrides + budget_overrides)
     result = train(config, progress=False)
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/calo.yaml")
     parser.add_argument("--budget-seconds", type=float, default=480.0, help="training wall-clock budget per model")
     parser.add_argument("--out", default="fidelity", help="folder for runs, reports and fidelity.json")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per training (0: default)")
     args = parser.parse_args()
     out = Path(args.out)
     config = load_config(args.config)
@@ -108,8 +110,10 @@ def main() -> None:
 
     n_voxels = load_geometry(config.geometry).n_voxels
     results = {
-        "hepgan": train_and_validate(Path(args.config), [], args.budget_seconds, out),
-        "baseline": train_and_validate(Path(args.config), baseline_overrides(n_voxels), args.budget_seconds, out),
+        "hepgan": train_and_validate(Path(args.config), [], args.budget_seconds, out, args.threads),
+        "baseline": train_and_validate(
+            Path(args.config), baseline_overrides(n_voxels), args.budget_seconds, out, args.threads
+        ),
     }
     (out / "fidelity.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(f"training budget: {args.budget_seconds:.0f} s per model on this machine")
