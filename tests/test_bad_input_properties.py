@@ -23,7 +23,6 @@ number of cases tried (hypothesis examples and explicit cases) is printed by the
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -38,15 +37,16 @@ import uproot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hepgan.cli import main
 from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, load_geometry, read_showers, write_showers
 
+from .cli_checks import assert_one_error_line, run_cli, snapshot
 from .conftest import ROOT, small_config
 
 CC = load_geometry("calochallenge_ds1_photons")
 GAN = load_geometry("calogan")
 CASES: Counter[str] = Counter()
+
 """Cases tried per test (every hypothesis example, including shrinking, and every explicit case)."""
 
 SETTINGS = {
@@ -68,52 +68,6 @@ TINY_TRAINING = [
 
 
 # --------------------------------------------------------------------------- helpers
-@dataclass
-class CliResult:
-    """What a user of the real command line would see."""
-
-    code: int
-    out: str
-    err: str
-    logged: list[str] = field(default_factory=list)  # WARNING+ log records: extra stderr lines in a terminal
-
-    @property
-    def lines(self) -> list[str]:
-        return self.err.splitlines() + self.logged
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
-    """``hepgan ARGV`` in-process; an exception escaping ``main`` is what the user sees as a traceback."""
-    capsys.readouterr()
-    caplog.clear()
-    try:
-        code = main(argv)
-    except Exception as exc:
-        raise AssertionError(
-            f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}"
-        ) from exc
-    captured = capsys.readouterr()
-    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    return CliResult(code, captured.out, captured.err, logged)
-
-
-def assert_one_error_line(result: CliResult, *names: str) -> str:
-    """Exit code 2, exactly one stderr line ``hepgan: error: ...`` that contains every name in ``names``."""
-    assert result.code == 2, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert len(result.lines) == 1, result.lines
-    line = result.lines[0]
-    assert line.startswith("hepgan: error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not named in {line!r}"
-    return line
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every path under ``root`` with its content (None for folders)."""
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
-
-
 def fresh_dir(parent: Path) -> Path:
     """A new empty folder per hypothesis example (function-scoped tmp_path is shared by all examples)."""
     return Path(tempfile.mkdtemp(dir=parent))

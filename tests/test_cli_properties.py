@@ -11,11 +11,9 @@ written (the working folder and a pre-existing output file are unchanged). The g
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -24,12 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hepgan.cli import MAX_COUNT, main, parse_count, parse_shard
+from hepgan.cli import MAX_COUNT, parse_count, parse_shard
 from hepgan.generate import shard_plan
 
+from .cli_checks import assert_one_error_line, run_cli, snapshot
 from .conftest import small_config
 
 CASES: Counter[str] = Counter()
+
 SETTINGS = {
     "deadline": None,
     "database": None,  # no .hypothesis/ folder in the repository
@@ -39,49 +39,6 @@ TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x0
 
 
 # --------------------------------------------------------------------------- helpers
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-    logged: list[str] = field(default_factory=list)
-
-    @property
-    def lines(self) -> list[str]:
-        return self.err.splitlines() + self.logged
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
-    """``hepgan ARGV`` in-process; an exception escaping ``main`` is what the user sees as a traceback."""
-    capsys.readouterr()
-    caplog.clear()
-    try:
-        code = main(argv)
-    except Exception as exc:
-        raise AssertionError(
-            f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}"
-        ) from exc
-    captured = capsys.readouterr()
-    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    return CliResult(code, captured.out, captured.err, logged)
-
-
-def assert_one_error_line(result: CliResult, *names: str) -> str:
-    """Exit code 2 and exactly one stderr line ``hepgan: error: ...`` containing every name."""
-    assert result.code == 2, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert len(result.lines) == 1, result.lines
-    line = result.lines[0]
-    assert line.startswith("hepgan: error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not named in {line!r}"
-    return line
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
-
-
 def in_fresh_dir(parent: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work = Path(tempfile.mkdtemp(dir=parent))
     monkeypatch.chdir(work)

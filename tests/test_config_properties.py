@@ -17,13 +17,11 @@ message does not name the field).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import re
 import tempfile
 import typing
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +31,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hepgan.cli import main
 from hepgan.config import RunConfig
 
+from .cli_checks import assert_one_error_line, run_cli, snapshot
 from .conftest import ROOT
 
 CASES: Counter[str] = Counter()
+
 SETTINGS = {
     "deadline": None,
     "database": None,  # no .hypothesis/ folder in the repository
@@ -69,52 +68,9 @@ ALLOWED = {"": set(SECTIONS) | {k for k in FIELDS if "." not in k}} | {
 
 
 # --------------------------------------------------------------------------- helpers
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-    logged: list[str] = field(default_factory=list)
-
-    @property
-    def lines(self) -> list[str]:
-        return self.err.splitlines() + self.logged
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
-    """``hepgan ARGV`` in-process; an exception escaping ``main`` is what the user sees as a traceback."""
-    capsys.readouterr()
-    caplog.clear()
-    try:
-        code = main(argv)
-    except Exception as exc:
-        raise AssertionError(
-            f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}"
-        ) from exc
-    captured = capsys.readouterr()
-    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    return CliResult(code, captured.out, captured.err, logged)
-
-
-def assert_one_error_line(result: CliResult, *names: str) -> str:
-    """Exit code 2 and exactly one stderr line ``hepgan: error: ...`` containing every name."""
-    assert result.code == 2, (result.code, result.out[-500:], result.err)
-    assert "Traceback" not in result.err
-    assert len(result.lines) == 1, result.lines
-    line = result.lines[0]
-    assert line.startswith("hepgan: error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not named in {line!r}"
-    return line
-
-
 def assert_names_field(line: str, dotted: str) -> None:
     """The message names ``dotted`` as a field (``x.training.batch_size:``, ``x: training.betas[1]:``)."""
     assert re.search(rf"(^|[.\s]){re.escape(dotted)}(\[\d+\])?:", line), f"field {dotted!r} not named in {line!r}"
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
 
 
 def in_fresh_dir(parent: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -15,13 +15,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -30,13 +28,22 @@ import pytest
 import torch
 import yaml
 
-from hepgan.cli import main
 from hepgan.io import ShowerBatch, load_geometry, write_showers
 from hepgan.training.checkpoint import load_checkpoint
 
+from .cli_checks import CliResult, assert_one_error_line, snapshot
+from .cli_checks import run_cli as _run_cli
 from .conftest import ROOT, small_config
 
 CASES: Counter[str] = Counter()
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
+    """The shared runner, counting the cases by command."""
+    CASES[argv[0] if argv else "hepgan"] += 1
+    return _run_cli(argv, capsys, caplog)
+
+
 CC = load_geometry("calochallenge_ds1_photons")
 HOSTILE_FILE = "<img src=x onerror=alert(1)>.h5"
 HOSTILE_ATTR = "<script>alert('attr')</script>"
@@ -53,50 +60,6 @@ TINY_TRAINING = [
 
 
 # --------------------------------------------------------------------------- helpers
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-    logged: list[str] = field(default_factory=list)
-
-    @property
-    def lines(self) -> list[str]:
-        return self.err.splitlines() + self.logged
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
-    """``hepgan ARGV`` in-process; an exception escaping ``main`` is what the user sees as a traceback."""
-    CASES[argv[0] if argv else "hepgan"] += 1
-    capsys.readouterr()
-    caplog.clear()
-    try:
-        code = main(argv)
-    except Exception as exc:
-        raise AssertionError(
-            f"hepgan {' '.join(argv[:1])} let {type(exc).__name__} escape (a traceback): {exc}"
-        ) from exc
-    captured = capsys.readouterr()
-    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    return CliResult(code, captured.out, captured.err, logged)
-
-
-def assert_one_error_line(result: CliResult, *names: str) -> str:
-    """Exit code 2 and exactly one stderr line ``hepgan: error: ...`` containing every name."""
-    assert result.code == 2, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert len(result.lines) == 1, result.lines
-    line = result.lines[0]
-    assert line.startswith("hepgan: error: "), line
-    for name in names:
-        assert name in line, f"{name!r} not named in {line!r}"
-    return line
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
-
-
 def showers(n: int, seed: int = 0) -> ShowerBatch:
     rng = np.random.default_rng(seed)
     incident = rng.choice([1024.0, 4096.0, 16384.0], n)
