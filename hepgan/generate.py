@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -174,6 +175,36 @@ def incident_energy_batches(
 
 
 @dataclass
+class JobPlan:
+    """This process's share of a generation job (all of it, or one shard) and its output attributes."""
+
+    n: int
+    offset: int
+    seed: int
+    base_attrs: dict[str, Any]
+
+    @classmethod
+    def make(cls, n: int, seed: int, shard: tuple[int, int] | None, checkpoint: str | Path) -> JobPlan:
+        attrs: dict[str, Any] = {"seed": int(seed), "checkpoint": str(checkpoint), "generator": "hepgan"}
+        if shard is None:
+            return cls(n, 0, int(seed), attrs)
+        size, offset, shard_seed = shard_plan(n, int(seed), *shard)
+        attrs.update(shard=f"{shard[0]}/{shard[1]}", shard_seed=shard_seed, n_total=n)
+        return cls(size, offset, shard_seed, attrs)
+
+    def attrs(self, checkpoint_step: int) -> dict[str, Any]:
+        return {**self.base_attrs, "checkpoint_step": int(checkpoint_step)}
+
+    @staticmethod
+    def batch_and_compression(config: Any, batch_size: int | None, compression: str | None) -> tuple[int, str]:
+        """``--batch-size`` and ``--compression``, or the checkpoint config's generation defaults."""
+        batch_size = config.generation.batch_size if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
+        return batch_size, compression or config.generation.compression
+
+
+@dataclass
 class GenerationSummary:
     """What ``generate_to_file`` wrote, and how fast."""
 
@@ -231,31 +262,17 @@ def generate_to_file(
             compression=compression,
             progress=progress,
         )
-    job_seed, offset = int(seed), 0
-    shard_attrs: dict[str, object] = {}
-    if shard is not None:
-        n_total = n
-        n, offset, seed = shard_plan(n_total, job_seed, *shard)
-        shard_attrs = {"shard": f"{shard[0]}/{shard[1]}", "shard_seed": seed, "n_total": n_total}
+    job = JobPlan.make(n, seed, shard, checkpoint)
+    n, offset, seed = job.n, job.offset, job.seed
     generator = ShowerGenerator(state, device=device, source=str(checkpoint))
     cfg = generator.config
-    batch_size = cfg.generation.batch_size if batch_size is None else batch_size
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
-    compression = compression or cfg.generation.compression
+    batch_size, compression = job.batch_and_compression(cfg, batch_size, compression)
     energies = _energies_from_file(Path(energies_from), generator.geometry) if energies_from else None
     spectrum = None
     if energies is None:
         spec = cfg.generation.spectrum or cfg.simulation.spectrum
         spectrum = EnergySpectrum.from_dict(spec, f"{checkpoint}: generation spectrum")
-    attrs = {
-        "seed": job_seed,
-        **shard_attrs,
-        "checkpoint": str(checkpoint),
-        "checkpoint_step": generator.step,
-        "generator": "hepgan",
-        "incident_energies_from": str(energies_from) if energies_from else "spectrum",
-    }
+    attrs = {**job.attrs(generator.step), "incident_energies_from": str(energies_from) if energies_from else "spectrum"}
     torch_rng = torch.Generator(device=generator.device)
     torch_rng.manual_seed(int(seed))
     bar = None

@@ -29,7 +29,7 @@ from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, build_event_networks
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate import GenerationSummary, shard_plan
+from hepgan.generate import GenerationSummary, JobPlan
 from hepgan.io.events import EventBatch, EventWriter
 from hepgan.training.checkpoint import load_checkpoint
 
@@ -165,25 +165,11 @@ def generate_events_to_file(
         ConfigError: bad ``n``, ``batch_size`` or shard; InputFileError: not an event
         checkpoint; OutputError: the file cannot be written (an earlier file is kept).
     """
-    job_seed = int(seed)
-    shard_attrs: dict[str, Any] = {}
-    if shard is not None:
-        n_total = n
-        n, _, seed = shard_plan(n_total, job_seed, *shard)
-        shard_attrs = {"shard": f"{shard[0]}/{shard[1]}", "shard_seed": seed, "n_total": n_total}
+    job = JobPlan.make(n, seed, shard, checkpoint)
+    n, seed = job.n, job.seed
     generator = EventGenerator(state, device=device, source=str(checkpoint))
-    cfg = generator.config
-    batch_size = cfg.generation.batch_size if batch_size is None else batch_size
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
-    compression = compression or cfg.generation.compression
-    attrs = {
-        "seed": job_seed,
-        **shard_attrs,
-        "checkpoint": str(checkpoint),
-        "checkpoint_step": generator.step,
-        "generator": "hepgan",
-    }
+    batch_size, compression = job.batch_and_compression(generator.config, batch_size, compression)
+    attrs = job.attrs(generator.step)
     rng = torch.Generator(device=generator.device)
     rng.manual_seed(int(seed))
     bar = _progress_bar(n, progress)
