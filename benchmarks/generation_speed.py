@@ -107,8 +107,8 @@ def main() -> None:
             size_mb = out.stat().st_size / 1e6
             print(
                 f"\nend to end ({device}): {args.n_file:.0e} showers to HDF5 in {summary.seconds:.1f} s "
-                f"= {summary.ms_per_shower:.5f} ms/shower ({size_mb:.0f} MB), "
-                f"speed-up over the simulator {sim_ms / summary.ms_per_shower:.0f}x"
+                f"= {summary.ms_per_item:.5f} ms/shower ({size_mb:.0f} MB), "
+                f"speed-up over the simulator {sim_ms / summary.ms_per_item:.0f}x"
             )
             out.unlink()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -158,8 +158,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     output = args.output or config.data.path
     summary = simulate_to_file(config, output, n=args.n, seed=args.seed, progress=not args.no_progress)
     print(
-        f"wrote {summary.n} showers to {summary.path} in {summary.seconds:.1f} s "
-        f"({summary.showers_per_second:.1f} showers/s)"
+        f"wrote {summary.n} {summary.unit} to {summary.path} in {summary.seconds:.1f} s "
+        f"({summary.per_second:.1f} {summary.unit}/s)"
     )
     return 0
 
@@ -246,8 +246,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(
-        f"wrote {summary.n} showers to {summary.path} in {summary.seconds:.1f} s "
-        f"({summary.ms_per_shower:.4f} ms/shower) with {checkpoint}"
+        f"wrote {summary.n} {summary.unit} to {summary.path} in {summary.seconds:.1f} s "
+        f"({summary.ms_per_item:.4f} ms/{summary.unit[:-1]}) with {checkpoint}"
     )
     return 0
 

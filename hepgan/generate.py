@@ -211,9 +211,11 @@ class GenerationSummary:
     path: Path
     n: int
     seconds: float
+    unit: str = "showers"  # or "events"
 
     @property
-    def ms_per_shower(self) -> float:
+    def ms_per_item(self) -> float:
+        """Milliseconds per shower (or event)."""
         return 1e3 * self.seconds / max(self.n, 1)
 
 

@@ -191,7 +191,7 @@ def generate_events_to_file(
             bar.close()
     seconds = time.perf_counter() - t0
     log.info("generated %d events in %.1f s (%.0f events/s) -> %s", n, seconds, n / max(seconds, 1e-9), output)
-    return GenerationSummary(Path(output), n, seconds)
+    return GenerationSummary(Path(output), n, seconds, unit="events")
 
 
 def events_per_second(generator: EventGenerator, n: int, batch_size: int = 100_000, seed: int = 0) -> float:

@@ -26,9 +26,10 @@ class SimulationSummary:
     path: Path
     n: int
     seconds: float
+    unit: str = "showers"  # or "events"
 
     @property
-    def showers_per_second(self) -> float:
+    def per_second(self) -> float:
         return self.n / max(self.seconds, 1e-9)
 
 
@@ -103,4 +104,4 @@ def simulate_events(
 
     pythia = PythiaConfig.from_dict(config.simulation.pythia, "simulation.pythia")
     summary = simulate_events_to_file(pythia, output, n=n, seed=seed, progress=progress)
-    return SimulationSummary(summary.path, summary.n, summary.seconds)
+    return SimulationSummary(summary.path, summary.n, summary.seconds, unit="events")
