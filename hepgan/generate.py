@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,40 @@ def incident_energy_batches(
         done += size
 
 
+def write_in_background(writer: Any, produce: Callable[[Callable[[Any], None]], None]) -> None:
+    """Run ``produce(put)`` here while a thread hands what it puts to ``writer.write``.
+
+    The queue holds two batches (flat memory), so computing the next batch overlaps with
+    writing the last. A write error stops production and is re-raised here.
+    """
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        while (item := pending.get()) is not None:
+            if failure:
+                continue
+            try:
+                writer.write(item)
+            except BaseException as exc:  # handed to the main thread
+                failure.append(exc)
+
+    def put(batch: Any) -> None:
+        if failure:
+            raise failure[0]
+        pending.put(batch)
+
+    thread = threading.Thread(target=drain, name="hepgan-writer", daemon=True)
+    thread.start()
+    try:
+        produce(put)
+    finally:
+        pending.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
 @dataclass
 class JobPlan:
     """This process's share of a generation job (all of it, or one shard) and its output attributes."""
@@ -279,9 +313,6 @@ def generate_to_file(
     torch_rng.manual_seed(int(seed))
     bar = None
     t0 = time.perf_counter()
-    pending: queue.Queue = queue.Queue(maxsize=2)  # bounded: flat memory
-    failure: list[BaseException] = []
-
     with ShowerWriter(
         output, generator.geometry, attrs=attrs, compression=None if compression == "none" else compression
     ) as writer:
@@ -290,31 +321,17 @@ def generate_to_file(
 
             bar = tqdm(total=n, desc="generate", unit="shower", unit_scale=True, dynamic_ncols=True)
 
-        def drain() -> None:
-            while (item := pending.get()) is not None:
-                if failure:
-                    continue
-                try:
-                    writer.write(item)
-                except BaseException as exc:  # handed to the main thread
-                    failure.append(exc)
-
-        thread = threading.Thread(target=drain, name="hepgan-writer", daemon=True)
-        thread.start()
-        try:
+        def produce(put: Callable[[Any], None]) -> None:
             for incident in incident_energy_batches(n, batch_size, spectrum, energies, seed, offset):
-                if failure:
-                    break
                 cells = generator.sample_cells(torch.from_numpy(incident), torch_rng).cpu().numpy()
-                pending.put(generator._to_batch(cells, incident))
+                put(generator._to_batch(cells, incident))
                 if bar is not None:
                     bar.update(len(incident))
+
+        try:
+            write_in_background(writer, produce)
         finally:
-            pending.put(None)
-            thread.join()
             if bar is not None:
                 bar.close()
-        if failure:
-            raise failure[0]
     seconds = time.perf_counter() - t0
     return GenerationSummary(Path(output), n, seconds)

@@ -16,8 +16,6 @@ complete). ``hepgan generate`` calls it for event checkpoints via
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +27,7 @@ from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, build_event_networks
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate import GenerationSummary, JobPlan
+from hepgan.generate import GenerationSummary, JobPlan, write_in_background
 from hepgan.io.events import EventBatch, EventWriter
 from hepgan.training.checkpoint import load_checkpoint
 
@@ -109,39 +107,6 @@ def _progress_bar(n: int, enabled: bool) -> Any:
     return tqdm(total=n, desc="generate", unit="event", unit_scale=True, dynamic_ncols=True)
 
 
-def _write_in_background(writer: EventWriter, produce: Callable[[Callable[[EventBatch], None]], None]) -> None:
-    """Run ``produce(put)`` here while a thread writes what it puts (queue of 2: flat memory).
-
-    A write error stops production and is re-raised here.
-    """
-    pending: queue.Queue = queue.Queue(maxsize=2)
-    failure: list[BaseException] = []
-
-    def drain() -> None:
-        while (item := pending.get()) is not None:
-            if failure:
-                continue
-            try:
-                writer.write(item)
-            except BaseException as exc:  # handed to the main thread
-                failure.append(exc)
-
-    def put(batch: EventBatch) -> None:
-        if failure:
-            raise failure[0]
-        pending.put(batch)
-
-    thread = threading.Thread(target=drain, name="hepgan-event-writer", daemon=True)
-    thread.start()
-    try:
-        produce(put)
-    finally:
-        pending.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
-
-
 def generate_events_to_file(
     state: dict,
     checkpoint: str | Path,
@@ -185,7 +150,7 @@ def generate_events_to_file(
     gzip = None if compression == "none" else compression
     try:
         with EventWriter(output, generator.n_objects, attrs=attrs, compression=gzip) as writer:
-            _write_in_background(writer, produce)
+            write_in_background(writer, produce)
     finally:
         if bar is not None:
             bar.close()
