@@ -9,8 +9,11 @@ The baseline follows the published FastCaloGAN/BoloGAN design (ATL-SOFT-PUB-2020
 CaloChallenge 2022 "BoloGAN"): conditional WGAN-GP, MLP generator with hidden layers
 50-100-200 and a 50-dimensional latent space, a critic of three layers as wide as the
 voxel count, λ = 10, 5 critic steps per generator step, Adam with lr 1e-4 and β1 = 0.55,
-batch 128, no weight averaging and no MMD term. It shares hepgan's preprocessing, so the
-comparison isolates the network design and training recipe.
+batch 128, no weight averaging and no MMD term. It shares hepgan's log-fraction
+preprocessing with one standardisation per voxel over all energies
+(``cell_standardisation: global``, no empty-cell cut), the closest to the published
+per-voxel normalisation; hepgan's default standardises every voxel per incident energy
+and reads cells below its resolution as empty.
 
     python benchmarks/fidelity.py --budget-seconds 480 [--config configs/calo.yaml] [--out fidelity/]
 """
@@ -56,6 +59,8 @@ def baseline_overrides(n_voxels: int) -> list[str]:
         "training.batch_size=128",
         "training.ema_decay=0.0",
         "training.mmd_weight=0.0",
+        "preprocessing.cell_standardisation=global",
+        "preprocessing.empty_cell_cut=false",
     ]
 
 

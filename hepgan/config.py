@@ -22,9 +22,12 @@ from hepgan.errors import ConfigError
 KINDS = ("calo", "events")
 MAX_WIDTH = 65_536
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+MMD_SHOWER_FEATURES = ("response", "layer_energies", "layer_widths")
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
+EVENT_REPRESENTATIONS = ("objects", "pair")  # preprocessing.events.representation (hepgan.data.event_transforms)
+EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,33 @@ class PreprocessingConfig:
     fraction_epsilon: float = 1.0e-6
     response_bins: int = 15  # incident-energy bins used to standardise E_tot/E_inc
     response_scale: float = 1.0  # weight of the standardised response among the features
+    cell_standardisation: str = "per_energy"  # per_energy | global: cell ln-fraction mean/std per E_inc bin or overall
+    empty_cell_cut: bool = True  # generated cells below ε·E_tot or below the data's smallest cell read 0
     events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
 
     def check(self, where: str) -> None:
         _require(0.0 < self.fraction_epsilon < 1e-2, where, "fraction_epsilon", "a number in (0, 0.01)")
         _require(1 <= self.response_bins <= 1000, where, "response_bins", "an integer in [1, 1000]")
         _require(0.0 < self.response_scale <= 100.0, where, "response_scale", "a number in (0, 100]")
+        if "representation" in self.events:
+            ok = (
+                isinstance(self.events["representation"], str)
+                and self.events["representation"] in EVENT_REPRESENTATIONS
+            )
+            _require(ok, where, "events.representation", " or ".join(EVENT_REPRESENTATIONS))
+        if "symmetries" in self.events:
+            values = self.events["symmetries"]
+            ok = isinstance(values, list | tuple) and all(isinstance(v, str) and v in EVENT_SYMMETRIES for v in values)
+            _require(
+                ok and len(set(values)) == len(values),
+                where,
+                "events.symmetries",
+                f"a list of distinct symmetries out of {', '.join(EVENT_SYMMETRIES)}, e.g. []",
+            )
+        _require(
+            self.cell_standardisation in ("per_energy", "global"), where, "cell_standardisation", "per_energy or global"
+        )
+        _require(isinstance(self.empty_cell_cut, bool), where, "empty_cell_cut", "true or false")
 
 
 @dataclass(frozen=True)
@@ -109,7 +133,8 @@ class TrainingConfig:
 
     loss: str = "wgan-gp"
     gp_lambda: float = 10.0
-    mmd_weight: float = 0.0  # generator term: MMD² real vs generated (calo: response; events: pair masses)
+    mmd_weight: float = 0.0  # generator term: MMD² real vs generated (calo: mmd_shower_features; events: pair masses)
+    mmd_shower_features: tuple[str, ...] = ("response",)  # calo MMD inputs: response, layer_energies, layer_widths
     d_steps: int = 5  # k discriminator/critic steps ...
     g_steps: int = 1  # ... then l generator steps per iteration
     batch_size: int = 256
@@ -140,6 +165,14 @@ class TrainingConfig:
         _require(self.loss in LOSSES, where, "loss", f"one of {', '.join(LOSSES)}")
         _require(self.gp_lambda >= 0.0, where, "gp_lambda", "a number >= 0")
         _require(self.mmd_weight >= 0.0, where, "mmd_weight", "a number >= 0")
+        _require(
+            len(self.mmd_shower_features) >= 1
+            and len(set(self.mmd_shower_features)) == len(self.mmd_shower_features)
+            and all(name in MMD_SHOWER_FEATURES for name in self.mmd_shower_features),
+            where,
+            "mmd_shower_features",
+            f"a list of distinct names from {', '.join(MMD_SHOWER_FEATURES)}",
+        )
         _require(1 <= self.d_steps <= 100, where, "d_steps", "an integer in [1, 100]")
         _require(1 <= self.g_steps <= 100, where, "g_steps", "an integer in [1, 100]")
         _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")

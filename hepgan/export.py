@@ -10,7 +10,8 @@ the geometry's order, then overflow cells where the layout has them), the same n
 as :meth:`hepgan.generate.ShowerGenerator.cells_from_noise`. The batch axis is dynamic.
 The condition and the inverse of :class:`~hepgan.data.transforms.ShowerTransform` are
 re-implemented here in float32 with operations every ONNX runtime supports (the
-piecewise-linear response interpolation uses clamped ramps instead of a search).
+piecewise-linear interpolation in ln E of the response and, with per-energy
+standardisation, of the cell means and stds uses clamped ramps instead of a search).
 
 ``onnx`` (and ``onnxscript`` for torch's exporter) are optional: ``pip install 'hepgan[onnx]'``.
 """
@@ -31,7 +32,7 @@ import torch
 from torch import nn
 
 from hepgan import __version__
-from hepgan.data.transforms import ShowerTransform
+from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform
 from hepgan.errors import HepganError, InputFileError, OutputError
 
 if TYPE_CHECKING:
@@ -85,40 +86,59 @@ class ExportableGenerator(nn.Module):
         self.fraction_epsilon = float(transform.fraction_epsilon)
         self.register_buffer("log_energy_mean", transform.log_energy_mean.float().reshape(1, 1))
         self.register_buffer("log_energy_std", transform.log_energy_std.float().reshape(1, 1))
-        self.register_buffer("cell_mean", transform.cell_mean.float().reshape(1, -1))
-        self.register_buffer("cell_std", transform.cell_std.float().reshape(1, -1))
+        self.empty_cell_cut = bool(transform.empty_cell_cut)
+        self.min_cell_mev = float(transform.min_cell_mev) * (1.0 - MIN_CELL_RTOL)
         self.n_response_bins = len(transform.response_log_energy)
-        for name in ("mean", "std"):
-            fp = getattr(transform, f"response_{name}")
-            knots, widths, slopes = _ramp_coefficients(transform.response_log_energy, fp)
-            self.register_buffer(f"response_{name}_start", fp[:1].float().reshape(1, 1))
-            self.register_buffer(f"response_{name}_knots", knots.reshape(1, -1))
-            self.register_buffer(f"response_{name}_widths", widths.reshape(1, -1))
-            self.register_buffer(f"response_{name}_slopes", slopes.reshape(1, -1))
+        # ramps in ln E shared by the response and (per-energy standardisation) the cell parameters
+        knots, widths, _ = _ramp_coefficients(transform.response_log_energy, transform.response_mean)
+        self.register_buffer("knots", knots.reshape(1, -1))
+        self.register_buffer("widths", widths.reshape(1, -1))
+        tables = {"response_mean": transform.response_mean, "response_std": transform.response_std}
+        per_energy = transform.cell_mean.dim() == 2 and len(transform.cell_mean) > 1
+        cells = {"cell_mean": transform.cell_mean, "cell_std": transform.cell_std}
+        self.capped = transform.cell_max is not None
+        if self.capped:
+            cells["cell_max"] = transform.cell_max
+        tables |= {name: table if per_energy else table.reshape(1, -1) for name, table in cells.items()}
+        for name, table in tables.items():
+            table = table.to(torch.float64).reshape(len(table), -1)  # (n_bins, width)
+            self.register_buffer(f"{name}_start", table[:1].float())
+            if len(table) > 1:
+                steps = transform.response_log_energy.to(torch.float64).diff()[:, None]
+                slopes = (table[1:] - table[:-1]) / steps
+            else:
+                slopes = torch.zeros(0, table.shape[1], dtype=torch.float64)
+            self.register_buffer(f"{name}_slopes", slopes.float())
 
     def _interp(self, log_e: torch.Tensor, name: str) -> torch.Tensor:
-        """Response mean or std (N, 1) at ln(E_inc/MeV) (N, 1); linear between bins, constant beyond."""
-        start = getattr(self, f"response_{name}_start")
-        if self.n_response_bins < 2:
-            return start.expand_as(log_e)
-        ramps = torch.minimum(
-            torch.relu(log_e - getattr(self, f"response_{name}_knots")), getattr(self, f"response_{name}_widths")
-        )
-        return start + (ramps * getattr(self, f"response_{name}_slopes")).sum(dim=1, keepdim=True)
+        """A fitted table (N, width) at ln(E_inc/MeV) (N, 1); linear between bins, constant beyond."""
+        start = getattr(self, f"{name}_start")
+        slopes = getattr(self, f"{name}_slopes")
+        if slopes.shape[0] == 0:
+            return start.expand(log_e.shape[0], -1)
+        ramps = torch.minimum(torch.relu(log_e - self.knots), self.widths)  # (N, n_bins - 1)
+        return start + ramps @ slopes
 
     def forward(self, noise: torch.Tensor, incident_energy: torch.Tensor) -> torch.Tensor:
         """Cell energies (N, n_cells) in MeV from latent noise (N, latent_dim) and incident energies (N, 1) in MeV."""
         log_e = torch.log(incident_energy)
         cond = (log_e - self.log_energy_mean) / self.log_energy_std
         features = self.network(noise, cond)
-        mu = self._interp(log_e, "mean")
-        sigma = self._interp(log_e, "std")
+        mu = self._interp(log_e, "response_mean")
+        sigma = self._interp(log_e, "response_std")
         response = torch.relu(mu + sigma * features[:, :1] / self.response_scale)
-        y = features[:, 1:] * self.cell_std + self.cell_mean
+        y = features[:, 1:] * self._interp(log_e, "cell_std") + self._interp(log_e, "cell_mean")
+        if self.capped:
+            y = torch.minimum(y, self._interp(log_e, "cell_max"))
         fractions = torch.relu(torch.exp(y) - self.fraction_epsilon)
+        if self.empty_cell_cut:
+            fractions = torch.where(fractions < self.fraction_epsilon, torch.zeros_like(fractions), fractions)
         norm = fractions.sum(dim=1, keepdim=True)
         fractions = fractions / torch.where(norm > 0, norm, torch.ones_like(norm))
-        return fractions * (response * incident_energy)
+        cells = fractions * (response * incident_energy)
+        if self.empty_cell_cut and self.min_cell_mev > 0:
+            cells = torch.where(cells < self.min_cell_mev, torch.zeros_like(cells), cells)
+        return cells
 
 
 def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[ExportableGenerator, dict[str, str]]:

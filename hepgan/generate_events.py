@@ -6,6 +6,10 @@
     gen = EventGenerator.from_checkpoint("runs/zmumu-.../checkpoints/step_0004000.pt")
     events = gen.sample(100_000, seed=1)        # EventBatch: pt, eta, phi, mass (GeV, rad), mask
 
+With symmetries in the checkpoint's preprocessing (``eta_flip``, ``phi_rotation``) every
+generated event goes through a random symmetry transform drawn from the same seeded
+generator as the noise, so the generated distribution is exactly symmetric.
+
 :func:`generate_events_to_file` streams any number of events to an HDF5/ROOT event table
 with flat memory (a bounded queue to a writer thread), through
 :class:`~hepgan.io.events.EventWriter` (temporary file renamed onto the target when
@@ -80,14 +84,24 @@ class EventGenerator:
             features = self.network(noise, cond)
         return features.float()
 
-    def events_from_noise(self, noise: torch.Tensor) -> EventBatch:
-        """Events (GeV, rad; pT-ordered) for latent vectors (N, latent_dim)."""
-        return self.transform.inverse(self.features_from_noise(noise))
+    def events_from_noise(self, noise: torch.Tensor, generator: torch.Generator | None = None) -> EventBatch:
+        """Events (GeV, rad; pT-ordered) for latent vectors (N, latent_dim).
+
+        With symmetries the random transforms are drawn from ``generator`` (on the device),
+        or from a generator seeded with 0 when none is given (the same noise, the same events).
+        """
+        features = self.features_from_noise(noise)
+        if self.transform.symmetries:
+            if generator is None:
+                generator = torch.Generator(device=self.device)
+                generator.manual_seed(0)
+            features = self.transform.apply_symmetries(features, generator)
+        return self.transform.inverse(features)
 
     def sample_batch(self, n: int, generator: torch.Generator | None = None) -> EventBatch:
         """``n`` events drawn with the given torch random generator (on the device)."""
         noise = torch.randn(n, self.latent_dim, device=self.device, generator=generator)
-        return self.events_from_noise(noise)
+        return self.events_from_noise(noise, generator)
 
     def sample(self, n: int, seed: int | None = None, batch_size: int = 100_000) -> EventBatch:
         """``n`` events as one :class:`EventBatch` (GeV); the same seed gives the same events."""

@@ -60,8 +60,9 @@ class GANObjective:
     """One of the configured losses; ``name`` in ``minimax``, ``non-saturating``, ``wgan-gp``.
 
     With ``mmd_weight`` > 0 the generator also minimises ``mmd_weight`` × MMD² between real
-    and generated values of ``mmd_features(features)`` (by default the first column; for
-    calorimeter showers the standardised response, for events reconstructed pair masses)
+    and generated values of ``mmd_features(features, cond)`` (by default the first column;
+    for calorimeter showers the standardised response and optionally layer energies and
+    widths, for events reconstructed pair masses)
     jointly with the condition (scaled by ``mmd_condition_scale``), computed on batches
     that share their conditions.
     """
@@ -71,7 +72,7 @@ class GANObjective:
         name: str,
         gp_lambda: float = 10.0,
         mmd_weight: float = 0.0,
-        mmd_features: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        mmd_features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         mmd_condition_scale: float = 5.0,
     ) -> None:
         if name not in ("minimax", "non-saturating", "wgan-gp"):
@@ -79,7 +80,7 @@ class GANObjective:
         self.name = name
         self.gp_lambda = gp_lambda
         self.mmd_weight = mmd_weight
-        self.mmd_features = mmd_features or (lambda features: features[:, :1])
+        self.mmd_features = mmd_features or (lambda features, cond: features[:, :1])
         self.mmd_condition_scale = mmd_condition_scale
 
     def discriminator_loss(
@@ -131,8 +132,8 @@ class GANObjective:
         if self.mmd_weight > 0 and real is not None:
             scaled = self.mmd_condition_scale * cond.float()
             mmd = mmd_squared(
-                torch.cat([self.mmd_features(real.float()), scaled], dim=1),
-                torch.cat([self.mmd_features(fake.float()), scaled], dim=1),
+                torch.cat([self.mmd_features(real.float(), cond.float()), scaled], dim=1),
+                torch.cat([self.mmd_features(fake.float(), cond.float()), scaled], dim=1),
             )
             loss = loss + self.mmd_weight * mmd
             diagnostics["mmd"] = mmd.detach()

@@ -272,6 +272,20 @@ def test_calochallenge_ds1_photons():
     assert not np.array_equal(a.showers, c.showers)
 
 
+def test_readout_threshold_zeroes_small_voxels_only():
+    """Without a threshold, sampling smearing leaves voxels with < 1e-30 MeV; with one, none below it."""
+    geometry = load_geometry("calochallenge_ds1_photons")
+    energies = np.full(200, 256.0)
+    plain = ShowerSimulator(geometry, PB_LAR, "photon").simulate(energies, np.random.default_rng(3)).showers
+    assert ((plain > 0) & (plain < 1e-30)).sum() > 0
+    spec = CalorimeterSpec.from_dict({**PB_LAR.to_dict(), "readout_threshold_mev": 0.015})
+    cut = ShowerSimulator(geometry, spec, "photon").simulate(energies, np.random.default_rng(3)).showers
+    assert not ((cut > 0) & (cut < 0.015)).any()
+    # the same showers (same random numbers) with only the small voxels removed
+    np.testing.assert_array_equal(cut, np.where(plain >= 0.015, plain, 0.0))
+    assert (plain.sum() - cut.sum()) / plain.sum() < 1e-3
+
+
 def test_calogan_cartesian_geometry():
     geometry = load_geometry("calogan")
     sim = ShowerSimulator(geometry, PB_LAR, "positron")
@@ -354,6 +368,8 @@ def test_calorimeter_dict_round_trip():
         ({"convention": "fluka"}, "convention"),
         ({"spot_scale": "many"}, "spot_scale"),
         ({"spot_scale": True}, "spot_scale"),
+        ({"readout_threshold_mev": -0.01}, "readout_threshold_mev"),
+        ({"readout_threshold_mev": float("nan")}, "readout_threshold_mev"),
         ({"material": 3}, "material"),
         ({"sampling_fraction": 0.2}, "sampling_fraction"),
     ],

@@ -68,10 +68,80 @@ def test_state_dict_restores_the_same_transform() -> None:
 def test_generated_fractions_sum_to_the_response() -> None:
     rng = np.random.default_rng(6)
     cells, energies = _showers(rng)
-    transform = ShowerTransform(cells.shape[1]).fit([(cells, energies)])
+    transform = ShowerTransform(cells.shape[1], empty_cell_cut=False).fit([(cells, energies)])
     features = torch.randn(50, transform.n_features, dtype=torch.float64)
     e = torch.full((50,), 1024.0, dtype=torch.float64)
     out = transform.inverse(features, e)
     mu, sigma = transform._response_params(e)
     expected = torch.clamp(mu + sigma * features[:, 0], min=0) * e
     np.testing.assert_allclose(out.sum(dim=1).numpy(), expected.numpy(), rtol=1e-10)
+
+
+def test_cells_are_standardised_per_incident_energy() -> None:
+    rng = np.random.default_rng(7)
+    cells, energies = _showers(rng, n=4000)
+    # make the mean shape depend on the energy: cell 1 grows with E
+    cells[:, 1] *= energies / 256.0
+    transform = ShowerTransform(cells.shape[1]).fit([(cells[:2000], energies[:2000]), (cells[2000:], energies[2000:])])
+    assert transform.cell_mean.shape == (8, cells.shape[1])
+    features = transform.forward(torch.from_numpy(cells), torch.from_numpy(energies)).numpy()[:, 1:]
+    for e in np.unique(energies):
+        x = features[energies == e]
+        np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-8)
+        np.testing.assert_allclose(x.std(axis=0), 1.0, atol=1e-6)
+    # half-way in ln E between two bins: the mean of the two bins' parameters
+    mean, std = transform._cell_params(torch.tensor([256.0 * np.sqrt(2.0)]), torch.device("cpu"), torch.float64)
+    np.testing.assert_allclose(mean[0], 0.5 * (transform.cell_mean[0] + transform.cell_mean[1]), rtol=1e-12)
+    np.testing.assert_allclose(std[0], 0.5 * (transform.cell_std[0] + transform.cell_std[1]), rtol=1e-12)
+    # zero network output at a fitted energy is the bin's mean ln-fraction shape
+    e = torch.full((1,), 1024.0, dtype=torch.float64)
+    shower = transform.inverse(torch.zeros(1, transform.n_features, dtype=torch.float64), e)[0].numpy()
+    expected = np.exp(transform.cell_mean[2].numpy()) - transform.fraction_epsilon
+    np.testing.assert_allclose(shower / shower.sum(), expected / expected.sum(), rtol=1e-9)
+
+
+def test_global_standardisation_has_one_mean_per_cell() -> None:
+    rng = np.random.default_rng(8)
+    cells, energies = _showers(rng)
+    transform = ShowerTransform(cells.shape[1], cell_standardisation="global").fit([(cells, energies)])
+    assert transform.cell_mean.shape == (cells.shape[1],)
+    y = np.log(cells / cells.sum(axis=1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(transform.cell_mean.numpy(), y.mean(axis=0), rtol=1e-12)
+
+
+def test_empty_cell_cut() -> None:
+    """Fractions below ε and energies below the smallest fitted cell come back as 0."""
+    cells = np.array([[10.0, 0.0, 2.0], [8.0, 4.0, 0.0], [9.0, 3.0, 0.5]])
+    energies = np.full(3, 20.0)
+    transform = ShowerTransform(3, fraction_epsilon=1e-3).fit([(cells, energies)])
+    assert transform.min_cell_mev == 0.5
+    e = torch.full((1,), 20.0, dtype=torch.float64)
+    mean, std = transform._cell_params(e, torch.device("cpu"), torch.float64)
+
+    def features_for(fractions: list[float]) -> torch.Tensor:
+        x = (torch.log(torch.tensor([fractions], dtype=torch.float64) + 1e-3) - mean) / std
+        return torch.cat([torch.zeros(1, 1, dtype=torch.float64), x], dim=1)
+
+    out = transform.inverse(features_for([0.9, 0.0995, 0.0005]), e)[0]  # third: fraction 5e-4 < ε
+    assert out[2] == 0 and out[1] > 0
+    mu, _ = transform._response_params(e)
+    total = float(mu * 20.0)
+    out = transform.inverse(features_for([0.99, 0.2 / total, 0.0]), e)[0]  # second: 0.2 MeV < 0.5 MeV
+    assert out[1] == 0 and out[0] > 0
+    off = ShowerTransform(3, fraction_epsilon=1e-3, empty_cell_cut=False).fit([(cells, energies)])
+    assert off.inverse(features_for([0.9, 0.0995, 0.0005]), e)[0][2] > 0
+
+
+def test_states_without_the_new_fields_load_as_trained() -> None:
+    rng = np.random.default_rng(9)
+    cells, energies = _showers(rng)
+    transform = ShowerTransform(cells.shape[1], cell_standardisation="global", empty_cell_cut=False)
+    transform.fit([(cells, energies)])
+    state = transform.state_dict()
+    for key in ("cell_standardisation", "empty_cell_cut", "min_cell_mev"):
+        state.pop(key)
+    restored = ShowerTransform.from_state_dict(state)
+    assert restored.cell_standardisation == "global" and not restored.empty_cell_cut
+    features = torch.randn(20, transform.n_features, dtype=torch.float64)
+    e = torch.from_numpy(energies[:20])
+    assert torch.equal(transform.inverse(features, e), restored.inverse(features, e))

@@ -1,7 +1,9 @@
 """Invertible preprocessing between event kinematics (GeV) and the features an event GAN sees.
 
-Each of the ``n_objects`` object slots (pT-ordered, as :class:`hepgan.io.events.EventBatch`
-holds them) becomes
+Two representations (``representation``):
+
+**"objects"** (the default, any number of objects). Each of the ``n_objects`` object slots
+(pT-ordered, as :class:`hepgan.io.events.EventBatch` holds them) becomes
 
 - ln pT and η, each mapped to a standard normal through the reference's empirical CDF
   (``continuous="quantile"``, the default: ``Φ⁻¹(F(x))``) or standardised
@@ -22,16 +24,52 @@ Objects that may be absent (``mask`` False somewhere in the fitted data, or
 the inverse keeps objects whose feature is > 0. Absent objects have all their other
 features 0 and come back as zeros. With ``sort=True`` the inverse re-orders the present
 objects by decreasing pT (generated slots may swap), which leaves pT-ordered input unchanged.
-
 Feature layout: per slot ``[ln pT, η, cos φ, sin φ, (ln m)]`` for slots 1..n, then the n
-presence features (if any). For pT-ordered batches ``inverse(forward(x)) == x`` to float64
-precision. All fitted numbers are in :meth:`EventTransform.state_dict` (plain tensors,
-numbers and strings), stored in checkpoints so generation inverts what training used.
+presence features (if any).
+
+**"pair"** (exactly two objects in every event, one fixed mass, e.g. Z/γ* → μμ). The event
+is the two-body system: its four-momentum P = p₁ + p₂ and the decay direction of one
+object in the pair rest frame. Features, in order:
+
+- ``log_mass_12``: ln m₁₂, ``log_pt_12``: ln pT₁₂, ``y_12``: the pair rapidity, each mapped
+  like ln pT above (quantile or standard);
+- ``cos_phi_12``, ``sin_phi_12``: the pair azimuth φ₁₂ on the unit circle;
+- ``cos_theta_star``: cos θ* (quantile or standard; the inverse is clipped into [−1, 1]),
+  ``cos_phi_star``, ``sin_phi_star``: φ* on the unit circle, where (θ*, φ*) is the
+  direction of one object after the pure boost of the lab into the pair rest frame, with
+  polar axis the beam (z) axis and azimuth measured from the pair's transverse direction:
+  x′ = (cos φ₁₂, sin φ₁₂, 0), y′ = ẑ × x′. A global rotation about the beam then leaves
+  (θ*, φ*) unchanged, and η → −η maps cos θ* → −cos θ*, y₁₂ → −y₁₂.
+
+Which of the two objects defines (θ*, φ*) is drawn at random per event in :meth:`forward`
+(a seeded NumPy generator; the other object has −cos θ*, φ* + π), so the angles cover the
+sphere without the edge that pT ordering would cut into it, and the cos θ* map is fitted
+symmetric. :meth:`inverse` rebuilds both four-momenta in the rest frame (momentum
+``sqrt(m₁₂²/4 − m²)`` back to back, m the fixed object mass), boosts them to the lab with
+P and re-orders them by pT (``sort``). The pair mass is computed from
+``mT₁ mT₂ cosh Δy − pT₁ pT₂ cos Δφ`` written as a sum of positive terms and the boosts from
+``q* = q − (P·q) P / (E (E + m₁₂))`` with q = (p₁ − p₂)/2, which stay accurate for strongly
+boosted, nearly collinear pairs.
+
+**Symmetries** (``symmetries``, a subset of ``eta_flip``, ``phi_rotation``):
+:meth:`apply_symmetries` maps features of an event to those of a randomly transformed
+event, per event: ``eta_flip`` (probability ½: η → −η for all objects, the mirror of the
+event in the beam direction; valid only for symmetric beams and detectors such as pp
+collisions) and ``phi_rotation`` (a global azimuthal rotation by a uniform angle). With
+``eta_flip`` the quantile (or standard) maps of η (objects) and y₁₂ (pair) are fitted on the
+mirrored sample as well, so the mirror is the sign flip of those features; the rotation
+turns every (cos φ, sin φ) pair (objects) or (cos φ₁₂, sin φ₁₂) (pair). Both are linear
+isometries of the feature space (differentiable, gradient norms unchanged).
+
+For pT-ordered batches ``inverse(forward(x)) == x`` to float64 precision (to ~1e-9 relative
+through the quantile maps). All fitted numbers are in :meth:`EventTransform.state_dict`
+(plain tensors, numbers and strings), stored in checkpoints so generation inverts what
+training used; a state without ``representation`` (older checkpoints) is "objects".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -48,6 +86,29 @@ QUANTILE_EPS = 1e-12
 PRESENCE_MODES = ("auto", "on", "off")
 FIXED_MASS_RTOL = 1e-6
 """Masses of one slot equal to this relative tolerance count as one fixed mass."""
+REPRESENTATIONS = ("objects", "pair")
+SYMMETRIES = ("eta_flip", "phi_rotation")
+PAIR_FEATURES = (
+    "log_mass_12",
+    "log_pt_12",
+    "y_12",
+    "cos_phi_12",
+    "sin_phi_12",
+    "cos_theta_star",
+    "cos_phi_star",
+    "sin_phi_star",
+)
+PAIR_CONTINUOUS = ("pair_log_mass", "pair_log_pt", "pair_y", "cos_theta")
+"""Mapped (quantile or standard) pair quantities, in feature order: columns 0, 1, 2, 5."""
+PAIR_CHOICE_SEED = 0
+"""Seed of the object choice for (θ*, φ*) when :meth:`EventTransform.forward` is given no generator."""
+KNOT_PAD = 1e-6
+"""Outer knots of the pair quantities and of symmetrised maps moved out by this fraction of the
+range, so the fitted extremes map to levels above the clamp ``QUANTILE_EPS``: they round trip
+exactly and mirror to the negated feature."""
+PAIR_PT_MIN_GEV = 1e-9
+"""Smallest pair pT (GeV) fed to the logarithm; a pair exactly at rest comes back with this pT."""
+FIELD = "preprocessing.events"
 
 
 class EventTransform:
@@ -60,6 +121,13 @@ class EventTransform:
         presence: "auto" (presence features when the fitted data have absent objects),
             "on" or "off" (every object must be present: fixed multiplicity).
         sort: re-order present objects by decreasing pT in :meth:`inverse`.
+        continuous: "quantile" or "standard" map of the continuous quantities.
+        representation: "objects" (per-object features) or "pair" (two-body system).
+        symmetries: any of "eta_flip", "phi_rotation" (see :meth:`apply_symmetries`).
+
+    Raises:
+        ConfigError: a bad option, or "pair" with ``n_objects`` ≠ 2, ``presence="on"`` or
+            ``mass_mode="log"`` (one line naming the field).
     """
 
     def __init__(
@@ -70,6 +138,8 @@ class EventTransform:
         presence: str = "auto",
         sort: bool = True,
         continuous: str = "quantile",
+        representation: str = "objects",
+        symmetries: Sequence[str] = (),
     ) -> None:
         if continuous not in CONTINUOUS_MODES:
             raise ConfigError(f"continuous: expected one of {', '.join(CONTINUOUS_MODES)}, got {continuous!r}")
@@ -82,6 +152,23 @@ class EventTransform:
             raise ConfigError(f"presence: expected one of {', '.join(PRESENCE_MODES)}, got {presence!r}")
         if not mass_epsilon_gev > 0:
             raise ConfigError(f"mass_epsilon_gev: expected a number > 0 (GeV), got {mass_epsilon_gev}")
+        self.representation = check_representation(representation)
+        self.symmetries = check_symmetries(symmetries)
+        if self.representation == "pair":
+            if int(n_objects) != 2:
+                raise ConfigError(
+                    f"{FIELD}.representation: 'pair' needs exactly 2 objects per event, got {int(n_objects)} "
+                    f"(use 'objects')"
+                )
+            if presence == "on":
+                raise ConfigError(
+                    f"{FIELD}.representation: 'pair' needs both objects in every event, "
+                    f"so presence must be 'auto' or 'off', got 'on'"
+                )
+            if mass_mode == "log":
+                raise ConfigError(
+                    f"{FIELD}.representation: 'pair' needs one fixed object mass (mass_mode auto or fixed), got 'log'"
+                )
         self.n_objects = int(n_objects)
         self.mass_mode = mass_mode
         self.mass_epsilon_gev = float(mass_epsilon_gev)
@@ -99,24 +186,37 @@ class EventTransform:
         self.quantile_levels = torch.linspace(0.0, 1.0, QUANTILE_KNOTS, dtype=torch.float64)
         self.log_pt_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
         self.eta_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
+        for name in PAIR_CONTINUOUS:  # one "slot" each
+            setattr(self, f"{name}_mean", torch.zeros(1, dtype=torch.float64))
+            setattr(self, f"{name}_std", torch.ones(1, dtype=torch.float64))
+            setattr(self, f"{name}_knots", torch.zeros(1, QUANTILE_KNOTS, dtype=torch.float64))
         self.fitted = False
 
     # ------------------------------------------------------------------ layout
     @property
     def features_per_object(self) -> int:
-        """ln pT, η, cos φ, sin φ, and ln m unless the mass is fixed."""
+        """ln pT, η, cos φ, sin φ, and ln m unless the mass is fixed ("objects" layout)."""
         return 5 if self.mass_mode == "log" else 4
 
     @property
     def n_features(self) -> int:
         """Length of the feature vector."""
+        if self.representation == "pair":
+            return len(PAIR_FEATURES)
         return self.n_objects * self.features_per_object + (self.n_objects if self.with_presence else 0)
 
     def feature_names(self) -> list[str]:
-        """One name per feature column, e.g. ``log_pt_1``, ``cos_phi_1``, ``present_2``."""
+        """One name per feature column, e.g. ``log_pt_1``, ``cos_phi_1``, ``present_2``, or :data:`PAIR_FEATURES`."""
+        if self.representation == "pair":
+            return list(PAIR_FEATURES)
         per_object = ["log_pt", "eta", "cos_phi", "sin_phi"] + (["log_mass"] if self.mass_mode == "log" else [])
         names = [f"{name}_{i}" for i in range(1, self.n_objects + 1) for name in per_object]
         return names + ([f"present_{i}" for i in range(1, self.n_objects + 1)] if self.with_presence else [])
+
+    @property
+    def object_mass(self) -> float:
+        """The one object mass (GeV) of the "pair" representation."""
+        return float(self.fixed_mass[0])
 
     # ------------------------------------------------------------------ fitting
     def fit(self, chunks: Iterable[EventBatch]) -> EventTransform:
@@ -124,39 +224,84 @@ class EventTransform:
 
         Raises:
             TrainingError: fewer than 2 events, or absent objects with ``presence="off"``.
+            ConfigError: "pair" with events that miss an object or with varying object masses.
             ValueError: a batch has another ``n_objects``.
         """
+        eta_flip = "eta_flip" in self.symmetries
         stats = _RunningStats(self.n_objects)
+        pair_stats = _SampleStats(PAIR_CONTINUOUS) if self.representation == "pair" else None
+        n_missing = 0
         for batch in chunks:
             if batch.n_objects != self.n_objects:
                 raise ValueError(f"batch has {batch.n_objects} objects per event, transform expects {self.n_objects}")
             stats.add(batch, self.mass_epsilon_gev)
+            if pair_stats is not None:
+                complete = batch.mask.all(axis=1)
+                n_missing += int((~complete).sum())
+                if n_missing == 0 and len(batch):
+                    mass = float(batch.mass.mean())  # the fixed mass is known after the pass; equal to 1e-6
+                    pair_stats.add(
+                        {name: v.numpy() for name, v in _pair_continuous(pair_kinematics(batch, mass)).items()}
+                    )
         if stats.n_events < 2:
             raise TrainingError("event preprocessing needs at least 2 reference events to fit")
+        if n_missing:
+            raise ConfigError(
+                f"{FIELD}.representation: 'pair' needs both objects in every event, but {n_missing} of the "
+                f"reference events miss one (use 'objects', which adds presence features)"
+            )
         if stats.any_absent and self.presence == "off":
             raise TrainingError("reference events have absent objects but presence='off' (fixed multiplicity)")
         self.with_presence = self.presence == "on" or (self.presence == "auto" and stats.any_absent)
         self.log_pt_mean, self.log_pt_std = stats.mean_std("log_pt")
         self.eta_mean, self.eta_std = stats.mean_std("eta")
+        if eta_flip:
+            self.eta_mean = torch.zeros_like(self.eta_mean)
         if self.continuous == "quantile":
             self.log_pt_knots = stats.knots("log_pt", self.quantile_levels.numpy())
-            self.eta_knots = stats.knots("eta", self.quantile_levels.numpy())
+            self.eta_knots = stats.knots("eta", self.quantile_levels.numpy(), symmetric=eta_flip)
         self.log_mass_mean, self.log_mass_std = stats.mean_std("log_mass")
         self.fixed_mass = torch.from_numpy(stats.slot_mass())
         if self.mass_mode == "auto":
             self.mass_mode = "fixed" if stats.masses_fixed() else "log"
+        if pair_stats is not None:
+            self._fit_pair(stats, pair_stats, eta_flip)
         self.fitted = True
         return self
 
+    def _fit_pair(self, stats: _RunningStats, pair_stats: _SampleStats, eta_flip: bool) -> None:
+        masses = stats.slot_mass()
+        if self.mass_mode != "fixed" or not np.isclose(masses[0], masses[1], rtol=FIXED_MASS_RTOL, atol=0.0):
+            raise ConfigError(
+                f"{FIELD}.representation: 'pair' needs one fixed object mass, but the reference masses vary "
+                f"({masses.min():.6g} to {masses.max():.6g} GeV per slot on average; use 'objects')"
+            )
+        mass = float(np.average(masses, weights=np.maximum(stats.count, 1.0)))
+        self.fixed_mass = torch.full((2,), mass, dtype=torch.float64)
+        levels = self.quantile_levels.numpy()
+        for name in PAIR_CONTINUOUS:
+            symmetric = name == "cos_theta" or (name == "pair_y" and eta_flip)  # cos θ*: random object choice
+            mean, std = pair_stats.mean_std(name)
+            setattr(self, f"{name}_mean", torch.zeros(1, dtype=torch.float64) if symmetric else mean)
+            setattr(self, f"{name}_std", std)
+            if self.continuous == "quantile":
+                setattr(self, f"{name}_knots", pair_stats.knots(name, levels, symmetric, KNOT_PAD))
+
     # ------------------------------------------------------------ conversions
-    def forward(self, batch: EventBatch) -> torch.Tensor:
+    def forward(self, batch: EventBatch, generator: np.random.Generator | None = None) -> torch.Tensor:
         """Features (N, n_features), float64, from a pT-ordered batch in GeV.
+
+        ``generator`` draws which object defines the decay angles ("pair" only); without
+        one, a generator seeded with :data:`PAIR_CHOICE_SEED` (the same features for the
+        same batch).
 
         Raises:
             ValueError: another ``n_objects``, or absent objects without presence features.
         """
         if batch.n_objects != self.n_objects:
             raise ValueError(f"batch has {batch.n_objects} objects per event, transform expects {self.n_objects}")
+        if self.representation == "pair":
+            return self._forward_pair(batch, generator)
         mask = torch.from_numpy(batch.mask)
         if not self.with_presence and not bool(mask.all()):
             raise ValueError("batch has absent objects but the transform has no presence features")
@@ -177,11 +322,34 @@ class EventTransform:
             features.append(mask.to(torch.float64) * 2.0 - 1.0)
         return torch.cat(features, dim=1)
 
+    def _forward_pair(self, batch: EventBatch, generator: np.random.Generator | None) -> torch.Tensor:
+        if not bool(batch.mask.all()):
+            raise ValueError("batch has absent objects but representation 'pair' needs both objects in every event")
+        rng = generator if generator is not None else np.random.default_rng(PAIR_CHOICE_SEED)
+        second = rng.random(len(batch)) < 0.5
+        kinematics = pair_kinematics(batch, self.object_mass, second)
+        q = _pair_continuous(kinematics)
+        return torch.stack(
+            [
+                self.to_feature("pair_log_mass", q["pair_log_mass"], 0),
+                self.to_feature("pair_log_pt", q["pair_log_pt"], 0),
+                self.to_feature("pair_y", q["pair_y"], 0),
+                torch.cos(kinematics["phi_12"]),
+                torch.sin(kinematics["phi_12"]),
+                self.to_feature("cos_theta", q["cos_theta"], 0),
+                torch.cos(kinematics["phi_star"]),
+                torch.sin(kinematics["phi_star"]),
+            ],
+            dim=1,
+        )
+
     def inverse(self, features: torch.Tensor) -> EventBatch:
         """A pT-ordered batch in GeV (φ in (−π, π], pT > 0 for present objects) from features (N, n_features)."""
         if features.ndim != 2 or features.shape[1] != self.n_features:
             raise ValueError(f"features must have shape (N, {self.n_features}), got {tuple(features.shape)}")
         feats = features.detach().to("cpu", torch.float64)
+        if self.representation == "pair":
+            return self._inverse_pair(feats)
         n, k = len(feats), self.n_objects
         per_object = feats[:, : k * self.features_per_object].reshape(n, k, self.features_per_object)
         if self.with_presence:
@@ -201,13 +369,51 @@ class EventTransform:
             values, mask = _sort_by_pt(values, mask)
         return EventBatch(*(v.numpy() for v in values), mask.numpy())
 
-    def to_feature(self, name: str, values: torch.Tensor, slot: int | None = None) -> torch.Tensor:
-        """Feature of a continuous quantity (``log_pt`` or ``eta``): (N, n_objects), or (N,) for one ``slot``.
+    def _inverse_pair(self, feats: torch.Tensor) -> EventBatch:
+        n = len(feats)
+        mass_12 = torch.exp(self.from_feature("pair_log_mass", feats[:, 0], 0))
+        pt_12 = torch.exp(self.from_feature("pair_log_pt", feats[:, 1], 0))
+        y_12 = self.from_feature("pair_y", feats[:, 2], 0)
+        cos_phi_12, sin_phi_12 = _unit(feats[:, 3], feats[:, 4])
+        cos_theta = torch.clamp(self.from_feature("cos_theta", feats[:, 5], 0), -1.0, 1.0)
+        cos_phi_star, sin_phi_star = _unit(feats[:, 6], feats[:, 7])
+        mass = self.object_mass
+        p_star = torch.sqrt(torch.clamp(mass_12**2 / 4.0 - mass**2, min=0.0))
+        sin_theta = torch.sqrt(torch.clamp(1.0 - cos_theta**2, min=0.0))
+        along, across = p_star * sin_theta * cos_phi_star, p_star * sin_theta * sin_phi_star  # along x′, y′
+        q_star = (
+            along * cos_phi_12 - across * sin_phi_12,
+            along * sin_phi_12 + across * cos_phi_12,
+            p_star * cos_theta,
+        )
+        m_t = torch.sqrt(mass_12**2 + pt_12**2)
+        total = (pt_12 * cos_phi_12, pt_12 * sin_phi_12, m_t * torch.sinh(y_12))
+        energy = m_t * torch.cosh(y_12)
+        # rest frame -> lab: q = q* + (P·q*) P / (m12 (E + m12)), the time component of q* being 0
+        k = sum(a * b for a, b in zip(total, q_star, strict=True)) / torch.clamp(mass_12 * (energy + mass_12), 1e-300)
+        q_lab = [qs + k * p for qs, p in zip(q_star, total, strict=True)]
+        momenta = [
+            torch.stack([p / 2.0 + sign * q for p, q in zip(total, q_lab, strict=True)], dim=1) for sign in (1.0, -1.0)
+        ]  # (N, 3) for objects a and b
+        px, py, pz = (torch.stack([m[:, i] for m in momenta], dim=1) for i in range(3))
+        pt = torch.hypot(px, py)
+        eta = torch.asinh(pz / torch.clamp(pt, min=1e-300))
+        phi = _wrap_angle(torch.atan2(py, px))
+        mask = torch.ones(n, 2, dtype=torch.bool)
+        values = [pt, eta, phi, torch.full((n, 2), mass, dtype=torch.float64)]
+        if self.sort:
+            values, mask = _sort_by_pt(values, mask)
+        return EventBatch(*(v.numpy() for v in values), mask.numpy())
 
-        "standard": (x − mean) / std. "quantile": Φ⁻¹(F(x)) with F the reference's empirical
-        CDF (piecewise linear between 1025 quantiles), so the feature is standard normal
-        whatever the shape of x (flat-topped η, steep pT spectra): what a generator with
-        Gaussian noise learns most easily. Differentiable; in ``values``' dtype and device.
+    def to_feature(self, name: str, values: torch.Tensor, slot: int | None = None) -> torch.Tensor:
+        """Feature of a continuous quantity: (N, n_objects), or (N,) for one ``slot``.
+
+        ``name``: ``log_pt`` or ``eta`` (per object), or one of :data:`PAIR_CONTINUOUS`
+        (slot 0). "standard": (x − mean) / std. "quantile": Φ⁻¹(F(x)) with F the
+        reference's empirical CDF (piecewise linear between 1025 quantiles), so the feature
+        is standard normal whatever the shape of x (flat-topped η, steep pT spectra): what
+        a generator with Gaussian noise learns most easily. Differentiable; in ``values``'
+        dtype and device.
         """
         if slot is None:
             return torch.stack([self.to_feature(name, values[:, j], j) for j in range(values.shape[1])], dim=1)
@@ -228,10 +434,58 @@ class EventTransform:
         knots = _like(getattr(self, f"{name}_knots")[slot], features)
         return interp_linear(torch.special.ndtr(features), _like(self.quantile_levels, features), knots)
 
+    def pair_mass(self, features: torch.Tensor) -> torch.Tensor:
+        """m₁₂ (N,) in GeV straight from the ``log_mass_12`` feature ("pair" only); differentiable."""
+        if self.representation != "pair":
+            raise ValueError("pair_mass needs representation 'pair'")
+        return torch.exp(self.from_feature("pair_log_mass", features[:, 0], 0))
+
+    # ------------------------------------------------------------ symmetries
+    def apply_symmetries(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Features of randomly transformed events: an independent draw of every symmetry per event.
+
+        ``eta_flip``: with probability ½ the event's mirror η → −η (η features of all objects,
+        or y₁₂ and cos θ*, change sign); ``phi_rotation``: every azimuth turned by one
+        uniform angle in [−π, π) (each (cos, sin) pair of the objects, or (cos φ₁₂, sin φ₁₂)).
+        Random numbers come from ``generator`` (on its device) or, without one, from torch's
+        global CPU generator. Differentiable; ``features`` unchanged when no symmetry is set.
+        """
+        if not self.symmetries or len(features) == 0:
+            return features
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(f"features must have shape (N, {self.n_features}), got {tuple(features.shape)}")
+        device = generator.device if generator is not None else torch.device("cpu")
+        n = len(features)
+        columns = list(features.unbind(dim=1))
+        if "eta_flip" in self.symmetries:
+            flip = torch.rand(n, generator=generator, device=device).to(features.device) < 0.5
+            for j in self._eta_odd_columns():
+                columns[j] = torch.where(flip, -columns[j], columns[j])
+        if "phi_rotation" in self.symmetries:
+            angle = (2.0 * torch.rand(n, generator=generator, device=device, dtype=torch.float64) - 1.0) * torch.pi
+            cos_a, sin_a = (f(angle).to(features.device, features.dtype) for f in (torch.cos, torch.sin))
+            for jc, js in self._azimuth_columns():
+                c, s = columns[jc], columns[js]
+                columns[jc], columns[js] = c * cos_a - s * sin_a, c * sin_a + s * cos_a
+        return torch.stack(columns, dim=1)
+
+    def _eta_odd_columns(self) -> list[int]:
+        """Feature columns that change sign under η → −η."""
+        if self.representation == "pair":
+            return [PAIR_FEATURES.index("y_12"), PAIR_FEATURES.index("cos_theta_star")]
+        return [i * self.features_per_object + 1 for i in range(self.n_objects)]
+
+    def _azimuth_columns(self) -> list[tuple[int, int]]:
+        """(cos, sin) column pairs of the lab azimuths (turned by a global rotation)."""
+        if self.representation == "pair":
+            return [(PAIR_FEATURES.index("cos_phi_12"), PAIR_FEATURES.index("sin_phi_12"))]
+        k = self.features_per_object
+        return [(i * k + 2, i * k + 3) for i in range(self.n_objects)]
+
     # ------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, torch.Tensor | int | float | str | bool]:
+    def state_dict(self) -> dict[str, torch.Tensor | int | float | str | bool | list[str]]:
         """Plain tensors, numbers and strings, loadable with ``torch.load(weights_only=True)``."""
-        return {
+        state: dict[str, torch.Tensor | int | float | str | bool | list[str]] = {
             "n_objects": self.n_objects,
             "mass_mode": self.mass_mode,
             "mass_epsilon_gev": self.mass_epsilon_gev,
@@ -248,11 +502,18 @@ class EventTransform:
             "continuous": self.continuous,
             "log_pt_knots": self.log_pt_knots,
             "eta_knots": self.eta_knots,
+            "representation": self.representation,
+            "symmetries": list(self.symmetries),
         }
+        if self.representation == "pair":
+            for name in PAIR_CONTINUOUS:
+                for suffix in ("mean", "std", "knots"):
+                    state[f"{name}_{suffix}"] = getattr(self, f"{name}_{suffix}")
+        return state
 
     @classmethod
     def from_state_dict(cls, state: dict) -> EventTransform:
-        """Rebuild a fitted transform from :meth:`state_dict` output."""
+        """Rebuild a fitted transform from :meth:`state_dict` output (older states: "objects", no symmetries)."""
         transform = cls(
             int(state["n_objects"]),
             str(state["mass_mode"]),
@@ -260,15 +521,158 @@ class EventTransform:
             str(state["presence"]),
             bool(state["sort"]),
             str(state.get("continuous", "standard")),
+            str(state.get("representation", "objects")),
+            [str(s) for s in state.get("symmetries", [])],
         )
         transform.with_presence = bool(state["with_presence"])
         keys = ["log_pt_mean", "log_pt_std", "eta_mean", "eta_std", "log_mass_mean", "log_mass_std", "fixed_mass"]
         if transform.continuous == "quantile":
             keys += ["log_pt_knots", "eta_knots"]
+        if transform.representation == "pair":
+            keys += [f"{name}_{suffix}" for name in PAIR_CONTINUOUS for suffix in ("mean", "std")]
+            if transform.continuous == "quantile":
+                keys += [f"{name}_knots" for name in PAIR_CONTINUOUS]
         for key in keys:
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
         return transform
+
+
+def check_representation(value: object) -> str:
+    """``value`` if it is a known representation, else ConfigError naming ``preprocessing.events.representation``."""
+    if value not in REPRESENTATIONS:
+        raise ConfigError(f"{FIELD}.representation: expected one of {', '.join(REPRESENTATIONS)}, got {value!r}")
+    return str(value)
+
+
+def check_symmetries(value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of distinct known symmetries, else ConfigError naming ``{FIELD}.symmetries``."""
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(f"{FIELD}.symmetries: expected a list of {', '.join(SYMMETRIES)}, got {value!r}")
+    for item in value:
+        if item not in SYMMETRIES:
+            raise ConfigError(f"{FIELD}.symmetries: expected a list of {', '.join(SYMMETRIES)}, got {item!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{FIELD}.symmetries: each symmetry at most once, got {list(value)}")
+    return tuple(str(item) for item in value)
+
+
+def pair_kinematics(batch: EventBatch, mass: float, second: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """The "pair" representation's physical quantities of a two-object batch, objects of ``mass`` (GeV).
+
+    Returns float64 tensors (N,): ``m_12`` and ``pt_12`` (GeV), ``y_12``, ``phi_12`` (rad),
+    and ``cos_theta_star``, ``phi_star`` (rad, in [−π, π]) of object 1 (object 2 where
+    ``second`` is True) in the pair rest frame: after the pure boost of the lab by −P/E,
+    θ* is the polar angle to the beam (z) axis and φ* the azimuth measured from the pair's
+    transverse direction (see the module docstring). The masses stored in ``batch`` are
+    not used.
+    """
+    if second is None:
+        second = np.zeros(len(batch), dtype=bool)
+    pt, eta, phi = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (batch.pt, batch.eta, batch.phi))
+    m2 = mass * mass
+    px, py, pz = pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)
+    m_t = torch.sqrt(m2 + pt**2)
+    y = torch.asinh(pz / m_t)
+    # p1·p2 (Minkowski) = mT1 mT2 cosh Δy − pT1 pT2 cos Δφ as a sum of non-negative terms
+    pt1, pt2, mt1, mt2 = pt[:, 0], pt[:, 1], m_t[:, 0], m_t[:, 1]
+    dot = (
+        (m2 * (pt1**2 + pt2**2) + m2 * m2) / torch.clamp(mt1 * mt2 + pt1 * pt2, min=1e-300)
+        + 2.0 * mt1 * mt2 * torch.sinh((y[:, 0] - y[:, 1]) / 2.0) ** 2
+        + 2.0 * pt1 * pt2 * torch.sin((phi[:, 0] - phi[:, 1]) / 2.0) ** 2
+    )
+    mass_12 = torch.sqrt(2.0 * m2 + 2.0 * dot)
+    total = (px.sum(dim=1), py.sum(dim=1), pz.sum(dim=1))
+    pt_12 = torch.hypot(total[0], total[1])
+    phi_12 = torch.atan2(total[1], total[0])
+    y_12 = torch.asinh(total[2] / torch.sqrt(mass_12**2 + pt_12**2))
+    energy = torch.sqrt(mass_12**2 + pt_12**2 + total[2] ** 2)
+    sign = 1.0 - 2.0 * torch.from_numpy(np.asarray(second, dtype=np.float64))  # +1: object 1 defines the angles
+    q = [sign * (c[:, 0] - c[:, 1]) / 2.0 for c in (px, py, pz)]
+    k = sum(a * b for a, b in zip(total, q, strict=True)) / (energy * (energy + mass_12))
+    q_star = [qc - k * p for qc, p in zip(q, total, strict=True)]  # boosted into the pair rest frame
+    along = q_star[0] * torch.cos(phi_12) + q_star[1] * torch.sin(phi_12)
+    across = -q_star[0] * torch.sin(phi_12) + q_star[1] * torch.cos(phi_12)
+    norm = torch.sqrt(along**2 + across**2 + q_star[2] ** 2)
+    return {
+        "m_12": mass_12,
+        "pt_12": pt_12,
+        "y_12": y_12,
+        "phi_12": phi_12,
+        "cos_theta_star": torch.clamp(q_star[2] / torch.clamp(norm, min=1e-300), -1.0, 1.0),
+        "phi_star": torch.atan2(across, along),
+    }
+
+
+def _pair_continuous(kinematics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The mapped pair quantities (:data:`PAIR_CONTINUOUS`) from :func:`pair_kinematics` output."""
+    return {
+        "pair_log_mass": torch.log(kinematics["m_12"]),
+        "pair_log_pt": torch.log(torch.clamp(kinematics["pt_12"], min=PAIR_PT_MIN_GEV)),
+        "pair_y": kinematics["y_12"],
+        "cos_theta": kinematics["cos_theta_star"],
+    }
+
+
+class _SampleStats:
+    """Streaming mean, width and a capped sample (for quantile knots) of named (N,) quantities."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.count = 0
+        self.sums = dict.fromkeys(names, 0.0)
+        self.squares = dict.fromkeys(self.sums, 0.0)
+        self.samples: dict[str, list[np.ndarray]] = {name: [] for name in self.sums}
+        self.sampled = 0
+
+    def add(self, values: dict[str, np.ndarray]) -> None:
+        room = QUANTILE_SAMPLE - self.sampled
+        n = 0
+        for name, value in values.items():
+            n = len(value)
+            self.sums[name] += float(value.sum())
+            self.squares[name] += float((value * value).sum())
+            if room > 0:
+                self.samples[name].append(value[:room])
+        self.count += n
+        self.sampled += max(0, min(room, n))
+
+    def mean_std(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1,) mean and standard deviation (width >= 1e-6)."""
+        n = max(self.count, 1)
+        mean = self.sums[name] / n
+        var = max(self.squares[name] / n - mean**2, 0.0)
+        std = np.sqrt(var) if var > 1e-12 else 1.0
+        return torch.tensor([mean], dtype=torch.float64), torch.tensor([std], dtype=torch.float64)
+
+    def knots(self, name: str, levels: np.ndarray, symmetric: bool = False, pad: float = 0.0) -> torch.Tensor:
+        """(1, len(levels)) strictly increasing quantiles (see :func:`_knots`)."""
+        parts = self.samples[name]
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        return torch.from_numpy(_knots(values, levels, symmetric, pad)[None, :])
+
+
+def _knots(values: np.ndarray, levels: np.ndarray, symmetric: bool, pad: float = 0.0) -> np.ndarray:
+    """Quantiles of ``values`` at ``levels``, made strictly increasing (ties of discrete values).
+
+    ``symmetric``: the quantiles of ``values`` together with ``−values``, made exactly odd
+    (q(1 − u) = −q(u)), so the map x → Φ⁻¹(F(x)) is odd as well. ``pad``: the first and
+    last knot moved out by this fraction of the range.
+    """
+    if not values.size:
+        return levels.copy()
+    if symmetric:
+        q = np.quantile(np.concatenate([values, -values]), levels)
+        q = 0.5 * (q - q[::-1])
+        span = max(float(q[-1] - q[0]), 1.0)
+        q = q + (np.arange(len(q)) - (len(q) - 1) / 2.0) * 1e-12 * span
+    else:
+        q = np.quantile(values, levels)
+        span = max(float(q[-1] - q[0]), 1.0)
+        q = q + np.arange(len(q)) * 1e-12 * span
+    if pad > 0:
+        q[0] -= pad * span
+        q[-1] += pad * span
+    return q
 
 
 class _RunningStats:
@@ -321,14 +725,16 @@ class _RunningStats:
         std = np.where(var > 1e-12, np.sqrt(var), 1.0)
         return torch.from_numpy(np.where(self.count > 0, mean, 0.0)), torch.from_numpy(std)
 
-    def knots(self, key: str, levels: np.ndarray) -> torch.Tensor:
-        """(n_objects, len(levels)) strictly increasing quantiles of ``key`` per slot (0..1 for empty slots)."""
-        rows = []
-        for parts in self.samples[key]:
-            values = np.concatenate(parts) if parts else np.zeros(0)
-            q = np.quantile(values, levels) if values.size else levels.copy()
-            span = max(float(q[-1] - q[0]), 1.0)
-            rows.append(q + np.arange(len(q)) * 1e-12 * span)  # ties (discrete values) made strictly increasing
+    def knots(self, key: str, levels: np.ndarray, symmetric: bool = False) -> torch.Tensor:
+        """(n_objects, len(levels)) strictly increasing quantiles of ``key`` per slot (0..1 for empty slots).
+
+        ``symmetric``: quantiles of the values and their mirror image (see :func:`_knots`).
+        """
+        pad = KNOT_PAD if symmetric else 0.0
+        rows = [
+            _knots(np.concatenate(parts) if parts else np.zeros(0), levels, symmetric, pad)
+            for parts in self.samples[key]
+        ]
         return torch.from_numpy(np.array(rows))
 
     def slot_mass(self) -> np.ndarray:
@@ -348,6 +754,14 @@ class _RunningStats:
 
 def _like(value: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     return value.to(device=other.device, dtype=other.dtype)
+
+
+def _unit(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) scaled onto the unit circle; (1, 0) for the origin."""
+    radius = torch.hypot(cos, sin)
+    zero = radius == 0
+    safe = torch.where(zero, torch.ones_like(radius), radius)
+    return torch.where(zero, torch.ones_like(cos), cos / safe), sin / safe
 
 
 def _wrap_angle(phi: torch.Tensor) -> torch.Tensor:

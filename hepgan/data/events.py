@@ -3,9 +3,18 @@
 :class:`EventData` is the ``kind: events`` counterpart of :class:`hepgan.data.showers.ShowerData`
 (see there for what a data module provides). Events (pT-ordered objects: pT, η, φ, m in
 GeV/rad, :class:`~hepgan.io.events.EventBatch`) become features with
-:class:`~hepgan.data.event_transforms.EventTransform`: standardised ln pT (so generated pT is
-positive), standardised η, (cos φ, sin φ) (periodic) and, when the masses vary, standardised
-ln m. The muon mass of Z → μμ is fixed and comes back exactly.
+:class:`~hepgan.data.event_transforms.EventTransform` (``preprocessing.events``): per object
+("objects": mapped ln pT (so generated pT is positive) and η, (cos φ, sin φ) (periodic) and,
+when the masses vary, standardised ln m), or for exactly two objects the two-body system
+("pair": pair mass, pT, rapidity and azimuth, and the decay angles in the pair rest frame).
+The muon mass of Z → μμ is fixed and comes back exactly.
+
+With ``preprocessing.events.symmetries`` (``eta_flip``, ``phi_rotation``) the critic sees every
+event, real or generated, through a random symmetry transform
+(:meth:`~hepgan.data.event_transforms.EventTransform.apply_symmetries`): the real batches are
+augmented and the generated ones symmetrised; generation applies the same random transforms
+to what the generator makes (:class:`hepgan.generate_events.EventGenerator`), so the generated
+distribution is exactly symmetric.
 
 The model is unconditional (``cond_dim = 0``): a whole event is one sample of the process
 and there is no external quantity (unlike a shower's incident energy) that a user would
@@ -13,11 +22,12 @@ want to set at generation time.
 
 For the optional MMD term (``training.mmd_weight``), :meth:`EventData.mmd_features` rebuilds
 the invariant mass of objects 1 and 2 from the standardised features with differentiable
-torch operations and maps it to O(1) with a location and scale fitted on the training
-events (median and interquartile range / 1.349); sharp resonances (Z, W, top) are then
-learnt through the MMD's narrow kernels, as in B. Hashemi et al., "LHC analysis-specific
-datasets with Generative Adversarial Networks", arXiv:1901.05282, and A. Butter, T. Plehn,
-R. Winterhalder, "How to GAN LHC events", SciPost Phys. 7 (2019) 075, arXiv:1907.03764.
+torch operations (in "pair" it is the inverse map of the mass feature) and maps it to O(1)
+with a location and scale fitted on the training events (median and interquartile range /
+1.349); sharp resonances (Z, W, top) are then learnt through the MMD's narrow kernels, as in
+B. Hashemi et al., "LHC analysis-specific datasets with Generative Adversarial Networks",
+arXiv:1901.05282, and A. Butter, T. Plehn, R. Winterhalder, "How to GAN LHC events", SciPost
+Phys. 7 (2019) 075, arXiv:1907.03764.
 """
 
 from __future__ import annotations
@@ -54,17 +64,38 @@ def check_event_architecture(model: ModelConfig) -> None:
         raise ConfigError(f"model.architecture: kind 'events' needs 'mlp', got {model.architecture!r}")
 
 
-def build_event_networks(model: ModelConfig, n_features: int) -> tuple[nn.Module, nn.Module]:
+class SymmetrisedCritic(MLPCritic):
+    """The MLP critic behind a random symmetry transform of every input event (the same weights and state dict).
+
+    Each call draws the transforms from torch's global CPU generator (saved in checkpoints),
+    independently per event: the real events of a batch are augmented, the generated ones
+    symmetrised, and the gradient penalty's interpolates lie between the two (the transforms
+    are linear isometries of the features).
+    """
+
+    def __init__(self, cond_dim: int, n_features: int, hidden: tuple[int, ...], transform: EventTransform) -> None:
+        super().__init__(cond_dim, n_features, hidden)
+        self.symmetrise = transform.apply_symmetries
+
+    def forward(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.symmetrise(features), cond)
+
+
+def build_event_networks(
+    model: ModelConfig, n_features: int, transform: EventTransform | None = None
+) -> tuple[nn.Module, nn.Module]:
     """Unconditional MLP generator and critic for ``n_features`` event features.
+
+    With a ``transform`` that has symmetries the critic is a :class:`SymmetrisedCritic`.
 
     Raises:
         ConfigError: ``model.architecture`` is not "mlp".
     """
     check_event_architecture(model)
-    return (
-        MLPGenerator(model.latent_dim, COND_DIM, n_features, model.generator_hidden),
-        MLPCritic(COND_DIM, n_features, model.critic_hidden),
-    )
+    generator = MLPGenerator(model.latent_dim, COND_DIM, n_features, model.generator_hidden)
+    if transform is not None and transform.symmetries:
+        return generator, SymmetrisedCritic(COND_DIM, n_features, model.critic_hidden, transform)
+    return generator, MLPCritic(COND_DIM, n_features, model.critic_hidden)
 
 
 def leading_pair_mass(features: torch.Tensor, transform: EventTransform) -> torch.Tensor:
@@ -73,10 +104,13 @@ def leading_pair_mass(features: torch.Tensor, transform: EventTransform) -> torc
     Differentiable (gradients flow to ``features``); computed in ``features``' dtype with the
     transform's parameters moved to its device. φ comes from the (cos φ, sin φ) pair normalised
     to the unit circle, pT from exp(...), the mass from the fixed slot mass or the ln m feature.
-    Presence features are ignored: absent objects enter as the slot's mean object.
+    Presence features are ignored: absent objects enter as the slot's mean object. In the
+    "pair" representation the mass is the inverse map of the ``log_mass_12`` feature.
     """
     if transform.n_objects < 2:
         raise ValueError("a pair mass needs at least 2 objects per event")
+    if transform.representation == "pair":
+        return transform.pair_mass(features)
     k = transform.features_per_object
     p4 = [_four_momentum(features[:, i * k : (i + 1) * k], i, transform) for i in (0, 1)]
     energy, px, py, pz = (a + b for a, b in zip(*p4, strict=True))
@@ -136,6 +170,7 @@ class EventData:
             )
         with self._reader() as reader:
             total, self.n_objects = len(reader), reader.n_objects
+        self._new_transform()  # check the preprocessing options against the objects per event
         self.n = min(total, config.data.max_showers) if config.data.max_showers else total
         if self.n < 10:
             raise InputFileError(f"{self.path}: {self.n} events; at least 10 are needed to train")
@@ -153,16 +188,25 @@ class EventData:
                 offset += len(batch)
                 yield batch.subset(~held_out if train else held_out)
 
-    def fit_transform(self) -> None:
-        """Fit the preprocessing and the MMD mass scale on the training events (deterministic)."""
+    def _new_transform(self) -> EventTransform:
+        """An unfitted transform with the configured options (ConfigError naming the field if they are bad)."""
         options = dict(self.config.preprocessing.events)
         try:
-            transform = EventTransform(self.n_objects, **options)
+            return EventTransform(self.n_objects, **options)
         except TypeError as exc:
             raise ConfigError(f"preprocessing.events: {exc}") from None
+
+    def _choice_rng(self) -> np.random.Generator:
+        """Seeded draws of the object that defines the decay angles ("pair"), one stream over all chunks."""
+        return np.random.default_rng(self.config.seed)
+
+    def fit_transform(self) -> None:
+        """Fit the preprocessing and the MMD mass scale on the training events (deterministic)."""
+        transform = self._new_transform()
         self.transform = transform.fit(self._chunks(train=True))
         if self.n_objects >= 2:
-            masses = [leading_pair_mass(transform.forward(b), transform).numpy() for b in self._chunks(train=True)]
+            rng = self._choice_rng()
+            masses = [leading_pair_mass(transform.forward(b, rng), transform).numpy() for b in self._chunks(train=True)]
             self.mass_center_gev, self.mass_scale_gev = robust_location_scale(np.concatenate(masses))
 
     def load_transform(self, state: dict[str, Any]) -> None:
@@ -176,8 +220,9 @@ class EventData:
         n_train = int((~self.holdout).sum())
         features = torch.empty(n_train, self.transform.n_features, dtype=torch.float32)
         start = 0
+        rng = self._choice_rng()
         for batch in self._chunks(train=True):
-            features[start : start + len(batch)] = self.transform.forward(batch).float()
+            features[start : start + len(batch)] = self.transform.forward(batch, rng).float()
             start += len(batch)
         return features, torch.empty(n_train, self.cond_dim, dtype=torch.float32)
 
@@ -189,10 +234,10 @@ class EventData:
                 out.write(batch)
 
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
-        """Unconditional MLP generator and critic for the transform's features."""
-        return build_event_networks(self.config.model, self.transform.n_features)
+        """Unconditional MLP generator and critic for the transform's features (symmetrised critic if configured)."""
+        return build_event_networks(self.config.model, self.transform.n_features, self.transform)
 
-    def mmd_features(self, features: torch.Tensor) -> torch.Tensor:
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """What the optional MMD term compares: (m_12 − median) / scale, (N, 1), differentiable.
 
         m_12 is the invariant mass of objects 1 and 2 in GeV (:func:`leading_pair_mass`);

@@ -24,6 +24,9 @@ from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry, load_geometry
 from hepgan.models import build_networks
 
+MMD_SCALE_SHOWERS = 20_000
+"""Training showers used to fix the scale of the MMD's layer energies and widths."""
+
 
 def n_extra_cells(geometry: CaloGeometry) -> int:
     """Cells beyond the voxels that the model generates: CaloGAN's per-layer overflow."""
@@ -58,6 +61,8 @@ class ShowerData:
         self.n_extra = n_extra_cells(self.geometry)
         self.path = Path(config.data.path)
         self.transform: ShowerTransform | None = None
+        self._layer_matrix: tuple[torch.Tensor, ...] | None = None
+        self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
@@ -83,9 +88,14 @@ class ShowerData:
         """Fit the preprocessing on the training showers (deterministic: the same on every rank)."""
         pp = self.config.preprocessing
         transform = ShowerTransform(
-            self.geometry.n_voxels + self.n_extra, pp.fraction_epsilon, pp.response_bins, pp.response_scale
+            self.geometry.n_voxels + self.n_extra,
+            pp.fraction_epsilon,
+            pp.response_bins,
+            pp.response_scale,
+            pp.cell_standardisation,
+            empty_cell_cut=pp.empty_cell_cut,
         )
-        self.transform = transform.fit((cells, inc) for cells, inc, _, _ in self._chunks(train=True))
+        self.transform = transform.fit(_TrainingChunks(self))
 
     def load_transform(self, state: dict[str, Any]) -> None:
         """Use the preprocessing stored in a checkpoint."""
@@ -102,6 +112,12 @@ class ShowerData:
             features[start : start + len(cells)] = self.transform.forward(torch.from_numpy(cells), inc_t).float()
             conditions[start : start + len(cells)] = self.transform.condition(inc_t).float()
             start += len(cells)
+        names = self.config.training.mmd_shower_features
+        if self.config.training.mmd_weight > 0 and ("layer_energies" in names or "layer_widths" in names):
+            rows = torch.from_numpy(np.random.default_rng(self.config.seed).permutation(n_train)[:MMD_SCALE_SHOWERS])
+            with torch.no_grad():
+                summary = self._layer_summary(features[rows], conditions[rows]).double()
+            self._summary_scale = (summary.mean(dim=0).float(), summary.std(dim=0).clamp_min(1e-3).float())
         return features, conditions
 
     def write_holdout(self, path: Path) -> None:
@@ -134,10 +150,61 @@ class ShowerData:
         incident_all = np.concatenate(incident)[:max_showers]
         return ShowerEvaluator(self, cells_all, incident_all)
 
-    @staticmethod
-    def mmd_features(features: torch.Tensor) -> torch.Tensor:
-        """What the optional MMD term compares: the standardised response E_tot/E_inc, (N, 1)."""
-        return features[:, :1]
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """What the optional MMD term compares, (N, d), differentiable in ``features``.
+
+        ``training.mmd_shower_features`` picks the parts: ``response`` (the standardised
+        E_tot/E_inc), ``layer_energies`` (ln of each layer's share of the shower energy) and
+        ``layer_widths`` (ln of each layer's energy-weighted transverse rms radius about its
+        centre of energy, mm). The layer parts are standardised with constants from the
+        training showers (:meth:`training_tensors` sets them), so real and generated batches
+        are compared on one scale.
+        """
+        names = self.config.training.mmd_shower_features
+        parts = [features[:, :1]] if "response" in names else []
+        if "layer_energies" in names or "layer_widths" in names:
+            summary = self._layer_summary(features, cond)
+            if self._summary_scale is not None:
+                mean, std = (t.to(summary.device) for t in self._summary_scale)
+                summary = (summary - mean) / std
+            n_layers = self.geometry.n_layers
+            if "layer_energies" in names:
+                parts.append(summary[:, :n_layers])
+            if "layer_widths" in names:
+                parts.append(summary[:, n_layers:])
+        return torch.cat(parts, dim=1)
+
+    def _layer_summary(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """(N, 2 n_layers): ln layer energy fractions, then ln(transverse rms radius / mm + 1) per layer."""
+        transform = self.transform
+        if self._layer_matrix is None:
+            n_vox, n_layers = self.geometry.n_voxels, self.geometry.n_layers
+            layer_of_cell = np.concatenate([self.geometry.layer_of_voxel, np.arange(self.n_extra)])
+            onehot = np.zeros((n_vox + self.n_extra, n_layers))
+            onehot[np.arange(len(layer_of_cell)), layer_of_cell] = 1.0
+            x, y = self.geometry.voxel_centres()
+            coords = np.zeros((n_vox + self.n_extra, 2))
+            coords[:n_vox, 0], coords[:n_vox, 1] = x, y
+            voxel_only = onehot.copy()
+            voxel_only[n_vox:] = 0.0
+            self._layer_matrix = tuple(torch.from_numpy(a).float() for a in (onehot, voxel_only, coords))
+        onehot, voxel_only, coords = (t.to(features.device) for t in self._layer_matrix)
+        device = features.device
+        log_e = cond[:, 0].double() * transform.log_energy_std.to(device) + transform.log_energy_mean.to(device)
+        params = transform._cell_params(torch.exp(log_e), device, torch.float32, transform.cell_max is not None)
+        y = features[:, 1:].float() * params[1] + params[0]
+        if len(params) == 3:
+            y = torch.minimum(y, params[2])
+        fractions = torch.relu(torch.exp(y) - transform.fraction_epsilon)
+        fractions = fractions / fractions.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        layer_share = fractions @ onehot
+        weight = (fractions @ voxel_only).clamp_min(1e-12)
+        mean_x = (fractions * coords[:, 0]) @ voxel_only / weight
+        mean_y = (fractions * coords[:, 1]) @ voxel_only / weight
+        dx = coords[:, 0] - mean_x @ voxel_only.T  # about each layer's centre: no float32 cancellation
+        dy = coords[:, 1] - mean_y @ voxel_only.T
+        spread = (fractions * (dx * dx + dy * dy)) @ voxel_only / weight
+        return torch.cat([torch.log(layer_share + 1e-4), torch.log(torch.sqrt(spread + 1e-6) + 1.0)], dim=1)
 
     def checkpoint_entries(self) -> dict[str, Any]:
         """What generation needs besides the weights: kind, geometry, extra cells, preprocessing."""
@@ -177,3 +244,14 @@ class ShowerEvaluator:
         n_vox = self.data.geometry.n_voxels
         generated = shower_observables(cells[:, :n_vox], self.incident.numpy(), self.data.geometry)
         return quick_metrics(self.reference, generated)
+
+
+class _TrainingChunks:
+    """Re-iterable ``(cells, incident)`` training chunks: each iteration re-reads the file."""
+
+    def __init__(self, data: ShowerData) -> None:
+        self.data = data
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for cells, incident, _, _ in self.data._chunks(train=True):
+            yield cells, incident

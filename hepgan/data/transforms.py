@@ -10,11 +10,28 @@ overflow cells where the layout has them) becomes
   reach per-mille response accuracy at high energy and 20 % widths at low energy alike;
   the scale k (``response_scale``) sets how much the response weighs in the critic's
   distance relative to one cell);
-- per-cell standardised log fractions ``x_i = (ln(E_i / ΣE + ε) − m_i) / s_i``.
+- per-cell standardised log fractions ``x_i = (ln(E_i / ΣE + ε) − m_i) / s_i``, where
+  m_i and s_i are either one mean and std per cell over all showers
+  (``cell_standardisation="global"``) or, by default (``"per_energy"``), the mean and std
+  in the same incident-energy bins as the response, interpolated linearly in ln E_inc.
+  Per energy, a network output of zero is the reference's typical shower at that energy
+  (in ln-fraction space), so the generator only has to learn the fluctuations; the std
+  has a floor of ``CELL_STD_FLOOR`` so cells that are always empty at one energy stay
+  (almost) empty.
 
 The inverse maps network output back: ``u = μ + σ z / k`` (clipped at 0), fractions
-``exp(x s + m) − ε`` clipped at 0 and renormalised to 1, then ``E_i = f_i u E_inc``.
-For showers whose fractions sum to one, ``inverse(forward(x)) == x`` to float precision.
+``f = exp(min(x s + m, y_max)) − ε`` clipped at 0, where y_max is the largest
+ln(f + ε) of that cell in the fitted showers (per energy bin, interpolated like m and s:
+a cell never takes a larger share of the shower than the reference ever gave it, which
+keeps the exponential from turning a small overshoot in ln f into a large energy);
+the fractions are renormalised to 1, then ``E_i = f_i u E_inc``. With ``empty_cell_cut``
+(the default) two kinds of cells are read as empty: fractions below ε (such a fraction
+sits within a factor 2 of ε in ln(f + ε) and cannot be told from an empty cell, so the
+network's small noise around ln ε would otherwise light up empty cells), and energies
+below ``min_cell_mev``, the smallest non-zero cell energy of the fitted showers (the
+readout threshold of the reference, e.g. 0.015 MeV; 0 when it has none). For showers
+whose non-zero fractions are all ≥ ε and sum to one, ``inverse(forward(x)) == x`` to
+float precision.
 All fitted numbers live in :meth:`ShowerTransform.state_dict` (plain tensors) and are
 stored in every checkpoint, so generation inverts exactly what training used.
 """
@@ -28,24 +45,45 @@ import torch
 
 from hepgan.errors import TrainingError
 
+CELL_STANDARDISATIONS = ("per_energy", "global")
+CELL_STD_FLOOR = 0.05
+"""Smallest per-energy std of ln(f + ε) (a cell empty in every shower of a bin has std 0)."""
+MIN_CELL_RTOL = 1e-4
+"""Cells within this relative distance of ``min_cell_mev`` survive the cut (float32 rounding)."""
+
 
 class ShowerTransform:
     """Fit once on reference showers, then ``forward`` for training and ``inverse`` for generation."""
 
     def __init__(
-        self, n_cells: int, fraction_epsilon: float = 1e-6, response_bins: int = 15, response_scale: float = 1.0
+        self,
+        n_cells: int,
+        fraction_epsilon: float = 1e-6,
+        response_bins: int = 15,
+        response_scale: float = 1.0,
+        cell_standardisation: str = "per_energy",
+        empty_cell_cut: bool = True,
     ) -> None:
+        if cell_standardisation not in CELL_STANDARDISATIONS:
+            raise ValueError(
+                f"cell_standardisation: expected one of {CELL_STANDARDISATIONS}, got {cell_standardisation!r}"
+            )
         self.n_cells = int(n_cells)
         self.response_scale = float(response_scale)
         self.fraction_epsilon = float(fraction_epsilon)
         self.response_bins = int(response_bins)
+        self.cell_standardisation = cell_standardisation
+        self.empty_cell_cut = bool(empty_cell_cut)
+        self.min_cell_mev = 0.0  # smallest non-zero cell energy of the fitted showers (MeV)
         self.log_energy_mean = torch.tensor(0.0, dtype=torch.float64)
         self.log_energy_std = torch.tensor(1.0, dtype=torch.float64)
         self.response_log_energy = torch.zeros(1, dtype=torch.float64)  # bin centres in ln(E/MeV)
         self.response_mean = torch.ones(1, dtype=torch.float64)
         self.response_std = torch.ones(1, dtype=torch.float64)
+        # (n_cells,) for "global"; (n_bins, n_cells) at response_log_energy for "per_energy"
         self.cell_mean = torch.zeros(self.n_cells, dtype=torch.float64)
         self.cell_std = torch.ones(self.n_cells, dtype=torch.float64)
+        self.cell_max: torch.Tensor | None = None  # largest ln(f + ε) seen per cell (and bin); None: no cap
         self.fitted = False
 
     @property
@@ -55,39 +93,72 @@ class ShowerTransform:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> ShowerTransform:
-        """Fit on ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks in one streaming pass."""
-        eps = self.fraction_epsilon
-        total_n = 0
-        sum_y = np.zeros(self.n_cells)
-        sum_y2 = np.zeros(self.n_cells)
+        """Fit on ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks.
+
+        Two passes over ``chunks`` (incident energies, then cells per energy bin) for
+        "per_energy", so pass a re-iterable (a list, or an object whose ``__iter__``
+        re-reads the file); a one-shot iterator is read into memory first.
+        """
+        if self.cell_standardisation == "per_energy" and iter(chunks) is chunks:
+            chunks = list(chunks)
         log_energies, responses = [], []
         for cells, incident in chunks:
-            cells = np.asarray(cells, dtype=np.float64)
             incident = np.asarray(incident, dtype=np.float64)
-            totals = cells.sum(axis=1)
-            fractions = cells / np.where(totals > 0, totals, 1.0)[:, None]
-            y = np.log(fractions + eps)
-            sum_y += y.sum(axis=0)
-            sum_y2 += (y * y).sum(axis=0)
-            total_n += len(cells)
             log_energies.append(np.log(incident))
-            responses.append(totals / incident)
-        if total_n < 2:
+            responses.append(np.asarray(cells, dtype=np.float64).sum(axis=1) / incident)
+        log_e = np.concatenate(log_energies) if log_energies else np.zeros(0)
+        if len(log_e) < 2:
             raise TrainingError("preprocessing needs at least 2 reference showers to fit")
-        log_e = np.concatenate(log_energies)
         response = np.concatenate(responses)
-        mean_y = sum_y / total_n
-        var_y = np.maximum(sum_y2 / total_n - mean_y**2, 0.0)
-        self.cell_mean = torch.from_numpy(mean_y)
-        self.cell_std = torch.from_numpy(np.where(var_y > 1e-12, np.sqrt(var_y), 1.0))
+        binning = energy_bins(log_e, self.response_bins)
+        labels, n_bins = binning
+        if self.cell_standardisation == "global":
+            labels, n_cell_bins = np.zeros_like(labels), 1
+        else:
+            n_cell_bins = n_bins
+        count = np.zeros(n_cell_bins)
+        sum_y = np.zeros((n_cell_bins, self.n_cells))
+        sum_y2 = np.zeros((n_cell_bins, self.n_cells))
+        max_y = np.full((n_cell_bins, self.n_cells), -np.inf)
+        start = 0
+        min_cell = np.inf
+        for cells, _ in chunks:
+            cells = np.asarray(cells, dtype=np.float64)
+            positive = cells[cells > 0]
+            if positive.size:
+                min_cell = min(min_cell, float(positive.min()))
+            y = self._log_fractions(cells)
+            chunk_labels = labels[start : start + len(y)]
+            start += len(y)
+            for b in np.unique(chunk_labels):
+                rows = y[chunk_labels == b]
+                count[b] += len(rows)
+                sum_y[b] += rows.sum(axis=0)
+                sum_y2[b] += (rows * rows).sum(axis=0)
+                max_y[b] = np.maximum(max_y[b], rows.max(axis=0))
+        mean_y = sum_y / count[:, None]
+        var_y = np.maximum(sum_y2 / count[:, None] - mean_y**2, 0.0)
+        if self.cell_standardisation == "global":
+            self.cell_mean = torch.from_numpy(mean_y[0])
+            self.cell_std = torch.from_numpy(np.where(var_y[0] > 1e-12, np.sqrt(var_y[0]), 1.0))
+            self.cell_max = torch.from_numpy(max_y[0])
+        else:
+            self.cell_mean = torch.from_numpy(mean_y)
+            self.cell_std = torch.from_numpy(np.maximum(np.sqrt(var_y), CELL_STD_FLOOR))
+            self.cell_max = torch.from_numpy(max_y)
+        self.min_cell_mev = min_cell if np.isfinite(min_cell) else 0.0
         self.log_energy_mean = torch.tensor(float(log_e.mean()), dtype=torch.float64)
         self.log_energy_std = torch.tensor(max(float(log_e.std()), 1e-6), dtype=torch.float64)
-        centres, means, stds = _binned_response(log_e, response, self.response_bins)
+        centres, means, stds = _binned_response(log_e, response, binning)
         self.response_log_energy = torch.from_numpy(centres)
         self.response_mean = torch.from_numpy(means)
         self.response_std = torch.from_numpy(stds)
         self.fitted = True
         return self
+
+    def _log_fractions(self, cells: np.ndarray) -> np.ndarray:
+        totals = cells.sum(axis=1)
+        return np.log(cells / np.where(totals > 0, totals, 1.0)[:, None] + self.fraction_epsilon)
 
     # ------------------------------------------------------------ conversions
     def condition(self, incident_mev: torch.Tensor) -> torch.Tensor:
@@ -104,6 +175,22 @@ class ShowerTransform:
             interp_linear(log_e, x, self.response_std.to(log_e.device)),
         )
 
+    def _cell_params(
+        self, incident_mev: torch.Tensor, device: torch.device, dtype: torch.dtype, with_max: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Cell means and stds (and caps) of ln(f + ε): (n_cells,) ("global") or (N, n_cells) ("per_energy")."""
+        tables = [self.cell_mean, self.cell_std] + ([self.cell_max] if with_max else [])
+        tables = [t.to(device, dtype) for t in tables]
+        if tables[0].dim() == 1:
+            return tuple(tables)
+        if len(tables[0]) == 1:
+            return tuple(t[0] for t in tables)
+        xp = self.response_log_energy.to(device)
+        log_e = torch.clamp(torch.log(incident_mev.to(device, torch.float64)), xp[0], xp[-1])
+        idx = torch.clamp(torch.searchsorted(xp, log_e, right=True) - 1, 0, len(xp) - 2)
+        w = ((log_e - xp[idx]) / (xp[idx + 1] - xp[idx])).to(dtype).unsqueeze(1)
+        return tuple(torch.lerp(t[idx], t[idx + 1], w) for t in tables)
+
     def forward(self, cells_mev: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
         """Features (N, 1 + n_cells), float64, from cell energies (N, n_cells) in MeV."""
         cells = cells_mev.to(torch.float64)
@@ -111,8 +198,8 @@ class ShowerTransform:
         mu, sigma = self._response_params(incident_mev)
         z = self.response_scale * (totals / incident_mev.to(torch.float64) - mu) / sigma
         fractions = cells / torch.where(totals > 0, totals, torch.ones_like(totals)).unsqueeze(1)
-        device = cells.device
-        x = (torch.log(fractions + self.fraction_epsilon) - self.cell_mean.to(device)) / self.cell_std.to(device)
+        mean, std = self._cell_params(incident_mev, cells.device, torch.float64)
+        x = (torch.log(fractions + self.fraction_epsilon) - mean) / std
         return torch.cat([z.unsqueeze(1), x], dim=1)
 
     def inverse(self, features: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
@@ -123,12 +210,21 @@ class ShowerTransform:
         feats = features.to(work)
         mu, sigma = self._response_params(incident_mev)
         response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0] / self.response_scale, min=0.0)
+        capped = self.cell_max is not None
+        params = self._cell_params(incident_mev, device, work, with_max=capped)
         # in place on one (N, n_cells) buffer: generation speed is bound by memory traffic here
-        fractions = feats[:, 1:].mul(self.cell_std.to(device, work))
-        fractions.add_(self.cell_mean.to(device, work)).exp_().sub_(self.fraction_epsilon).clamp_(min=0.0)
+        fractions = feats[:, 1:].mul(params[1]).add_(params[0])
+        if capped:
+            fractions = torch.minimum(fractions, params[2], out=fractions)
+        fractions.exp_().sub_(self.fraction_epsilon).clamp_(min=0.0)
+        if self.empty_cell_cut:
+            fractions.masked_fill_(fractions < self.fraction_epsilon, 0.0)
         norm = fractions.sum(dim=1)
         energy = response * incident_mev.to(device, work) / torch.where(norm > 0, norm, torch.ones_like(norm))
-        return fractions.mul_(energy.unsqueeze(1)).to(dtype)
+        cells = fractions.mul_(energy.unsqueeze(1))
+        if self.empty_cell_cut and self.min_cell_mev > 0:
+            cells.masked_fill_(cells < self.min_cell_mev * (1.0 - MIN_CELL_RTOL), 0.0)
+        return cells.to(dtype)
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor | int | float]:
@@ -138,6 +234,9 @@ class ShowerTransform:
             "fraction_epsilon": self.fraction_epsilon,
             "response_bins": self.response_bins,
             "response_scale": self.response_scale,
+            "cell_standardisation": self.cell_standardisation,
+            "empty_cell_cut": self.empty_cell_cut,
+            "min_cell_mev": self.min_cell_mev,
             "log_energy_mean": self.log_energy_mean,
             "log_energy_std": self.log_energy_std,
             "response_log_energy": self.response_log_energy,
@@ -145,17 +244,27 @@ class ShowerTransform:
             "response_std": self.response_std,
             "cell_mean": self.cell_mean,
             "cell_std": self.cell_std,
+            **({} if self.cell_max is None else {"cell_max": self.cell_max}),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict) -> ShowerTransform:
-        """Rebuild a fitted transform from :meth:`state_dict` output."""
+        """Rebuild a fitted transform from :meth:`state_dict` output.
+
+        States written before per-energy standardisation and the empty-cell cut load as
+        ``"global"`` without the cut, i.e. exactly as they were trained.
+        """
         transform = cls(
             int(state["n_cells"]),
             float(state["fraction_epsilon"]),
             int(state["response_bins"]),
             float(state.get("response_scale", 1.0)),
+            str(state.get("cell_standardisation", "global")),
+            bool(state.get("empty_cell_cut", False)),
         )
+        transform.min_cell_mev = float(state.get("min_cell_mev", 0.0))
+        if "cell_max" in state:
+            transform.cell_max = torch.as_tensor(state["cell_max"], dtype=torch.float64)
         for key in (
             "log_energy_mean",
             "log_energy_std",
@@ -170,25 +279,29 @@ class ShowerTransform:
         return transform
 
 
-def _binned_response(log_e: np.ndarray, response: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
-    """Mean and std of the response per incident-energy bin, at the bins' mean ln E.
+def energy_bins(log_e: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:
+    """Incident-energy bin of every shower (labels 0..n−1, no empty bin) and the number of bins.
 
     A discrete spectrum with at most ``n_bins`` distinct energies gets one bin per
     energy; otherwise bins hold equal numbers of showers (quantiles of ln E).
     """
     distinct = np.unique(log_e)
     if len(distinct) <= n_bins:
-        labels = np.searchsorted(distinct, log_e)
-        n = len(distinct)
-    else:
-        edges = np.quantile(log_e, np.linspace(0.0, 1.0, n_bins + 1))
-        labels = np.clip(np.searchsorted(edges, log_e, side="right") - 1, 0, n_bins - 1)
-        n = n_bins
+        return np.searchsorted(distinct, log_e), len(distinct)
+    edges = np.quantile(log_e, np.linspace(0.0, 1.0, n_bins + 1))
+    labels = np.clip(np.searchsorted(edges, log_e, side="right") - 1, 0, n_bins - 1)
+    used, compact = np.unique(labels, return_inverse=True)
+    return compact.reshape(labels.shape), len(used)
+
+
+def _binned_response(
+    log_e: np.ndarray, response: np.ndarray, labels_and_count: tuple[np.ndarray, int]
+) -> tuple[np.ndarray, ...]:
+    """Mean ln E, mean response and response std per incident-energy bin (see :func:`energy_bins`)."""
+    labels, n = labels_and_count
     centres, means, stds = [], [], []
     for b in range(n):
         sel = labels == b
-        if not sel.any():
-            continue
         centres.append(log_e[sel].mean())
         mean = response[sel].mean()
         means.append(mean)

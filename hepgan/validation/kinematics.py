@@ -12,6 +12,9 @@ Observables (names as in :data:`EVENT_OBSERVABLES`; objects counted from 1 in pT
 - ``pt_12``: transverse momentum of the pair's four-momentum sum [GeV];
 - ``y_12``: rapidity of the pair's four-momentum sum.
 
+:func:`decay_angles` gives the decay angles (cos θ*, φ*) of the "pair" event representation
+(:mod:`hepgan.data.event_transforms`) with ``vector``'s boosts.
+
 An observable of an object that does not exist in an event (mask False) is NaN there;
 callers histogram with explicit bin edges (NaN falls outside every bin) or drop NaN first.
 """
@@ -107,6 +110,20 @@ def pair_pt(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
 def pair_rapidity(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
     """Rapidity y = ½ ln((E + p_z)/(E − p_z)) of a + b."""
     return np.asarray((a + b).rapidity, dtype=np.float64)
+
+
+def decay_angles(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> tuple[np.ndarray, np.ndarray]:
+    """cos θ* and φ* (rad, in (−π, π]) of ``a`` in the rest frame of a + b.
+
+    The rest frame is reached by the pure boost of the lab by −P/E (P = a + b); θ* is the
+    polar angle to the beam (z) axis and φ* the azimuth measured from the pair's transverse
+    direction (φ of a minus φ of P), as in the "pair" representation.
+    """
+    pair = a + b
+    rest = a.boostCM_of_p4(pair)
+    cos_theta = np.asarray(rest.z, dtype=np.float64) / np.asarray(rest.mag, dtype=np.float64)
+    phi_star = np.angle(np.exp(1j * (np.asarray(rest.phi, dtype=np.float64) - np.asarray(pair.phi, dtype=np.float64))))
+    return cos_theta, np.where(phi_star <= -np.pi, np.pi, phi_star)
 
 
 def _masked(values: np.ndarray, present: np.ndarray) -> np.ndarray:
