@@ -9,11 +9,13 @@ The baseline follows the published FastCaloGAN/BoloGAN design (ATL-SOFT-PUB-2020
 CaloChallenge 2022 "BoloGAN"): conditional WGAN-GP, MLP generator with hidden layers
 50-100-200 and a 50-dimensional latent space, a critic of three layers as wide as the
 voxel count, λ = 10, 5 critic steps per generator step, Adam with lr 1e-4 and β1 = 0.55,
-batch 128, no weight averaging and no MMD term. It shares hepgan's log-fraction
-preprocessing with one standardisation per voxel over all energies
-(``cell_standardisation: global``, no empty-cell cut), the closest to the published
-per-voxel normalisation; hepgan's default standardises every voxel per incident energy
-and reads cells below its resolution as empty.
+batch 128, no weight averaging, no MMD term and a critic that sees only the voxels
+(``model.critic_summary: []``). It shares hepgan's log-fraction preprocessing with one
+standardisation per voxel over all energies (``cell_standardisation: global``, no
+empty-cell cut), the closest to the published per-voxel normalisation; hepgan's default
+standardises every voxel per incident energy, reads cells below its resolution as empty,
+lets its critic score each layer's energy share and width, and adds an MMD term on the
+response, layer shares and widths.
 
     python benchmarks/fidelity.py --budget-seconds 480 [--config configs/calo.yaml] [--out fidelity/]
 """
@@ -49,6 +51,7 @@ def baseline_overrides(n_voxels: int) -> list[str]:
         "model.latent_dim=50",
         "model.generator_hidden=[50, 100, 200]",
         f"model.critic_hidden=[{n_voxels}, {n_voxels}, {n_voxels}]",
+        "model.critic_summary=[]",
         "training.loss=wgan-gp",
         "training.gp_lambda=10",
         "training.d_steps=5",

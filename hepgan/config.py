@@ -23,6 +23,7 @@ KINDS = ("calo", "events")
 MAX_WIDTH = 65_536
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 MMD_SHOWER_FEATURES = ("response", "layer_energies", "layer_widths")
+CRITIC_SHOWER_SUMMARY = ("layer_energies", "layer_widths")  # model.critic_summary (hepgan.models.summary_critic)
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
@@ -117,6 +118,8 @@ class ModelConfig:
     generator_hidden: tuple[int, ...] = (256, 512, 512)
     critic_hidden: tuple[int, ...] = (512, 256, 128)
     dcgan_channels: int = 32
+    critic_summary: tuple[str, ...] = ()  # calo: the critic also sees layer_energies / layer_widths of each shower
+    summary_hidden: tuple[int, ...] = (64, 64)  # the critic's head on those summary features
 
     def check(self, where: str) -> None:
         _require(self.architecture in ARCHITECTURES, where, "architecture", f"one of {', '.join(ARCHITECTURES)}")
@@ -125,6 +128,14 @@ class ModelConfig:
         _require(all(1 <= h <= MAX_WIDTH for h in self.generator_hidden), where, "generator_hidden", widths)
         _require(all(1 <= h <= MAX_WIDTH for h in self.critic_hidden), where, "critic_hidden", widths)
         _require(1 <= self.dcgan_channels <= 4096, where, "dcgan_channels", "an integer in [1, 4096]")
+        _require(
+            len(set(self.critic_summary)) == len(self.critic_summary)
+            and all(name in CRITIC_SHOWER_SUMMARY for name in self.critic_summary),
+            where,
+            "critic_summary",
+            f"a list of distinct names from {', '.join(CRITIC_SHOWER_SUMMARY)}, e.g. []",
+        )
+        _require(all(1 <= h <= MAX_WIDTH for h in self.summary_hidden), where, "summary_hidden", widths)
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,11 @@ def selection_from_config(selection: dict[str, Any]) -> EventSelection | None:
 
 
 def check_event_architecture(model: ModelConfig) -> None:
-    """Raise ConfigError unless ``model.architecture`` is "mlp" (the convolutional nets are for showers)."""
+    """Raise ConfigError unless ``model.architecture`` is "mlp" and ``model.critic_summary`` is empty (shower-only)."""
     if model.architecture != "mlp":
         raise ConfigError(f"model.architecture: kind 'events' needs 'mlp', got {model.architecture!r}")
+    if model.critic_summary:
+        raise ConfigError(f"model.critic_summary: kind 'events' needs [], got {list(model.critic_summary)}")
 
 
 class SymmetrisedCritic(MLPCritic):

@@ -22,10 +22,13 @@ from hepgan.data.transforms import ShowerTransform
 from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry, load_geometry
-from hepgan.models import build_networks
+from hepgan.models import CONDITION_DIM, build_networks
+from hepgan.models.summary_critic import SummaryCritic
 
-MMD_SCALE_SHOWERS = 20_000
-"""Training showers used to fix the scale of the MMD's layer energies and widths."""
+WIDTH_PEDESTAL = 0.1
+"""Pedestal under the layer-width weights, in units of ``preprocessing.fraction_epsilon`` per voxel."""
+SUMMARY_SCALE_SHOWERS = 20_000
+"""Training showers used to fix the scale of the layer energies and widths (MMD term, summary critic)."""
 
 
 def n_extra_cells(geometry: CaloGeometry) -> int:
@@ -112,9 +115,9 @@ class ShowerData:
             features[start : start + len(cells)] = self.transform.forward(torch.from_numpy(cells), inc_t).float()
             conditions[start : start + len(cells)] = self.transform.condition(inc_t).float()
             start += len(cells)
-        names = self.config.training.mmd_shower_features
-        if self.config.training.mmd_weight > 0 and ("layer_energies" in names or "layer_widths" in names):
-            rows = torch.from_numpy(np.random.default_rng(self.config.seed).permutation(n_train)[:MMD_SCALE_SHOWERS])
+        if self._uses_layer_summary():
+            order = np.random.default_rng(self.config.seed).permutation(n_train)
+            rows = torch.from_numpy(order[:SUMMARY_SCALE_SHOWERS])
             with torch.no_grad():
                 summary = self._layer_summary(features[rows], conditions[rows]).double()
             self._summary_scale = (summary.mean(dim=0).float(), summary.std(dim=0).clamp_min(1e-3).float())
@@ -134,9 +137,18 @@ class ShowerData:
                     )
 
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
-        """Generator and critic for this geometry's layer images (+ overflow cells)."""
+        """Generator and critic for this geometry's layer images (+ overflow cells).
+
+        With ``model.critic_summary`` the critic is a :class:`SummaryCritic` that also scores
+        the named layer summaries (call after :meth:`training_tensors`, which fixes their scale).
+        """
+        model = self.config.model
         shapes = [layer.shape for layer in self.geometry.layers]
-        return build_networks(self.config.model, shapes, self.n_extra)
+        generator, critic = build_networks(model, shapes, self.n_extra)
+        if model.critic_summary:
+            n_summary = len(model.critic_summary) * self.geometry.n_layers
+            critic = SummaryCritic(critic, self.critic_summary, n_summary, CONDITION_DIM, model.summary_hidden)
+        return generator, critic
 
     def make_evaluator(self, max_showers: int) -> ShowerEvaluator | None:
         """Cheap metrics of a generator against (up to ``max_showers`` of) the held-out showers; None without any."""
@@ -155,27 +167,46 @@ class ShowerData:
 
         ``training.mmd_shower_features`` picks the parts: ``response`` (the standardised
         E_tot/E_inc), ``layer_energies`` (ln of each layer's share of the shower energy) and
-        ``layer_widths`` (ln of each layer's energy-weighted transverse rms radius about its
-        centre of energy, mm). The layer parts are standardised with constants from the
+        ``layer_widths`` (ln √(r² + 1 mm²) of each layer's energy-weighted transverse rms
+        radius r about its centre of energy). The layer parts are standardised with constants from the
         training showers (:meth:`training_tensors` sets them), so real and generated batches
         are compared on one scale.
         """
         names = self.config.training.mmd_shower_features
         parts = [features[:, :1]] if "response" in names else []
-        if "layer_energies" in names or "layer_widths" in names:
-            summary = self._layer_summary(features, cond)
-            if self._summary_scale is not None:
-                mean, std = (t.to(summary.device) for t in self._summary_scale)
-                summary = (summary - mean) / std
-            n_layers = self.geometry.n_layers
-            if "layer_energies" in names:
-                parts.append(summary[:, :n_layers])
-            if "layer_widths" in names:
-                parts.append(summary[:, n_layers:])
+        layer_names = [name for name in names if name != "response"]
+        if layer_names:
+            parts.append(self._standardised_summary(features, cond, tuple(layer_names)))
         return torch.cat(parts, dim=1)
 
+    def critic_summary(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The layer summaries named in ``model.critic_summary``, (N, d), standardised and differentiable."""
+        return self._standardised_summary(features, cond, self.config.model.critic_summary)
+
+    def _uses_layer_summary(self) -> bool:
+        training = self.config.training
+        in_mmd = training.mmd_weight > 0 and any(name != "response" for name in training.mmd_shower_features)
+        return in_mmd or bool(self.config.model.critic_summary)
+
+    def _standardised_summary(self, features: torch.Tensor, cond: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
+        summary = self._layer_summary(features, cond)
+        if self._summary_scale is not None:
+            mean, std = (t.to(summary.device) for t in self._summary_scale)
+            summary = (summary - mean) / std
+        n_layers = self.geometry.n_layers
+        parts = {"layer_energies": summary[:, :n_layers], "layer_widths": summary[:, n_layers:]}
+        return torch.cat([parts[name] for name in names], dim=1)
+
     def _layer_summary(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """(N, 2 n_layers): ln layer energy fractions, then ln(transverse rms radius / mm + 1) per layer."""
+        """(N, 2 n_layers): ln layer energy fractions, then ½ ln(rms radius² / mm² + 1) per layer.
+
+        The width term is the ln of the transverse rms radius added in quadrature to 1 mm:
+        smooth at zero width (a layer with one hit cell), where the rms itself has an
+        unbounded derivative that would dominate a critic's gradient penalty. For the same
+        reason the width weights sit on a pedestal of ``WIDTH_PEDESTAL``·ε per voxel: an
+        empty layer has the width of its uniform pedestal, and layers holding more than a
+        few per mille of the energy are unaffected.
+        """
         transform = self.transform
         if self._layer_matrix is None:
             n_vox, n_layers = self.geometry.n_voxels, self.geometry.n_layers
@@ -198,13 +229,16 @@ class ShowerData:
         fractions = torch.relu(torch.exp(y) - transform.fraction_epsilon)
         fractions = fractions / fractions.sum(dim=1, keepdim=True).clamp_min(1e-12)
         layer_share = fractions @ onehot
-        weight = (fractions @ voxel_only).clamp_min(1e-12)
-        mean_x = (fractions * coords[:, 0]) @ voxel_only / weight
-        mean_y = (fractions * coords[:, 1]) @ voxel_only / weight
+        # width weights: the fractions on a pedestal of WIDTH_PEDESTAL·ε per voxel, which bounds
+        # d ln(weight)/d feature where a cell's fraction is far below ε
+        fractions_w = fractions + WIDTH_PEDESTAL * transform.fraction_epsilon
+        weight = fractions_w @ voxel_only
+        mean_x = (fractions_w * coords[:, 0]) @ voxel_only / weight
+        mean_y = (fractions_w * coords[:, 1]) @ voxel_only / weight
         dx = coords[:, 0] - mean_x @ voxel_only.T  # about each layer's centre: no float32 cancellation
         dy = coords[:, 1] - mean_y @ voxel_only.T
-        spread = (fractions * (dx * dx + dy * dy)) @ voxel_only / weight
-        return torch.cat([torch.log(layer_share + 1e-4), torch.log(torch.sqrt(spread + 1e-6) + 1.0)], dim=1)
+        spread = (fractions_w * (dx * dx + dy * dy)) @ voxel_only / weight
+        return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1)
 
     def checkpoint_entries(self) -> dict[str, Any]:
         """What generation needs besides the weights: kind, geometry, extra cells, preprocessing."""
