@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hepgan.config import config_from_dict, load_config
+from hepgan.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -45,3 +46,18 @@ def reference_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     simulate_to_file(config, out, n=400, seed=7)
     return out
+
+
+def write_untrained_checkpoint(path: Path, config: dict, entries: dict, generator, critic) -> Path:
+    """A step-0 checkpoint of networks as they are (no training): ``config`` as a dict, the
+    data module's ``entries`` (kind, transform, ...), the same weights as plain and EMA generator."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "step": 0,
+        "config": config,
+        **entries,
+        "generator": generator.state_dict(),
+        "generator_ema": generator.state_dict(),
+        "critic": critic.state_dict(),
+    }
+    return save_checkpoint(state, path)

@@ -16,8 +16,8 @@ from hepgan.errors import ConfigError
 from hepgan.generate_events import EventGenerator
 from hepgan.io.events import EventBatch, read_events, write_events
 from hepgan.models.mlp import MLPCritic
-from hepgan.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from hepgan.validation.kinematics import decay_angles, four_momenta, pair_mass, pair_rapidity
+from tests.conftest import write_untrained_checkpoint
 
 from .cli_checks import assert_one_error_line, run_cli
 
@@ -248,16 +248,9 @@ def test_symmetric_generation_and_old_checkpoints(tmp_path: Path, pythia_events:
         generator, critic = data.build_networks()
         assert isinstance(critic, SymmetrisedCritic) == (symmetries != "[]")
         generator.net[-1].bias.data[2] += 1.5  # an untrained generator, strongly asymmetric in y_12
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "step": 0,
-            "config": config.to_dict(),
-            **data.checkpoint_entries(),
-            "generator": generator.state_dict(),
-            "generator_ema": generator.state_dict(),
-            "critic": critic.state_dict(),
-        }
-        checkpoint = save_checkpoint(state, tmp_path / f"sym{len(symmetries)}.pt")
+        checkpoint = write_untrained_checkpoint(
+            tmp_path / f"sym{len(symmetries)}.pt", config.to_dict(), data.checkpoint_entries(), generator, critic
+        )
         events = EventGenerator.from_checkpoint(checkpoint, device="cpu").sample(20_000, seed=1)
         p4 = four_momenta(events.pt, events.eta, events.phi, events.mass)
         forward = float(np.mean(pair_rapidity(p4[:, 0], p4[:, 1]) > 0))
@@ -278,16 +271,8 @@ def test_symmetric_generation_and_old_checkpoints(tmp_path: Path, pythia_events:
     old_config["preprocessing"]["events"] = {
         k: v for k, v in old_config["preprocessing"]["events"].items() if k not in ("representation", "symmetries")
     }
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "step": 0,
-        "config": old_config,
-        **entries,
-        "generator": generator.state_dict(),
-        "generator_ema": generator.state_dict(),
-        "critic": critic.state_dict(),
-    }
-    old = EventGenerator.from_checkpoint(save_checkpoint(state, tmp_path / "old.pt"), device="cpu")
+    old_checkpoint = write_untrained_checkpoint(tmp_path / "old.pt", old_config, entries, generator, critic)
+    old = EventGenerator.from_checkpoint(old_checkpoint, device="cpu")
     assert old.transform.representation == "objects" and old.transform.n_features == 8
     assert len(old.sample(100, seed=2)) == 100
 

@@ -20,9 +20,10 @@ from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate import ShowerGenerator, generate_to_file
 from hepgan.generate_events import EventGenerator
 from hepgan.io.events import EventBatch, EventReader, read_events, write_events
-from hepgan.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from hepgan.training.checkpoint import load_checkpoint
 from hepgan.validation.event_report import peak_position_width, validate_event_arrays
 from hepgan.validation.kinematics import event_observables, four_momenta, pair_mass
+from tests.conftest import write_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = str(ROOT / "configs" / "events.yaml")
@@ -179,16 +180,8 @@ def untrained_event_checkpoint(tmp_path: Path, toy_file: Path) -> Path:
     data = EventData(config)
     data.fit_transform()
     generator, critic = data.build_networks()
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "step": 0,
-        "config": config.to_dict(),
-        **data.checkpoint_entries(),
-        "generator": generator.state_dict(),
-        "generator_ema": generator.state_dict(),
-        "critic": critic.state_dict(),
-    }
-    return save_checkpoint(state, tmp_path / "step_0000000.pt")
+    path = tmp_path / "step_0000000.pt"
+    return write_untrained_checkpoint(path, config.to_dict(), data.checkpoint_entries(), generator, critic)
 
 
 def test_sharded_event_generation(tmp_path: Path, toy_file: Path) -> None:
