@@ -9,14 +9,16 @@ from scipy import stats
 
 from hepgan.validation.classifier import classifier_two_sample_test, high_level_features, low_level_features
 
-FAST = {"hidden": (16,), "max_epochs": 20, "patience": 3, "learning_rate": 1e-2, "batch_size": 512}
+FAST = {"hidden": (16,), "max_epochs": 20, "patience": 3, "learning_rate": 1e-2, "batch_size": 512, "folds": 3}
 
 
 def test_same_distribution_gives_half():
     rng = np.random.default_rng(0)
     result = classifier_two_sample_test(rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)), seed=1, **FAST)
     assert result.auc == pytest.approx(0.5, abs=max(3 * result.auc_err, 0.04))
-    assert result.n_test == 1200 and result.n_validation == 800 and result.n_train == 2000
+    # 3 folds: every shower tested once; a fold trains on 0.8 of the other two thirds
+    assert result.n_test == 4000 and result.folds == 3
+    assert result.n_validation == 534 and result.n_train == 2132
 
 
 def test_shifted_gaussians_reach_the_optimal_auc():
@@ -50,8 +52,25 @@ def test_feature_builders():
     assert high.shape == (2, 2)  # e_ratio (a high-level feature) + log10 E_inc
 
 
+def test_undertrained_classifier_is_flagged_and_converged_one_is_not():
+    """Few epochs leave the AUC low and say so; training to convergence reaches the Bayes AUC."""
+    rng = np.random.default_rng(6)
+    delta = 1.0
+    a, b = rng.normal(0, 1, (1500, 2)), rng.normal(0, 1, (1500, 2))
+    b[:, 0] += delta
+    short = classifier_two_sample_test(a, b, seed=0, max_epochs=1, min_batches_per_epoch=1, learning_rate=1e-4)
+    full = classifier_two_sample_test(a, b, seed=0)
+    optimal = stats.norm.cdf(delta / np.sqrt(2))
+    assert not short.converged and full.converged
+    assert short.auc < optimal - 0.05
+    assert full.auc == pytest.approx(optimal, abs=max(3 * full.auc_err, 0.02))
+    assert full.folds == 5 and full.n_test == 3000
+
+
 def test_input_errors():
     with pytest.raises(ValueError, match="feature counts"):
         classifier_two_sample_test(np.zeros((20, 2)), np.zeros((20, 3)))
     with pytest.raises(ValueError, match="at least 10"):
         classifier_two_sample_test(np.zeros((5, 2)), np.zeros((20, 2)))
+    with pytest.raises(ValueError, match="folds"):
+        classifier_two_sample_test(np.zeros((20, 2)), np.zeros((20, 2)), folds=1)

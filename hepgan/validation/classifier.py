@@ -8,11 +8,15 @@ arXiv:2410.21611) and the classifier test of Lopez-Paz & Oquab, arXiv:1610.06545
 Kansal et al., arXiv:2211.10295. For two 1-D Gaussians N(0, 1) and N(δ, 1) the optimal
 (Bayes) classifier reaches AUC = Φ(δ/√2).
 
-Each sample is split (stratified, seeded) into training, validation and test parts; inputs
-are standardised with the training part's mean and std; training stops early when the
-validation loss has not improved for ``patience`` epochs, and the best state is kept. The
-AUC is computed on the test part with the Mann–Whitney formula
-(:func:`hepgan.validation.metrics.roc_auc`), with the Hanley–McNeil error.
+Each sample is cut (seeded) into k folds; each fold in turn is the test set of a network
+trained on the other folds, less a validation part for early stopping, so every shower
+is scored once by a network that never saw it. Inputs are standardised with the training
+part's mean and std; training stops when the validation loss has not improved for
+``patience`` epochs, and the best state is kept. The AUC is computed per fold with the
+Mann–Whitney formula (:func:`hepgan.validation.metrics.roc_auc`) and averaged, with the
+Hanley–McNeil errors combined. A classifier trained too briefly underestimates the AUC
+(it flatters the generator), so epochs are long enough for small samples and the
+result says whether every fold converged.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hepgan.validation.observables import safe_divide
 from hepgan.validation.physics_distances import high_level_matrix
 
 LOW_LEVEL_SCALE = 1e-4  # voxel energy / incident energy at which the log preprocessing turns over
+MIN_BATCH_SIZE = 32  # the smallest batch that min_batches_per_epoch may shrink the batch to
 
 
 @dataclass(frozen=True)
@@ -36,18 +41,24 @@ class ClassifierResult:
     """Outcome of :func:`classifier_two_sample_test`.
 
     Attributes:
-        auc, auc_err: test-set ROC AUC (generated = positive class) and its standard error.
-        n_train, n_validation, n_test: showers (both samples together) in each part.
-        epochs: epochs trained; best_epoch: the epoch whose weights were used.
+        auc, auc_err: held-out ROC AUC (generated = positive class; mean over the folds) and
+            its standard error (the folds' Hanley–McNeil errors combined).
+        folds: cross-validation folds.
+        n_train, n_validation: showers (both samples together) a fold trains on and stops by.
+        n_test: showers tested, over all folds (every shower once).
+        epochs, best_epoch: the most epochs any fold trained, and the latest best epoch.
+        converged: every fold stopped because its validation loss stopped improving.
     """
 
     auc: float
     auc_err: float
+    folds: int
     n_train: int
     n_validation: int
     n_test: int
     epochs: int
     best_epoch: int
+    converged: bool
 
     def as_dict(self) -> dict[str, float]:
         return {key: float(value) for key, value in asdict(self).items()}
@@ -80,12 +91,17 @@ def high_level_features(
     return np.column_stack([matrix, log_incident]).astype(np.float32)
 
 
-def _split(n: int, fractions: tuple[float, float], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Random train/validation/test index arrays for ``n`` items."""
-    order = rng.permutation(n)
-    n_test = max(1, round(fractions[1] * n))
-    n_val = max(1, round(fractions[0] * n))
-    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+def _fold_parts(
+    n: int, folds: int, validation_fraction: float, rng: np.random.Generator
+) -> list[tuple[np.ndarray, ...]]:
+    """Per fold: (train, validation, test) index arrays for ``n`` items; the test parts cover every item once."""
+    chunks = np.array_split(rng.permutation(n), folds)
+    parts = []
+    for k in range(folds):
+        rest = np.concatenate([chunk for j, chunk in enumerate(chunks) if j != k])
+        n_val = max(1, round(validation_fraction * len(rest)))
+        parts.append((rest[n_val:], rest[:n_val], chunks[k]))
+    return parts
 
 
 def build_classifier(n_inputs: int, hidden: Sequence[int]) -> nn.Module:
@@ -146,24 +162,33 @@ def classifier_two_sample_test(
     generated: np.ndarray,
     *,
     hidden: Sequence[int] = (64, 64),
-    max_epochs: int = 30,
-    patience: int = 4,
+    folds: int = 5,
+    max_epochs: int = 300,
+    patience: int = 15,
     batch_size: int = 256,
+    min_batches_per_epoch: int = 40,
     learning_rate: float = 1e-3,
     validation_fraction: float = 0.2,
-    test_fraction: float = 0.3,
     seed: int = 0,
 ) -> ClassifierResult:
-    """Train a small MLP to tell ``generated`` (label 1) from ``reference`` (label 0); test AUC.
+    """Train a small MLP to tell ``generated`` (label 1) from ``reference`` (label 0); held-out AUC.
+
+    ``folds``-fold cross-validation: each sample is cut (seeded) into ``folds`` parts; each
+    part in turn is the test set of a classifier trained on the others (less a
+    ``validation_fraction`` kept for early stopping), so every shower is tested once by a
+    network that never saw it. The AUC is the mean of the folds' AUCs. Training runs until
+    the validation loss has not improved for ``patience`` epochs (the best state is kept);
+    an epoch has at least ``min_batches_per_epoch`` batches (the batch shrinks below
+    ``batch_size`` for small samples, down to ``MIN_BATCH_SIZE``), so a few thousand
+    showers still get enough updates to converge. A classifier stopped by ``max_epochs``
+    instead is flagged in ``converged``.
 
     Args:
         reference, generated: (N, d) inputs, e.g. :func:`low_level_features` or
             :func:`high_level_features`; a 1-D array is one feature.
         hidden: hidden-layer widths.
-        max_epochs, patience: epoch limit and early-stopping patience (validation loss).
-        validation_fraction, test_fraction: per-sample fractions held out for early stopping
-            and for the AUC.
-        seed: seeds the split, the weight initialisation and the batch order (the global
+        folds: number of cross-validation folds (>= 2).
+        seed: seeds the folds, the weight initialisation and the batch order (the global
             torch RNG state is restored afterwards).
 
     Returns:
@@ -175,32 +200,52 @@ def classifier_two_sample_test(
         raise ValueError(f"feature counts differ: {ref.shape[1]} vs {gen.shape[1]}")
     if min(len(ref), len(gen)) < 10:
         raise ValueError("the classifier test needs at least 10 showers per sample")
+    if not 2 <= folds <= min(len(ref), len(gen)) // 2:
+        raise ValueError(f"folds: expected an integer in [2, {min(len(ref), len(gen)) // 2}], got {folds}")
     rng = np.random.default_rng(seed)
-    fractions = (validation_fraction, test_fraction)
-    parts = [_split(len(sample), fractions, rng) for sample in (ref, gen)]
-    x = [np.concatenate([ref[parts[0][i]], gen[parts[1][i]]]) for i in range(3)]
-    y = [np.concatenate([np.zeros(len(parts[0][i])), np.ones(len(parts[1][i]))]) for i in range(3)]
-    mean, std = x[0].mean(axis=0), x[0].std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    tensors = [
-        (torch.from_numpy((xi - mean) / std).float(), torch.from_numpy(yi).float()) for xi, yi in zip(x, y, strict=True)
-    ]
+    ref_parts = _fold_parts(len(ref), folds, validation_fraction, rng)
+    gen_parts = _fold_parts(len(gen), folds, validation_fraction, rng)
+    aucs, errors, epochs, best_epochs, converged = [], [], [], [], True
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_classifier(ref.shape[1], hidden)
-        generator = torch.Generator().manual_seed(seed)
-        epochs, best_epoch = _train(
-            model,
-            tensors[0],
-            tensors[1],
-            max_epochs=max_epochs,
-            patience=patience,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            generator=generator,
-        )
-    with torch.no_grad():
-        scores = model(tensors[2][0]).squeeze(1).numpy().astype(np.float64)
-    labels = y[2].astype(bool)
-    auc, auc_err = roc_auc(scores[labels], scores[~labels])
-    return ClassifierResult(auc, auc_err, len(y[0]), len(y[1]), len(y[2]), epochs, best_epoch)
+        for k in range(folds):
+            x = [np.concatenate([ref[ref_parts[k][i]], gen[gen_parts[k][i]]]) for i in range(3)]
+            y = [np.r_[np.zeros(len(ref_parts[k][i])), np.ones(len(gen_parts[k][i]))] for i in range(3)]
+            mean, std = x[0].mean(axis=0), x[0].std(axis=0)
+            std = np.where(std > 0, std, 1.0)
+            tensors = [
+                (torch.from_numpy((xi - mean) / std).float(), torch.from_numpy(yi).float())
+                for xi, yi in zip(x, y, strict=True)
+            ]
+            torch.manual_seed(seed + k)
+            model = build_classifier(ref.shape[1], hidden)
+            fold_batch = max(min(batch_size, MIN_BATCH_SIZE), min(batch_size, len(x[0]) // min_batches_per_epoch))
+            n_epochs, best_epoch = _train(
+                model,
+                tensors[0],
+                tensors[1],
+                max_epochs=max_epochs,
+                patience=patience,
+                batch_size=fold_batch,
+                learning_rate=learning_rate,
+                generator=torch.Generator().manual_seed(seed + k),
+            )
+            converged = converged and n_epochs - best_epoch >= patience
+            with torch.no_grad():
+                scores = model(tensors[2][0]).squeeze(1).numpy().astype(np.float64)
+            labels = y[2].astype(bool)
+            auc, auc_err = roc_auc(scores[labels], scores[~labels])
+            aucs.append(auc)
+            errors.append(auc_err)
+            epochs.append(n_epochs)
+            best_epochs.append(best_epoch)
+    return ClassifierResult(
+        auc=float(np.mean(aucs)),
+        auc_err=float(np.sqrt(np.sum(np.square(errors)))) / folds,
+        folds=folds,
+        n_train=len(ref_parts[0][0]) + len(gen_parts[0][0]),
+        n_validation=len(ref_parts[0][1]) + len(gen_parts[0][1]),
+        n_test=len(ref) + len(gen),
+        epochs=max(epochs),
+        best_epoch=max(best_epochs),
+        converged=converged,
+    )

@@ -450,6 +450,13 @@ def _auc(features_ref: np.ndarray, features_gen: np.ndarray, seed: int) -> tuple
     from hepgan.validation.classifier import classifier_two_sample_test
 
     result = classifier_two_sample_test(features_ref, features_gen, seed=seed)
+    if not result.converged:
+        log.warning(
+            "classifier AUC: a fold stopped at its epoch limit (%d) before its validation loss settled; "
+            "the AUC %.3f may be too low",
+            result.epochs,
+            result.auc,
+        )
     return result.auc, result.auc_err
 
 
