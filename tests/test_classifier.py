@@ -52,7 +52,7 @@ def test_feature_builders():
     assert high.shape == (2, 2)  # e_ratio (a high-level feature) + log10 E_inc
 
 
-def test_undertrained_classifier_is_flagged_and_converged_one_is_not():
+def test_cut_short_classifier_is_flagged_and_converged_one_reaches_bayes_auc():
     """Few epochs leave the AUC low and say so; training to convergence reaches the Bayes AUC."""
     rng = np.random.default_rng(6)
     delta = 1.0
