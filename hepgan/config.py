@@ -146,6 +146,8 @@ class TrainingConfig:
     gp_lambda: float = 10.0
     mmd_weight: float = 0.0  # generator term: MMD² real vs generated (calo: mmd_shower_features; events: pair masses)
     mmd_shower_features: tuple[str, ...] = ("response",)  # calo MMD inputs: response, layer_energies, layer_widths
+    mmd_bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0)  # Gaussian kernel widths h of the MMD, in feature units
+    mmd_condition_scale: float = 5.0  # the condition enters the MMD kernel multiplied by this
     d_steps: int = 5  # k discriminator/critic steps ...
     g_steps: int = 1  # ... then l generator steps per iteration
     batch_size: int = 256
@@ -184,6 +186,13 @@ class TrainingConfig:
             "mmd_shower_features",
             f"a list of distinct names from {', '.join(MMD_SHOWER_FEATURES)}",
         )
+        _require(
+            len(self.mmd_bandwidths) >= 1 and all(0.0 < h <= 1e3 for h in self.mmd_bandwidths),
+            where,
+            "mmd_bandwidths",
+            "a list of kernel widths in (0, 1000], e.g. [0.1, 0.3, 1.0]",
+        )
+        _require(0.0 <= self.mmd_condition_scale <= 1e3, where, "mmd_condition_scale", "a number in [0, 1000]")
         _require(1 <= self.d_steps <= 100, where, "d_steps", "an integer in [1, 100]")
         _require(1 <= self.g_steps <= 100, where, "g_steps", "an integer in [1, 100]")
         _require(1 <= self.batch_size <= 1_000_000, where, "batch_size", "an integer in [1, 1000000]")

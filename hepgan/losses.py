@@ -74,6 +74,7 @@ class GANObjective:
         mmd_weight: float = 0.0,
         mmd_features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         mmd_condition_scale: float = 5.0,
+        mmd_bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0),
     ) -> None:
         if name not in ("minimax", "non-saturating", "wgan-gp"):
             raise ValueError(f"unknown GAN loss {name!r}")
@@ -82,6 +83,7 @@ class GANObjective:
         self.mmd_weight = mmd_weight
         self.mmd_features = mmd_features or (lambda features, cond: features[:, :1])
         self.mmd_condition_scale = mmd_condition_scale
+        self.mmd_bandwidths = tuple(mmd_bandwidths)
 
     def discriminator_loss(
         self,
@@ -134,6 +136,7 @@ class GANObjective:
             mmd = mmd_squared(
                 torch.cat([self.mmd_features(real.float(), cond.float()), scaled], dim=1),
                 torch.cat([self.mmd_features(fake.float(), cond.float()), scaled], dim=1),
+                self.mmd_bandwidths,
             )
             loss = loss + self.mmd_weight * mmd
             diagnostics["mmd"] = mmd.detach()

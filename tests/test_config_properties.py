@@ -184,6 +184,10 @@ OUT_OF_RANGE: dict[str, st.SearchStrategy[Any]] = {
     "training.loss": _text_not_in("wgan-gp", "minimax", "non-saturating"),
     "training.gp_lambda": _floats_outside(0.0, None, lo_ok=True),
     "training.mmd_weight": _floats_outside(0.0, None, lo_ok=True),
+    "training.mmd_bandwidths": st.one_of(
+        st.just([]), st.tuples(_floats_outside(0.0, 1e3, lo_ok=False, hi_ok=True)).map(lambda t: [1.0, *t])
+    ),
+    "training.mmd_condition_scale": _floats_outside(0.0, 1e3, lo_ok=True, hi_ok=True),
     "training.d_steps": _ints_outside(1, 100),
     "training.g_steps": _ints_outside(1, 100),
     "training.batch_size": _ints_outside(1, 1_000_000),

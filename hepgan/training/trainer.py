@@ -105,7 +105,12 @@ class Trainer:
             torch.set_num_threads(tc.threads)
         self.data = make_data_module(config)
         self.objective = GANObjective(
-            tc.loss, tc.gp_lambda, mmd_weight=tc.mmd_weight, mmd_features=self.data.mmd_features
+            tc.loss,
+            tc.gp_lambda,
+            mmd_weight=tc.mmd_weight,
+            mmd_features=self.data.mmd_features,
+            mmd_condition_scale=tc.mmd_condition_scale,
+            mmd_bandwidths=tc.mmd_bandwidths,
         )
         self.amp = tc.amp and self.device.type == "cuda"
         torch.manual_seed(config.seed)
