@@ -349,7 +349,7 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.max_steps=100")
     key, raw = override.split("=", 1)
     try:
-        value = yaml.safe_load(raw)
+        value = yaml.load(raw, Loader=_NoAliasLoader)
     except yaml.YAMLError:
         raise ConfigError(f"--set {override!r}: the value is not valid YAML") from None
     node = data
@@ -376,6 +376,14 @@ class _NoAliasLoader(yaml.SafeLoader):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", event.start_mark)
         return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads 1e-4 and 1.0e5 as text; physicists write them as numbers
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:

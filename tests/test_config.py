@@ -30,6 +30,20 @@ def test_overrides_apply_with_types(tmp_path: Path) -> None:
     assert config.model.architecture == "dcgan"
 
 
+def test_exponent_numbers_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    """1e-5 and 2E-4 read as numbers in a config file and in --set (YAML 1.1 would read them as text)."""
+    text = (ROOT / "configs" / "calo.yaml").read_text(encoding="utf-8")
+    assert "lr_generator: 1.0e-4" in text
+    path = tmp_path / "calo.yaml"
+    path.write_text(text.replace("lr_generator: 1.0e-4", "lr_generator: 2E-4"), encoding="utf-8")
+    config = load_config(path, ["preprocessing.fraction_epsilon=1e-5", "training.mmd_bandwidths=[5e-1, 1e0]"])
+    assert config.training.lr_generator == 2e-4
+    assert config.preprocessing.fraction_epsilon == 1e-5
+    assert config.training.mmd_bandwidths == (0.5, 1.0)
+    with pytest.raises(ConfigError, match="fraction_epsilon: expected a number"):  # quoted text stays text
+        load_config(path, ["preprocessing.fraction_epsilon='1e-5'"])
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [
