@@ -42,7 +42,11 @@ def gradient_penalty(
     return ((grads.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
-def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0)) -> torch.Tensor:
+MMD_BANDWIDTHS = (0.1, 0.3, 1.0)
+"""Default Gaussian kernel widths of the MMD term, in units of its (standardised) inputs."""
+
+
+def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = MMD_BANDWIDTHS) -> torch.Tensor:
     """Biased (V-statistic) squared maximum mean discrepancy with a sum of Gaussian kernels.
 
     MMD² = E k(x, x') + E k(y, y') − 2 E k(x, y) with k(a, b) = Σ_h exp(−‖a − b‖² / (2h²))
@@ -74,7 +78,7 @@ class GANObjective:
         mmd_weight: float = 0.0,
         mmd_features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         mmd_condition_scale: float = 5.0,
-        mmd_bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0),
+        mmd_bandwidths: tuple[float, ...] = MMD_BANDWIDTHS,
     ) -> None:
         if name not in ("minimax", "non-saturating", "wgan-gp"):
             raise ValueError(f"unknown GAN loss {name!r}")

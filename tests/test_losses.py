@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from hepgan.losses import GANObjective, gradient_penalty
+from hepgan.config import TrainingConfig
+from hepgan.losses import MMD_BANDWIDTHS, GANObjective, gradient_penalty
 
 
 class LinearCritic(torch.nn.Module):
@@ -103,3 +104,8 @@ def test_mmd_term_uses_the_configured_kernel_widths_and_condition_scale(
     expected = _mmd2_by_hand(points(real), points(fake), bandwidths)
     assert diagnostics["mmd"].item() == pytest.approx(expected, rel=1e-5)
     assert expected > 1e-3  # the samples differ, so the by-hand value is not trivially 0
+
+
+def test_config_default_kernel_widths_are_the_losses_default() -> None:
+    assert TrainingConfig().mmd_bandwidths == MMD_BANDWIDTHS
+    assert TrainingConfig().mmd_condition_scale == GANObjective("wgan-gp").mmd_condition_scale
