@@ -100,7 +100,10 @@ def test_mmd_term_uses_the_configured_kernel_widths_and_condition_scale(
     cond = torch.tensor([[0.0], [0.1], [0.3]])
     objective = GANObjective("wgan-gp", mmd_weight=1.0, mmd_condition_scale=scale, mmd_bandwidths=bandwidths)
     _, diagnostics = objective.generator_loss(LinearCritic(torch.zeros(1)), fake, cond, real)
-    points = lambda x: [(float(v), scale * float(c)) for v, c in zip(x[:, 0], cond[:, 0], strict=True)]  # noqa: E731
+
+    def points(x: torch.Tensor) -> list[tuple[float, float]]:
+        return [(float(v), scale * float(c)) for v, c in zip(x[:, 0], cond[:, 0], strict=True)]
+
     expected = _mmd2_by_hand(points(real), points(fake), bandwidths)
     assert diagnostics["mmd"].item() == pytest.approx(expected, rel=1e-5)
     assert expected > 1e-3  # the samples differ, so the by-hand value is not trivially 0
