@@ -138,6 +138,22 @@ def main() -> None:
         print(
             f"{label:30s} {_fmt(ours, 'value'):>20s} {_fmt(theirs, 'value'):>20s} {_fmt(ours, 'floor'):>20s}  {better}"
         )
+    _print_auc_per_energy(results)
+
+
+def _print_auc_per_energy(results: dict) -> None:
+    """The high-level classifier AUC per incident-energy bin, both models and the floor."""
+    key = "classifier_auc_high_level"
+    ours = results["hepgan"]["global_metrics"].get(key, {}).get("per_energy_bin")
+    theirs = results["baseline"]["global_metrics"].get(key, {}).get("per_energy_bin")
+    if not ours or not theirs:
+        return
+    print(f"\n{'high-level AUC per E_inc':30s} {'hepgan':>20s} {'baseline':>20s} {'floor (ref vs ref)':>20s}")
+    for mine, other in zip(ours, theirs, strict=True):
+        print(
+            f"{mine['energy_bin']:30s} {_fmt(mine, 'value'):>20s} {_fmt(other, 'value'):>20s} "
+            f"{_fmt(mine, 'floor'):>20s}"
+        )
 
 
 if __name__ == "__main__":

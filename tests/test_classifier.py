@@ -7,7 +7,12 @@ import pytest
 import torch
 from scipy import stats
 
-from hepgan.validation.classifier import classifier_two_sample_test, high_level_features, low_level_features
+from hepgan.validation.classifier import (
+    auc_by_group,
+    classifier_two_sample_test,
+    high_level_features,
+    low_level_features,
+)
 
 FAST = {"hidden": (16,), "max_epochs": 20, "patience": 3, "learning_rate": 1e-2, "batch_size": 512, "folds": 3}
 
@@ -39,6 +44,27 @@ def test_seeded_and_leaves_global_rng_alone():
     after = torch.rand(1)
     assert first == classifier_two_sample_test(a, b, seed=5, **FAST)
     assert torch.equal(before, after)
+
+
+def test_auc_by_group_finds_the_group_that_differs():
+    """Group 1 is shifted by δ = 1, group 0 not: AUC Φ(δ/√2) in group 1, ½ in group 0."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    ref_group, gen_group = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    ref = np.c_[rng.normal(0, 1, n), ref_group]
+    gen = np.c_[rng.normal(0, 1, n) + (gen_group == 1), gen_group]
+    result = classifier_two_sample_test(ref, gen, seed=8, **FAST)
+    same, shifted = auc_by_group(result, ref_group, gen_group, 2)
+    assert same.auc == pytest.approx(0.5, abs=max(3 * same.auc_err, 0.03))
+    assert shifted.auc == pytest.approx(stats.norm.cdf(1 / np.sqrt(2)), abs=max(3 * shifted.auc_err, 0.03))
+    assert (same.n_reference, same.n_generated) == (np.sum(ref_group == 0), np.sum(gen_group == 0))
+    # one group holding every shower reproduces the overall (fold-averaged) AUC exactly
+    (whole,) = auc_by_group(result, np.zeros(n, int), np.zeros(n, int), 1)
+    assert whole.auc == pytest.approx(result.auc, abs=1e-12) and whole.auc_err == pytest.approx(result.auc_err)
+    # an empty group has no AUC; a wrong label count is an error
+    assert np.isnan(auc_by_group(result, ref_group, gen_group, 3)[2].auc)
+    with pytest.raises(ValueError, match="group labels"):
+        auc_by_group(result, ref_group[:-1], gen_group, 2)
 
 
 def test_feature_builders():

@@ -121,6 +121,26 @@ def test_same_sample_passes(tmp_path, calogan):
     assert result["global_metrics"]["classifier_auc_low_level"]["value"] == pytest.approx(0.5, abs=0.1)
 
 
+def test_classifier_auc_per_energy_points_at_the_bad_energy(tmp_path, calogan):
+    """Generated showers 10 % too energetic at 50 GeV only: the per-bin AUC is high there, ~½ at 10 GeV."""
+    rng = np.random.default_rng(9)
+    ref_inc, gen_inc = rng.choice([1e4, 5e4], 800), rng.choice([1e4, 5e4], 800)
+    ref = toy_showers(calogan, ref_inc, rng)
+    gen = toy_showers(calogan, gen_inc, rng) * np.where(gen_inc > 2e4, 1.1, 1.0)[:, None].astype(np.float32)
+    result = validate_arrays(ref, ref_inc, gen, gen_inc, calogan, tmp_path, make_plots=False, physics_distances=False)
+    for key in ("classifier_auc_high_level", "classifier_auc_low_level"):
+        low, high = result["global_metrics"][key]["per_energy_bin"]
+        assert (low["energy_bin"], high["energy_bin"]) == ("10 GeV", "50 GeV")
+        assert low["n_reference"] + high["n_reference"] == 800 and low["n_generated"] + high["n_generated"] == 800
+        assert low["value"] == pytest.approx(0.5, abs=max(3 * low["error"], 0.06)), key
+        assert low["floor"] == pytest.approx(0.5, abs=max(3 * low["floor_error"], 0.08)), key
+        assert low["verdict"] == "ok", key
+    high = result["global_metrics"]["classifier_auc_high_level"]["per_energy_bin"][1]
+    assert high["value"] > 0.9 and high["verdict"] == "fail"
+    text = (tmp_path / "index.html").read_text()
+    assert "Classifier AUC per incident energy" in text and "50 GeV" in text
+
+
 def test_verdict_rules():
     assert verdict(0.1, 0.01, 0.1, 0.01) == "ok"
     assert verdict(0.15, 0.01, 0.1, 0.01) == "tension"

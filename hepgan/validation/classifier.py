@@ -22,7 +22,7 @@ result says whether every fold converged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ class ClassifierResult:
         n_test: showers tested, over all folds (every shower once).
         epochs, best_epoch: the most epochs any fold trained, and the latest best epoch.
         converged: every fold stopped because its validation loss stopped improving.
+        reference_scores, generated_scores: each shower's held-out logit (in input order),
+            from the fold network that did not train on it.
+        reference_folds, generated_folds: the fold each shower was tested in.
     """
 
     auc: float
@@ -59,9 +62,64 @@ class ClassifierResult:
     epochs: int
     best_epoch: int
     converged: bool
+    reference_scores: np.ndarray = field(compare=False, repr=False)
+    generated_scores: np.ndarray = field(compare=False, repr=False)
+    reference_folds: np.ndarray = field(compare=False, repr=False)
+    generated_folds: np.ndarray = field(compare=False, repr=False)
 
     def as_dict(self) -> dict[str, float]:
-        return {key: float(value) for key, value in asdict(self).items()}
+        """The scalar results (no per-shower arrays)."""
+        return {f.name: float(getattr(self, f.name)) for f in fields(self) if f.compare}
+
+
+@dataclass(frozen=True)
+class GroupAUC:
+    """Held-out AUC within one group of showers (e.g. one incident-energy bin).
+
+    ``auc`` is the mean over the folds that tested both reference and generated showers of
+    the group (nan if none did), ``auc_err`` their Hanley–McNeil errors combined.
+    """
+
+    auc: float
+    auc_err: float
+    n_reference: int
+    n_generated: int
+
+
+def auc_by_group(
+    result: ClassifierResult, reference_groups: np.ndarray, generated_groups: np.ndarray, n_groups: int
+) -> list[GroupAUC]:
+    """AUC of one trained classifier test restricted to each group (labels 0 … n_groups − 1).
+
+    Uses the held-out scores of :func:`classifier_two_sample_test`: within each fold the
+    group's generated showers are ranked against its reference showers, and the folds'
+    AUCs are averaged as for the overall AUC. A group whose AUC is far above the overall one
+    is where the classifier finds the generated showers different; e.g. grouping by
+    incident energy shows at which energies a generator falls short. Showers with a
+    negative group label are left out.
+    """
+    ref_groups = np.asarray(reference_groups).reshape(-1)
+    gen_groups = np.asarray(generated_groups).reshape(-1)
+    if ref_groups.size != result.reference_scores.size or gen_groups.size != result.generated_scores.size:
+        raise ValueError(
+            f"group labels: expected {result.reference_scores.size} reference and {result.generated_scores.size} "
+            f"generated, got {ref_groups.size} and {gen_groups.size}"
+        )
+    out = []
+    for group in range(n_groups):
+        in_ref, in_gen = ref_groups == group, gen_groups == group
+        aucs, errors = [], []
+        for k in range(result.folds):
+            positive = result.generated_scores[in_gen & (result.generated_folds == k)]
+            negative = result.reference_scores[in_ref & (result.reference_folds == k)]
+            if positive.size and negative.size:
+                auc, error = roc_auc(positive, negative)
+                aucs.append(auc)
+                errors.append(error)
+        auc_mean = float(np.mean(aucs)) if aucs else float("nan")
+        auc_err = float(np.sqrt(np.sum(np.square(errors))) / len(errors)) if errors else float("nan")
+        out.append(GroupAUC(auc_mean, auc_err, int(in_ref.sum()), int(in_gen.sum())))
+    return out
 
 
 def low_level_features(showers_mev: np.ndarray, incident_mev: np.ndarray) -> np.ndarray:
@@ -206,6 +264,8 @@ def classifier_two_sample_test(
     ref_parts = _fold_parts(len(ref), folds, validation_fraction, rng)
     gen_parts = _fold_parts(len(gen), folds, validation_fraction, rng)
     aucs, errors, epochs, best_epochs, converged = [], [], [], [], True
+    scores = [np.empty(len(ref)), np.empty(len(gen))]
+    fold_of = [np.empty(len(ref), dtype=np.int64), np.empty(len(gen), dtype=np.int64)]
     with torch.random.fork_rng(devices=[]):
         for k in range(folds):
             x = [np.concatenate([ref[ref_parts[k][i]], gen[gen_parts[k][i]]]) for i in range(3)]
@@ -231,9 +291,12 @@ def classifier_two_sample_test(
             )
             converged = converged and n_epochs - best_epoch >= patience
             with torch.no_grad():
-                scores = model(tensors[2][0]).squeeze(1).numpy().astype(np.float64)
+                test_scores = model(tensors[2][0]).squeeze(1).numpy().astype(np.float64)
             labels = y[2].astype(bool)
-            auc, auc_err = roc_auc(scores[labels], scores[~labels])
+            auc, auc_err = roc_auc(test_scores[labels], test_scores[~labels])
+            for sample, parts in enumerate((ref_parts, gen_parts)):
+                scores[sample][parts[k][2]] = test_scores[labels] if sample else test_scores[~labels]
+                fold_of[sample][parts[k][2]] = k
             aucs.append(auc)
             errors.append(auc_err)
             epochs.append(n_epochs)
@@ -248,4 +311,8 @@ def classifier_two_sample_test(
         epochs=max(epochs),
         best_epoch=max(best_epochs),
         converged=converged,
+        reference_scores=scores[0],
+        generated_scores=scores[1],
+        reference_folds=fold_of[0],
+        generated_folds=fold_of[1],
     )

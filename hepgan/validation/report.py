@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from hepgan.io.geometry import CaloGeometry
 from hepgan.validation.histograms import common_edges, finite, histogram_counts
 from hepgan.validation.metrics import DEFAULT_1D_METRICS, compare_1d, finite_or_none
 from hepgan.validation.observables import chunked_observables, concatenate_observables, describe, shower_observables
+
+if TYPE_CHECKING:
+    from hepgan.validation.classifier import ClassifierResult
 from hepgan.validation.plots import (
     plot_average_layer_images,
     plot_comparison,
@@ -446,7 +449,7 @@ def _cap_rows(features: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return features[np.sort(np.random.default_rng(seed).choice(len(features), cap, replace=False))]
 
 
-def _auc(features_ref: np.ndarray, features_gen: np.ndarray, seed: int) -> tuple[float, float]:
+def _classifier(features_ref: np.ndarray, features_gen: np.ndarray, seed: int) -> ClassifierResult:
     from hepgan.validation.classifier import classifier_two_sample_test
 
     result = classifier_two_sample_test(features_ref, features_gen, seed=seed)
@@ -457,7 +460,53 @@ def _auc(features_ref: np.ndarray, features_gen: np.ndarray, seed: int) -> tuple
             result.epochs,
             result.auc,
         )
-    return result.auc, result.auc_err
+    return result
+
+
+def _classifier_entry(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    reference_incident: np.ndarray,
+    generated_incident: np.ndarray,
+    binning: EnergyBinning | None,
+    seed: int,
+    description: str,
+) -> dict[str, Any]:
+    """Classifier AUC with its floor (:func:`_with_floor`), plus both per incident-energy bin.
+
+    The per-bin AUCs reuse the held-out scores of the overall test (no extra training):
+    ``per_energy_bin`` lists, per bin, the AUC of generated against reference showers of that
+    bin and the same for the two reference halves that make the floor.
+    """
+    from hepgan.validation.classifier import auc_by_group
+
+    results: list[ClassifierResult] = []
+
+    def run(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        results.append(_classifier(a, b, seed))
+        return results[-1].auc, results[-1].auc_err
+
+    entry = _with_floor(run, reference, generated, seed, 0.5, description)
+    if binning is None or len(results) != 2:
+        return entry
+    first, second = _halves(len(reference), np.random.default_rng(seed + 1))
+    ref_bins, gen_bins = binning.assign(reference_incident), binning.assign(generated_incident)
+    value = auc_by_group(results[0], ref_bins, gen_bins, binning.n_bins)
+    floor = auc_by_group(results[1], ref_bins[first], ref_bins[second], binning.n_bins)
+    entry["per_energy_bin"] = [
+        {
+            "energy_bin": label,
+            "n_reference": v.n_reference,
+            "n_generated": v.n_generated,
+            "value": _none_if_nan(v.auc),
+            "error": _none_if_nan(v.auc_err),
+            "floor": _none_if_nan(f.auc),
+            "floor_error": _none_if_nan(f.auc_err),
+            "verdict": verdict(v.auc, v.auc_err, f.auc, f.auc_err, ideal=0.5),
+        }
+        for label, v, f in zip(binning.labels(), value, floor, strict=True)
+    ]
+    return entry
 
 
 def global_metrics(
@@ -472,6 +521,7 @@ def global_metrics(
     physics_distances: bool = True,
     classifier: bool = True,
     max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL,
+    energy_binning: EnergyBinning | None = None,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Whole-sample metrics, each with value, error, floor (two reference halves) and verdict.
@@ -480,7 +530,8 @@ def global_metrics(
     the per-observable results); ``fpd``, ``kpd`` (standardised high-level features: all
     compared observables); ``classifier_auc_high_level`` (the same features plus
     log E_inc, at most ``max_showers_low_level`` showers per sample) and
-    ``classifier_auc_low_level`` (voxel energies, when low-level samples are given).
+    ``classifier_auc_low_level`` (voxel energies, when low-level samples are given). With
+    ``energy_binning`` the classifier entries also hold their AUCs per incident-energy bin.
     """
     from hepgan.validation.classifier import high_level_features, low_level_features
     from hepgan.validation.physics_distances import fpd, high_level_matrix, high_level_names, kpd
@@ -507,14 +558,26 @@ def global_metrics(
         ref_h = high_level_features(reference_observables, reference_incident, names)
         gen_h = high_level_features(generated_observables, generated_incident, names)
         ref_h, gen_h = _cap_rows(ref_h, max_showers_low_level, seed), _cap_rows(gen_h, max_showers_low_level, seed)
-        out["classifier_auc_high_level"] = _with_floor(
-            lambda a, b: _auc(a, b, seed), ref_h, gen_h, seed, 0.5, "classifier AUC, high-level features"
+        out["classifier_auc_high_level"] = _classifier_entry(
+            ref_h,
+            gen_h,
+            _cap_rows(reference_incident, max_showers_low_level, seed),
+            _cap_rows(generated_incident, max_showers_low_level, seed),
+            energy_binning,
+            seed,
+            "classifier AUC, high-level features",
         )
     if classifier and reference_low_level is not None and generated_low_level is not None:
         ref_l = low_level_features(reference_low_level.showers_mev, reference_low_level.incident_mev)
         gen_l = low_level_features(generated_low_level.showers_mev, generated_low_level.incident_mev)
-        out["classifier_auc_low_level"] = _with_floor(
-            lambda a, b: _auc(a, b, seed), ref_l, gen_l, seed, 0.5, "classifier AUC, voxel energies / E_inc"
+        out["classifier_auc_low_level"] = _classifier_entry(
+            ref_l,
+            gen_l,
+            reference_low_level.incident_mev,
+            generated_low_level.incident_mev,
+            energy_binning,
+            seed,
+            "classifier AUC, voxel energies / E_inc",
         )
     return out
 
@@ -562,6 +625,37 @@ def _global_rows(global_results: Mapping[str, Mapping[str, Any]]) -> list[str]:
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return rows
+
+
+CLASSIFIER_ENTRIES = (("classifier_auc_high_level", "high-level"), ("classifier_auc_low_level", "voxels"))
+
+
+def _auc_per_energy_table(global_results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Per incident-energy bin: showers and each classifier's AUC next to its floor (empty if none)."""
+    present = [(key, label) for key, label in CLASSIFIER_ENTRIES if global_results.get(key, {}).get("per_energy_bin")]
+    if not present:
+        return []
+    header = ["incident energy"]
+    for _, label in present:
+        header += [f"n ref / gen ({label})", f"AUC {label}", "floor", "verdict"]
+    rows = []
+    for index, first in enumerate(global_results[present[0][0]]["per_energy_bin"]):
+        cells = [_cell(first["energy_bin"])]
+        for key, _ in present:
+            b = global_results[key]["per_energy_bin"][index]
+            cells += [
+                _cell(f"{b['n_reference']} / {b['n_generated']}"),
+                _cell(_pm(b["value"], b["error"])),
+                _cell(_pm(b["floor"], b["floor_error"])),
+                _cell(b["verdict"], b["verdict"]),
+            ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return [
+        "<h3>Classifier AUC per incident energy</h3>",
+        "<p>The held-out scores of the classifiers above, ranked within each incident-energy bin: "
+        "where the AUC is high, the classifier tells the generated showers apart at that energy.</p>",
+        _table(header, rows),
+    ]
 
 
 def _observable_rows(observables: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -669,6 +763,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             _table(
                 ("metric", "description", "value", "floor", "verdict", "note"), _global_rows(report["global_metrics"])
             ),
+            *_auc_per_energy_table(report["global_metrics"]),
             "<h2>Observables</h2>",
             _table(observable_header, _observable_rows(report["observables"])),
             *_plots_html(report),
@@ -913,6 +1008,7 @@ def validate_observables(
         physics_distances=physics_distances,
         classifier=classifier,
         max_showers_low_level=max_showers_low_level,
+        energy_binning=binning,
         seed=seed,
     )
     report["low_level"] = {
