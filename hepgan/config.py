@@ -82,6 +82,7 @@ class PreprocessingConfig:
     response_scale: float = 1.0  # weight of the standardised response among the features
     cell_standardisation: str = "per_energy"  # per_energy | global: cell ln-fraction mean/std per E_inc bin or overall
     empty_cell_cut: bool = True  # generated cells below ε·E_tot or below the data's smallest cell read 0
+    cell_calibration: bool = False  # map each generated cell's fraction onto the reference's quantiles per E_inc bin
     events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
 
     def check(self, where: str) -> None:
@@ -107,6 +108,7 @@ class PreprocessingConfig:
             self.cell_standardisation in ("per_energy", "global"), where, "cell_standardisation", "per_energy or global"
         )
         _require(isinstance(self.empty_cell_cut, bool), where, "empty_cell_cut", "true or false")
+        _require(isinstance(self.cell_calibration, bool), where, "cell_calibration", "true or false")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ The exported graph takes
 
 and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (voxels in
 the geometry's order, then overflow cells where the layout has them), the same numbers
-as :meth:`hepgan.generate.ShowerGenerator.cells_from_noise`. The batch axis is dynamic.
+as :meth:`hepgan.generate.ShowerGenerator.cells_from_noise` without the cell calibration
+(:mod:`hepgan.data.calibration`, ``preprocessing.cell_calibration``): the graph is the
+generator and its transform only, and says so in its metadata. The batch axis is dynamic.
 The condition and the inverse of :class:`~hepgan.data.transforms.ShowerTransform` are
 re-implemented here in float32 with operations every ONNX runtime supports (the
 piecewise-linear interpolation in ln E of the response and, with per-energy
@@ -168,7 +170,14 @@ def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[Expo
         "inputs": "noise (N, latent_dim) float32 standard normal; incident_energy (N, 1) float32 MeV",
         "outputs": "showers (N, n_voxels + n_extra) float32 MeV",
         "energy_unit": "MeV",
+        "cell_calibration": "not included" if generator.calibration is not None else "none",
     }
+    if generator.calibration is not None:
+        log.warning(
+            "%s: the ONNX graph leaves out the checkpoint's cell calibration (preprocessing.cell_calibration); "
+            "its showers are the uncalibrated generator's",
+            checkpoint,
+        )
     return model, metadata
 
 

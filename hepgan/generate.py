@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from hepgan.config import config_from_dict
+from hepgan.data.calibration import CellCalibration
 from hepgan.data.transforms import ShowerTransform
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
@@ -60,6 +61,8 @@ class ShowerGenerator:
             self.geometry: CaloGeometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
             self.n_extra = int(state["n_extra"])
             self.transform = ShowerTransform.from_state_dict(state["transform"])
+            calibration = state.get("cell_calibration")
+            self.calibration = CellCalibration.from_state_dict(calibration) if calibration is not None else None
             shapes = [layer.shape for layer in self.geometry.layers]
             network, _ = build_networks(self.config.model, shapes, self.n_extra)
             network.load_state_dict(state["generator_ema" if use_ema else "generator"])
@@ -81,17 +84,26 @@ class ShowerGenerator:
     def sample_cells(self, incident_mev: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Cell energies (N, n_voxels + n_extra) in MeV on the device, float32."""
         noise = torch.randn(len(incident_mev), self.latent_dim, device=self.device, generator=generator)
-        return self.cells_from_noise(noise, incident_mev)
+        return self.cells_from_noise(noise, incident_mev, generator)
 
     @torch.inference_mode()
-    def cells_from_noise(self, noise: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
-        """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk."""
+    def cells_from_noise(
+        self, noise: torch.Tensor, incident_mev: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk.
+
+        With a cell calibration in the checkpoint it is applied; ``generator`` then draws the
+        ranks of empty cells (:mod:`hepgan.data.calibration`).
+        """
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
         noise = noise.to(self.device, torch.float32)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             features = self.network(noise, cond)
-        return self.transform.inverse(features.float(), incident)
+        cells = self.transform.inverse(features.float(), incident)
+        if self.calibration is not None:
+            cells = self.calibration.apply(cells, incident, generator)
+        return cells
 
     def sample(self, incident_mev: np.ndarray, seed: int | None = None, batch_size: int = 10_000) -> ShowerBatch:
         """Showers for the given incident energies (MeV), as numpy arrays in a :class:`ShowerBatch`."""

@@ -54,6 +54,8 @@ def _run_onnx(path: Path, noise: np.ndarray, incident: np.ndarray) -> np.ndarray
 @pytest.mark.parametrize("n", [1, 37])
 def test_onnxruntime_matches_torch(checkpoint: Path, exported: Path, n: int) -> None:
     generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu")
+    assert generator.calibration is not None  # the default config calibrates; the graph leaves it out
+    generator.calibration = None
     noise, incident = _inputs(n, generator.latent_dim, seed=n)
     showers = _run_onnx(exported, noise, incident)
     expected = generator.cells_from_noise(torch.from_numpy(noise), torch.from_numpy(incident[:, 0]).double()).numpy()
@@ -78,7 +80,7 @@ def test_graph_has_named_dynamic_batch_and_metadata(checkpoint: Path, exported: 
     assert meta["latent_dim"] == "8" and meta["n_voxels"] == "368" and meta["n_extra"] == "0"
     assert meta["energy_unit"] == "MeV" and meta["hepgan_version"] == __version__
     assert meta["checkpoint_step"] == str(ShowerGenerator.from_checkpoint(checkpoint, device="cpu").step)
-    assert meta["weights"] == "ema"
+    assert meta["weights"] == "ema" and meta["cell_calibration"] == "not included"
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:
@@ -146,6 +148,7 @@ def test_dcgan_exports_with_dynamic_batch(tmp_path: Path, reference_file: Path) 
     checkpoint = train(config, progress=False).checkpoint
     out = export_onnx(checkpoint, tmp_path / "dcgan.onnx")
     generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu")
+    generator.calibration = None
     for n in (2, 9):
         noise, incident = _inputs(n, generator.latent_dim, seed=n)
         expected = generator.cells_from_noise(torch.from_numpy(noise), torch.from_numpy(incident[:, 0]).double())

@@ -252,6 +252,9 @@ class EventData:
         mass = leading_pair_mass(features, self.transform)
         return ((mass - self.mass_center_gev) / self.mass_scale_gev).unsqueeze(1)
 
+    def fit_calibration(self, generator: nn.Module, latent_dim: int, device: torch.device, seed: int) -> None:
+        """Nothing: the cell calibration is for calorimeter showers only."""
+
     def checkpoint_entries(self) -> dict[str, Any]:
         """What generation needs besides the weights: kind, objects per event, preprocessing."""
         return {

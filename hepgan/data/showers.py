@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hepgan.config import RunConfig
+from hepgan.data.calibration import CellCalibration
 from hepgan.data.transforms import ShowerTransform
 from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
@@ -27,6 +28,8 @@ from hepgan.models.summary_critic import SummaryCritic
 
 WIDTH_PEDESTAL = 0.1
 """Pedestal under the layer-width weights, in units of ``preprocessing.fraction_epsilon`` per voxel."""
+CALIBRATION_SAMPLES_PER_REFERENCE = 2
+"""Generated showers per kept reference shower when the cell calibration is refitted."""
 SUMMARY_SCALE_SHOWERS = 20_000
 """Training showers used to fix the scale of the layer energies and widths (MMD term, summary critic)."""
 
@@ -66,6 +69,8 @@ class ShowerData:
         self.transform: ShowerTransform | None = None
         self._layer_matrix: tuple[torch.Tensor, ...] | None = None
         self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.calibration: CellCalibration | None = None
+        self._calibration_energies = np.zeros(0)
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
@@ -241,14 +246,40 @@ class ShowerData:
         spread = (fractions_w * (dx * dx + dy * dy)) @ voxel_only / weight
         return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1)
 
+    def fit_calibration(self, generator: nn.Module, latent_dim: int, device: torch.device, seed: int) -> None:
+        """Refit the cell calibration (``preprocessing.cell_calibration``) to ``generator``; else nothing.
+
+        The reference quantiles come from the training showers (read once, at most
+        :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin); the generated
+        ones from ``CALIBRATION_SAMPLES_PER_REFERENCE`` generated showers per kept reference
+        shower, at the same incident energies, seeded by ``seed``.
+        """
+        if not self.config.preprocessing.cell_calibration:
+            return
+        if self.calibration is None:
+            self.calibration, self._calibration_energies = CellCalibration.from_reference(_TrainingChunks(self))
+        incident = torch.from_numpy(np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE))
+        rng = torch.Generator(device=device).manual_seed(seed)
+        cells = []
+        with torch.no_grad():
+            for start in range(0, len(incident), 10_000):
+                part = incident[start : start + 10_000].to(device)
+                noise = torch.randn(len(part), latent_dim, device=device, generator=rng)
+                features = generator(noise, self.transform.condition(part).float())
+                cells.append(self.transform.inverse(features.float(), part).cpu().numpy())
+        self.calibration.fit_generated(np.concatenate(cells), incident.numpy())
+
     def checkpoint_entries(self) -> dict[str, Any]:
-        """What generation needs besides the weights: kind, geometry, extra cells, preprocessing."""
-        return {
+        """What generation needs besides the weights: kind, geometry, extra cells, preprocessing, calibration."""
+        entries = {
             "kind": self.kind,
             "geometry": self.geometry.to_dict(),
             "n_extra": self.n_extra,
             "transform": self.transform.state_dict(),
         }
+        if self.calibration is not None and self.calibration.fitted:
+            entries["cell_calibration"] = self.calibration.state_dict()
+        return entries
 
 
 class ShowerEvaluator:
@@ -275,7 +306,10 @@ class ShowerEvaluator:
         incident = self.incident.to(device)
         noise = torch.randn(len(incident), latent_dim, device=device, generator=rng)
         features = generator(noise, self.data.transform.condition(incident).float())
-        cells = self.data.transform.inverse(features.float(), incident).cpu().numpy()
+        cells = self.data.transform.inverse(features.float(), incident)
+        if self.data.calibration is not None and self.data.calibration.fitted:
+            cells = self.data.calibration.apply(cells, incident, rng)
+        cells = cells.cpu().numpy()
         n_vox = self.data.geometry.n_voxels
         generated = shower_observables(cells[:, :n_vox], self.incident.numpy(), self.data.geometry)
         return quick_metrics(self.reference, generated)

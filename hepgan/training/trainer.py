@@ -398,6 +398,10 @@ class Trainer:
                         if bar is not None:
                             bar.n = self.step
                         continue
+                    if at_checkpoint or at_eval:
+                        self.data.fit_calibration(
+                            self.generator_ema, self.config.model.latent_dim, self.device, self.config.seed
+                        )
                     if at_eval:
                         values.update(
                             self.evaluator(

@@ -1,0 +1,101 @@
+"""Cell calibration: per-cell quantile mapping of generated fractions onto the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from hepgan.data.calibration import CellCalibration
+from hepgan.generate import ShowerGenerator
+from hepgan.training.trainer import train
+
+from .conftest import small_config
+
+
+def showers(rng: np.random.Generator, n: int, outer_rate: float, outer_scale: float) -> np.ndarray:
+    """(n, 3) cells in MeV: a core cell, a middle cell, an outer cell hit with probability ``outer_rate``."""
+    core = rng.uniform(60.0, 80.0, n)
+    middle = rng.gamma(4.0, 5.0, n)
+    outer = np.where(rng.random(n) < outer_rate, rng.exponential(outer_scale, n), 0.0)
+    return np.c_[core, middle, outer]
+
+
+def chunks(cells: np.ndarray, incident: np.ndarray, size: int = 300) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(cells[i : i + size], incident[i : i + size]) for i in range(0, len(cells), size)]
+
+
+def fractions(cells: np.ndarray) -> np.ndarray:
+    return cells / cells.sum(axis=1, keepdims=True)
+
+
+def test_maps_each_cells_distribution_onto_the_reference_per_energy():
+    """The generator's outer cell is hit too rarely and too weakly, differently at two energies."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    ref_inc = rng.choice([1e3, 1e5], n)
+    ref = np.where(ref_inc[:, None] > 1e4, showers(rng, n, 0.4, 8.0), showers(rng, n, 0.2, 4.0))
+    calibration, energies = CellCalibration.from_reference(chunks(ref, ref_inc), max_per_bin=1500)
+    assert calibration.n_bins == 2 and len(energies) == 3000
+    gen_inc = np.repeat(energies, 2)
+    calibration.fit_generated(showers(rng, len(gen_inc), 0.05, 1.0), gen_inc)
+
+    test_inc = rng.choice([1e3, 1e5], n)
+    test = showers(rng, n, 0.05, 1.0)
+    out = calibration.apply(torch.from_numpy(test), torch.from_numpy(test_inc), torch.Generator().manual_seed(1))
+    out = out.numpy()
+    assert out.sum(axis=1) == pytest.approx(test.sum(axis=1), rel=1e-5)  # total energy kept
+    for energy, rate in ((1e3, 0.2), (1e5, 0.4)):
+        mine, theirs = fractions(out[test_inc == energy]), fractions(ref[ref_inc == energy])
+        occupancy = np.mean(mine[:, 2] > 0)
+        assert occupancy == pytest.approx(rate, abs=4 * np.sqrt(rate * (1 - rate) / len(mine)) + 0.02)
+        for cell in range(3):
+            # the renormalisation moves fractions a little: compare the distributions loosely
+            assert stats.ks_2samp(mine[:, cell], theirs[:, cell]).statistic < 0.06, (energy, cell)
+        raw = fractions(test[test_inc == energy])
+        assert stats.ks_2samp(raw[:, 2], theirs[:, 2]).statistic > 0.1  # it was off before
+
+
+def test_same_distribution_is_left_almost_unchanged_and_order_is_kept():
+    rng = np.random.default_rng(2)
+    inc = np.full(3000, 5e3)
+    ref = showers(rng, 3000, 0.3, 5.0)
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
+    calibration.fit_generated(showers(rng, 6000, 0.3, 5.0), np.full(6000, 5e3))
+    test = showers(rng, 2000, 0.3, 5.0)
+    out = calibration.apply(torch.from_numpy(test), torch.from_numpy(np.full(2000, 5e3))).numpy()
+    before, after = fractions(test), fractions(out)
+    assert np.median(np.abs(after[:, 1] - before[:, 1])) < 0.01
+    # monotone per cell: the ranks of the middle cell's fractions barely move
+    assert stats.spearmanr(before[:, 1], after[:, 1]).statistic > 0.99
+
+
+def test_state_dict_round_trip_and_seeded_ties():
+    rng = np.random.default_rng(3)
+    inc = rng.choice([1e3, 4e3, 1.6e4], 1200)
+    ref = showers(rng, 1200, 0.3, 5.0)
+    calibration, energies = CellCalibration.from_reference(chunks(ref, inc))
+    calibration.fit_generated(showers(rng, 2 * len(energies), 0.1, 5.0), np.repeat(energies, 2))
+    restored = CellCalibration.from_state_dict(calibration.state_dict())
+    test, test_inc = torch.from_numpy(showers(rng, 500, 0.1, 5.0)), torch.from_numpy(rng.choice([1e3, 1.6e4], 500))
+    first = calibration.apply(test, test_inc, torch.Generator().manual_seed(5))
+    assert torch.equal(first, restored.apply(test, test_inc, torch.Generator().manual_seed(5)))
+    assert not torch.equal(first, calibration.apply(test, test_inc, torch.Generator().manual_seed(6)))
+    with pytest.raises(RuntimeError, match="fit_generated"):
+        CellCalibration.from_reference(chunks(ref, inc))[0].apply(test, test_inc)
+
+
+def test_training_stores_and_generation_applies_the_calibration(tmp_path: Path, reference_file: Path):
+    config = small_config(tmp_path, reference_file, max_steps=3)
+    result = train(config, progress=False)
+    generator = ShowerGenerator.from_checkpoint(result.checkpoint, device="cpu")
+    assert generator.calibration is not None and generator.calibration.n_bins == 3  # 1, 4, 16 GeV
+    incident = np.full(300, 4096.0)
+    calibrated = generator.sample(incident, seed=4).showers_mev
+    generator.calibration = None
+    raw = generator.sample(incident, seed=4).showers_mev
+    assert np.asarray(calibrated).sum(axis=1) == pytest.approx(np.asarray(raw).sum(axis=1), rel=1e-4)
+    assert not np.allclose(calibrated, raw)
