@@ -36,13 +36,18 @@ def latent_walk(generator: ShowerGenerator, incident_mev: float, n_steps: int = 
     """Showers (n_steps, n_voxels) in MeV along a latent line at a fixed incident energy (MeV).
 
     Deterministic for a given ``seed`` and checkpoint; the extra (overflow) cells of the
-    generator's output are dropped.
+    generator's output are dropped. With a cell calibration, every step draws the same
+    ranks for its empty cells, so the walk shows the network's changes only.
     """
     if not np.isfinite(incident_mev) or incident_mev <= 0:
         raise ValueError(f"incident energy must be finite and > 0 MeV, got {incident_mev}")
     noise, _ = latent_line(generator.latent_dim, n_steps, seed)
-    incident = torch.full((n_steps,), float(incident_mev), dtype=torch.float64)
-    cells = generator.cells_from_noise(noise, incident).cpu().numpy().astype(np.float64)
+    incident = torch.full((1,), float(incident_mev), dtype=torch.float64)
+    steps = [
+        generator.cells_from_noise(point[None], incident, torch.Generator(generator.device).manual_seed(seed))
+        for point in noise
+    ]
+    cells = torch.cat(steps).cpu().numpy().astype(np.float64)
     return cells[:, : generator.geometry.n_voxels]
 
 
