@@ -73,6 +73,34 @@ def test_same_distribution_is_left_almost_unchanged_and_order_is_kept():
     assert stats.spearmanr(before[:, 1], after[:, 1]).statistic > 0.99
 
 
+def test_no_hits_below_the_reference_smallest_and_empty_share_kept():
+    """Same distribution on both sides: empty stays as often empty, no new tiny hits appear."""
+    rng = np.random.default_rng(8)
+    inc = np.full(4000, 5e3)
+    ref = showers(rng, 4000, 0.5, 5.0)
+    smallest = fractions(ref)[:, 2][fractions(ref)[:, 2] > 0].min()
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
+    calibration.fit_generated(showers(rng, 8000, 0.5, 5.0), np.full(8000, 5e3))
+    test = showers(rng, 4000, 0.5, 5.0)
+    out = fractions(calibration.apply(torch.from_numpy(test), torch.from_numpy(inc), torch.Generator()).numpy())
+    outer = out[:, 2]
+    assert not np.any((outer > 0) & (outer < 0.9 * smallest))
+    assert np.mean(outer > 0) == pytest.approx(0.5, abs=0.03)
+
+
+def test_mixed_spectrum_gets_no_empty_bin_and_iterators_are_refused():
+    """A 1 TeV spike on a continuous 1-100 GeV spectrum: quantile bins, none of them empty."""
+    rng = np.random.default_rng(9)
+    inc = np.r_[np.full(3000, 1e6), rng.uniform(1e3, 1e5, 3000)]
+    ref = showers(rng, 6000, 0.3, 5.0)
+    calibration, energies = CellCalibration.from_reference(chunks(ref, inc))
+    counts = np.bincount(calibration.bin_of(inc), minlength=calibration.n_bins)
+    assert calibration.n_bins > 2 and np.all(counts > 0)
+    calibration.fit_generated(showers(rng, 2 * len(energies), 0.3, 5.0), np.repeat(energies, 2))
+    with pytest.raises(TypeError, match="re-iterable"):
+        CellCalibration.from_reference(iter(chunks(ref, inc)))
+
+
 def test_state_dict_round_trip_and_seeded_ties():
     rng = np.random.default_rng(3)
     inc = rng.choice([1e3, 4e3, 1.6e4], 1200)

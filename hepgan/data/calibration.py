@@ -10,12 +10,14 @@ quantile mapping (empirical CDF matching); it is monotone per cell, so the gener
 ordering of showers, and with it the dependence between cells, is kept. Empty cells (ties
 at f = 0) get uniform random ranks within the generated zero mass, so a generator with
 more empty cells than the reference still has its largest empty-cell "draws" turned into
-hits. The mapped fractions are renormalised to 1 and scaled back to the generated total
-energy, so E_tot/E_inc stays the generator's.
+hits; ranks within the reference's own empty share stay empty, and a hit is never smaller
+than the reference's smallest hit in that cell (no sub-threshold hits appear). The mapped
+fractions are renormalised to 1 and scaled back to the generated total energy, so
+E_tot/E_inc stays the generator's.
 
-Tables: ``levels`` (K quantile levels in [0, 1]); per bin b and cell i the reference
-quantiles (fitted once from training showers) and the generated ones (refitted for each
-checkpoint from the generator); the generated zero fraction. Bins are incident-energy
+Tables: K quantile levels in [0, 1]; per bin b and cell i the reference quantiles, empty
+share and smallest hit (fitted once from training showers), and the generated quantiles and
+empty share (refitted for each checkpoint from the generator). Bins are incident-energy
 ranges in ln E: one per distinct energy for discrete spectra, else quantile bins.
 """
 
@@ -32,6 +34,8 @@ MAX_DISCRETE_ENERGIES = 20
 """At most this many distinct incident energies: one bin per energy; more: quantile bins."""
 MAX_SHOWERS_PER_BIN = 2000
 """Reference showers kept per energy bin for the reference quantiles (the first met in the file)."""
+MAX_KEPT_VALUES = 50_000_000
+"""Cap on kept reference fractions (showers × cells, all bins): fewer showers per bin for large geometries."""
 
 
 def _fractions(cells: np.ndarray) -> np.ndarray:
@@ -50,12 +54,18 @@ class CellCalibration:
         self,
         log_edges: np.ndarray,
         reference_quantiles: np.ndarray,
+        reference_zero: np.ndarray,
+        reference_floor: np.ndarray,
         generated_quantiles: np.ndarray | None = None,
         generated_zero: np.ndarray | None = None,
     ) -> None:
-        """``log_edges``: (B − 1,) inner bin edges in ln(E/MeV); quantile tables (B, n_cells, K)."""
+        """``log_edges``: (B − 1,) inner bin edges in ln(E/MeV); quantile tables (B, n_cells, K);
+        ``*_zero``: (B, n_cells) share of empty cells; ``reference_floor``: (B, n_cells) smallest
+        non-zero reference fraction (0 where the cell is always empty)."""
         self.log_edges = np.asarray(log_edges, dtype=np.float64)
         self.reference_quantiles = np.ascontiguousarray(reference_quantiles, dtype=np.float32)
+        self.reference_zero = np.ascontiguousarray(reference_zero, dtype=np.float32)
+        self.reference_floor = np.ascontiguousarray(reference_floor, dtype=np.float32)
         self.generated_quantiles = _contiguous_or_none(generated_quantiles)
         self.generated_zero = _contiguous_or_none(generated_zero)
         self._device_tables: dict[torch.device, tuple[torch.Tensor, ...]] = {}
@@ -77,22 +87,37 @@ class CellCalibration:
     def from_reference(
         cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]], max_per_bin: int = MAX_SHOWERS_PER_BIN
     ) -> tuple[CellCalibration, np.ndarray]:
-        """Reference quantiles from ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks (two passes).
+        """Reference quantiles from ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks.
 
-        Returns the calibration (not yet :attr:`fitted`) and the incident energies (MeV) of
-        the reference showers it kept, at which :meth:`fit_generated` should generate.
+        ``chunks`` is read twice, so it must be re-iterable (a list, or an object whose
+        ``__iter__`` re-reads a file), not a one-shot generator. Returns the calibration (not
+        yet :attr:`fitted`) and the incident energies (MeV) of the reference showers it
+        kept, at which :meth:`fit_generated` should generate.
         """
-        energies = np.concatenate([np.asarray(inc, np.float64).reshape(-1) for _, inc in chunks])
-        if energies.size == 0:
+        if iter(chunks) is chunks:
+            raise TypeError(
+                "cell calibration: the reference chunks are read twice; pass a re-iterable, not an iterator"
+            )
+        energies, n_cells = [], 0
+        for cells, incident in chunks:
+            energies.append(np.asarray(incident, np.float64).reshape(-1))
+            n_cells = np.shape(cells)[1]
+        log_e = np.log(np.concatenate(energies)) if energies else np.zeros(0)
+        if log_e.size == 0:
             raise ValueError("cell calibration: no reference showers")
-        log_e = np.log(energies)
         distinct = np.unique(log_e)
         if distinct.size <= MAX_DISCRETE_ENERGIES:
             log_edges = 0.5 * (distinct[1:] + distinct[:-1])
         else:
-            n_bins = max(1, min(MAX_DISCRETE_ENERGIES, energies.size // (2 * N_LEVELS)))
+            n_bins = max(1, min(MAX_DISCRETE_ENERGIES, log_e.size // (2 * N_LEVELS)))
             log_edges = np.unique(np.quantile(log_e, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        calibration = cls(log_edges, np.zeros((len(log_edges) + 1, 0, N_LEVELS), np.float32))
+            # a spike in a continuous spectrum can leave a quantile bin empty: merge it upwards
+            occupied = np.unique(np.searchsorted(log_edges, log_e))
+            log_edges = log_edges[occupied[1:] - 1]
+        n_bins = len(log_edges) + 1
+        max_per_bin = max(N_LEVELS, min(max_per_bin, MAX_KEPT_VALUES // max(1, n_cells * n_bins)))
+        empty = np.zeros((n_bins, 0), np.float32)
+        calibration = cls(log_edges, np.zeros((n_bins, 0, N_LEVELS), np.float32), empty, empty)
         kept: list[list[np.ndarray]] = [[] for _ in range(len(log_edges) + 1)]
         kept_energy: list[list[np.ndarray]] = [[] for _ in range(len(log_edges) + 1)]
         counts = np.zeros(len(log_edges) + 1, dtype=np.int64)
@@ -106,8 +131,15 @@ class CellCalibration:
                     kept_energy[b].append(incident[rows])
                     counts[b] += rows.size
         levels = np.linspace(0.0, 1.0, N_LEVELS)
-        tables = [np.quantile(np.concatenate(parts), levels, axis=0).T for parts in kept]
-        calibration.reference_quantiles = np.ascontiguousarray(np.stack(tables), dtype=np.float32)
+        fractions = [np.concatenate(parts) for parts in kept]
+        calibration.reference_quantiles = np.ascontiguousarray(
+            np.stack([np.quantile(f, levels, axis=0).T for f in fractions]), dtype=np.float32
+        )
+        calibration.reference_zero = np.stack([(f <= 0).mean(axis=0) for f in fractions]).astype(np.float32)
+        calibration.reference_floor = np.stack([np.where(f > 0, f, np.inf).min(axis=0) for f in fractions]).astype(
+            np.float32
+        )
+        calibration.reference_floor[~np.isfinite(calibration.reference_floor)] = 0.0
         return calibration, np.concatenate([np.concatenate(parts) for parts in kept_energy])
 
     def fit_generated(self, cells_mev: np.ndarray, incident_mev: np.ndarray) -> None:
@@ -134,6 +166,8 @@ class CellCalibration:
                 torch.from_numpy(self.generated_quantiles).to(device),
                 torch.from_numpy(self.reference_quantiles).to(device),
                 torch.from_numpy(self.generated_zero).to(device),
+                torch.from_numpy(self.reference_zero).to(device),
+                torch.from_numpy(self.reference_floor).to(device),
             )
         return self._device_tables[device]
 
@@ -144,7 +178,7 @@ class CellCalibration:
         if not self.fitted:
             raise RuntimeError("cell calibration: fit_generated has not been run")
         device = cells_mev.device
-        log_edges, gen_q, ref_q, gen_zero = self._tables(device)
+        log_edges, gen_q, ref_q, gen_zero, ref_zero, ref_floor = self._tables(device)
         cells = cells_mev.float()
         totals = cells.sum(dim=1, keepdim=True)
         fractions = cells / totals.clamp_min(1e-30)
@@ -166,7 +200,9 @@ class CellCalibration:
             position = u * last
             lower = position.floor().long().clamp(0, last - 1)
             y0, y1 = ref_q[b].gather(1, lower), ref_q[b].gather(1, lower + 1)
-            out[rows] = torch.lerp(y0, y1, position - lower).T
+            mapped = torch.maximum(torch.lerp(y0, y1, position - lower), ref_floor[b].unsqueeze(1))
+            # ranks within the reference's empty share stay empty: no hits below the reference's smallest
+            out[rows] = torch.where(u <= ref_zero[b].unsqueeze(1), torch.zeros_like(mapped), mapped).T
         out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-30)
         return (out * totals).to(cells_mev.dtype)
 
@@ -180,13 +216,18 @@ class CellCalibration:
             "reference_quantiles": torch.from_numpy(self.reference_quantiles),
             "generated_quantiles": torch.from_numpy(self.generated_quantiles),
             "generated_zero": torch.from_numpy(self.generated_zero),
+            "reference_zero": torch.from_numpy(self.reference_zero),
+            "reference_floor": torch.from_numpy(self.reference_floor),
         }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> CellCalibration:
+        tables = {key: value.cpu().numpy() for key, value in state.items()}
         return cls(
-            state["log_edges"].numpy(),
-            state["reference_quantiles"].numpy(),
-            state["generated_quantiles"].numpy(),
-            state["generated_zero"].numpy(),
+            tables["log_edges"],
+            tables["reference_quantiles"],
+            tables["reference_zero"],
+            tables["reference_floor"],
+            tables["generated_quantiles"],
+            tables["generated_zero"],
         )

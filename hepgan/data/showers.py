@@ -265,7 +265,9 @@ class ShowerData:
             for start in range(0, len(incident), 10_000):
                 part = incident[start : start + 10_000].to(device)
                 noise = torch.randn(len(part), latent_dim, device=device, generator=rng)
-                features = generator(noise, self.transform.condition(part).float())
+                # the precision `hepgan generate` uses (bf16 autocast on GPUs)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    features = generator(noise, self.transform.condition(part).float())
                 cells.append(self.transform.inverse(features.float(), part).cpu().numpy())
         self.calibration.fit_generated(np.concatenate(cells), incident.numpy())
 
