@@ -28,10 +28,13 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from hepgan.data.transforms import energy_bins
+
 N_LEVELS = 101
 """Quantile levels per cell and bin (0, 1 %, …, 100 %)."""
-MAX_DISCRETE_ENERGIES = 20
-"""At most this many distinct incident energies: one bin per energy; more: quantile bins."""
+MAX_ENERGY_BINS = 20
+"""At most this many distinct incident energies: one bin per energy; more: this many quantile bins
+(:func:`hepgan.data.transforms.energy_bins`)."""
 MAX_SHOWERS_PER_BIN = 2000
 """Reference showers kept per energy bin for the reference quantiles (the first met in the file)."""
 MAX_KEPT_VALUES = 50_000_000
@@ -105,15 +108,11 @@ class CellCalibration:
         log_e = np.log(np.concatenate(energies)) if energies else np.zeros(0)
         if log_e.size == 0:
             raise ValueError("cell calibration: no reference showers")
-        distinct = np.unique(log_e)
-        if distinct.size <= MAX_DISCRETE_ENERGIES:
-            log_edges = 0.5 * (distinct[1:] + distinct[:-1])
-        else:
-            n_bins = max(1, min(MAX_DISCRETE_ENERGIES, log_e.size // (2 * N_LEVELS)))
-            log_edges = np.unique(np.quantile(log_e, np.linspace(0, 1, n_bins + 1)[1:-1]))
-            # a spike in a continuous spectrum can leave a quantile bin empty: merge it upwards
-            occupied = np.unique(np.searchsorted(log_edges, log_e))
-            log_edges = log_edges[occupied[1:] - 1]
+        labels, n_bins = energy_bins(log_e, MAX_ENERGY_BINS)
+        # bins are consecutive ranges of ln E: edges half-way between neighbouring bins
+        lows = np.array([log_e[labels == b].min() for b in range(n_bins)])
+        highs = np.array([log_e[labels == b].max() for b in range(n_bins)])
+        log_edges = 0.5 * (highs[:-1] + lows[1:])
         n_bins = len(log_edges) + 1
         max_per_bin = max(N_LEVELS, min(max_per_bin, MAX_KEPT_VALUES // max(1, n_cells * n_bins)))
         empty = np.zeros((n_bins, 0), np.float32)
