@@ -113,16 +113,13 @@ class CellCalibration:
         lows = np.array([log_e[labels == b].min() for b in range(n_bins)])
         highs = np.array([log_e[labels == b].max() for b in range(n_bins)])
         log_edges = 0.5 * (highs[:-1] + lows[1:])
-        n_bins = len(log_edges) + 1
         max_per_bin = max(N_LEVELS, min(max_per_bin, MAX_KEPT_VALUES // max(1, n_cells * n_bins)))
-        empty = np.zeros((n_bins, 0), np.float32)
-        calibration = cls(log_edges, np.zeros((n_bins, 0, N_LEVELS), np.float32), empty, empty)
-        kept: list[list[np.ndarray]] = [[] for _ in range(len(log_edges) + 1)]
-        kept_energy: list[list[np.ndarray]] = [[] for _ in range(len(log_edges) + 1)]
-        counts = np.zeros(len(log_edges) + 1, dtype=np.int64)
+        kept: list[list[np.ndarray]] = [[] for _ in range(n_bins)]
+        kept_energy: list[list[np.ndarray]] = [[] for _ in range(n_bins)]
+        counts = np.zeros(n_bins, dtype=np.int64)
         for cells, incident in chunks:
             incident = np.asarray(incident, np.float64).reshape(-1)
-            bins = calibration.bin_of(incident)
+            bins = np.searchsorted(log_edges, np.log(incident))
             for b in np.unique(bins):
                 rows = np.flatnonzero(bins == b)[: max_per_bin - counts[b]]
                 if rows.size:
@@ -131,14 +128,13 @@ class CellCalibration:
                     counts[b] += rows.size
         levels = np.linspace(0.0, 1.0, N_LEVELS)
         fractions = [np.concatenate(parts) for parts in kept]
-        calibration.reference_quantiles = np.ascontiguousarray(
-            np.stack([np.quantile(f, levels, axis=0).T for f in fractions]), dtype=np.float32
+        floor = np.stack([np.where(f > 0, f, np.inf).min(axis=0) for f in fractions])
+        calibration = cls(
+            log_edges,
+            np.stack([np.quantile(f, levels, axis=0).T for f in fractions]),
+            np.stack([(f <= 0).mean(axis=0) for f in fractions]),
+            np.where(np.isfinite(floor), floor, 0.0),
         )
-        calibration.reference_zero = np.stack([(f <= 0).mean(axis=0) for f in fractions]).astype(np.float32)
-        calibration.reference_floor = np.stack([np.where(f > 0, f, np.inf).min(axis=0) for f in fractions]).astype(
-            np.float32
-        )
-        calibration.reference_floor[~np.isfinite(calibration.reference_floor)] = 0.0
         return calibration, np.concatenate([np.concatenate(parts) for parts in kept_energy])
 
     def fit_generated(self, cells_mev: np.ndarray, incident_mev: np.ndarray) -> None:
