@@ -4,6 +4,7 @@ The notebook API (imported lazily, so ``import hepgan`` stays cheap)::
 
     from hepgan import ShowerGenerator, read_showers, write_showers, load_geometry
     from hepgan import EventGenerator, read_events, write_events
+    from hepgan import load_generator, generate_to_file, train, validate_files
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "ShowerGenerator": "hepgan.generate",
-    "generate_to_file": "hepgan.generate",
+    "EventGenerator": "hepgan.generate",
+    "load_generator": "hepgan.domains",
+    "generate_to_file": "hepgan.domains",
+    "train": "hepgan.domains",
+    "validate_files": "hepgan.domains",
     "ShowerBatch": "hepgan.io",
     "ShowerReader": "hepgan.io",
     "ShowerWriter": "hepgan.io",
@@ -23,7 +28,6 @@ _LAZY = {
     "write_showers": "hepgan.io",
     "load_geometry": "hepgan.io.geometry",
     "load_config": "hepgan.config",
-    "EventGenerator": "hepgan.generate_events",
     "read_events": "hepgan.io.events",
     "write_events": "hepgan.io.events",
 }

@@ -129,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator weights instead of their average")
 
-    p = sub.add_parser("validate", help="compare generated showers with reference showers")
-    p.add_argument("--reference", required=True, help="reference shower file")
-    p.add_argument("--generated", required=True, help="generated shower file")
+    p = sub.add_parser("validate", help="compare generated showers (or events) with reference ones")
+    p.add_argument("--reference", required=True, help="reference shower or event file")
+    p.add_argument("--generated", required=True, help="generated shower or event file")
     p.add_argument("-o", "--output", default="validation", help="report folder (default: validation)")
     p.add_argument(
         "--geometry",
@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--walk-energy", type=float, default=65536.0, help="incident energy of the walk in MeV")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample tests (faster)")
     p.add_argument("--all-energy-plots", action="store_true", help="draw every observable per incident energy")
+
+    p = sub.add_parser("info", help="say what a run folder, checkpoint or shower/event file is")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="run folder, checkpoint (.pt) or data file")
+    p.add_argument(
+        "--field",
+        metavar="KEY",
+        help="print only this field of a run folder's run.json (of the newest finished run in a folder of runs)",
+    )
     return parser
 
 
@@ -167,8 +175,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
+    from hepgan.domains import train, validate_run
     from hepgan.training.checkpoint import latest_run
-    from hepgan.training.trainer import run_config, train
+    from hepgan.training.trainer import run_config
 
     config = _load(args)
     resume_dir = None
@@ -179,58 +188,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
     result = train(config, resume_dir=resume_dir, progress=not args.no_progress)
+    if not result.main_process:
+        return 0
     print(
-        f"trained {result.steps} steps in {result.seconds:.0f} s ({result.showers_per_second:.0f} showers/s); "
+        f"trained {result.steps} steps in {result.seconds:.0f} s ({result.items_per_second:.0f} {result.unit}/s); "
         f"run folder {result.run_dir}"
     )
     print(f"checkpoint: {result.checkpoint}")
     if not args.no_validate:
-        from hepgan.validation.run_check import validate_run
-
-        summary = validate_run(result.run_dir, result.checkpoint)
-        if summary.get("kind") == "events":
-            print(
-                f"held-out validation ({summary['n_reference']} reference, {summary['n_generated']} generated "
-                f"events): {result.run_dir / 'validation' / 'index.html'}"
-            )
-
-            def number(value: float | None, spec: str, scale: float = 1.0) -> str:
-                return "n/a".rjust(len(format(0.0, spec))) if value is None else format(scale * value, spec)
-
-            peak = summary["peak"]
-            ref, gen = peak["reference"], peak["generated"]
-            print(f"  {peak['observable']} peak     ref [GeV]   gen [GeV]    diff      target")
-            for key in ("position", "width"):
-                ok = "ok" if peak[f"{key}_within_target"] else "missed"
-                print(
-                    f"  {key:>14s} {number(ref[f'{key}_gev'], '10.3f')} {number(gen[f'{key}_gev'], '10.3f')} "
-                    f"({number(peak[f'{key}_rel_diff'], '+6.2f', 100)}%)  ±{100 * peak[f'target_{key}_rel']:g}% {ok}"
-                )
-            print("  observable         W1     W1 floor   W1/floor  (target <= 3)")
-            for name, entry in summary["observables"].items():
-                if "skipped" in entry:
-                    print(f"  {name:>12s}  skipped: {entry['skipped']}")
-                    continue
-                ok = "ok" if entry["w1_within_target"] else "missed"
-                print(
-                    f"  {name:>12s} {entry['w1']:10.4g} {entry['w1_floor']:10.4g} "
-                    f"{number(entry['w1_over_floor'], '8.2f')}  {ok}"
-                )
-            print(f"  all targets met: {'yes' if summary['summary']['all_targets_met'] else 'no'}")
-            return 0
-        print(f"held-out validation ({summary['n_showers']} showers): {result.run_dir / 'validation' / 'index.html'}")
-        print("  E_inc           <E_tot/E_inc> ref    gen   (diff)    width ref    gen   (diff)")
-        for row in summary["response_per_energy"]:
-            print(
-                f"  {row['label']:>14s} {row['mean_reference']:8.4f} {row['mean_generated']:8.4f} "
-                f"({100 * row['mean_rel_diff']:+5.1f}%)  {row['std_reference']:8.4f} {row['std_generated']:8.4f} "
-                f"({100 * row['std_rel_diff']:+5.1f}%)"
-            )
+        validation = validate_run(result.run_dir, result.checkpoint)
+        print("\n".join(validation.lines))
     return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from hepgan.generate import generate_to_file, resolve_checkpoint
+    from hepgan.domains import generate_to_file
+    from hepgan.generate.stream import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
     summary = generate_to_file(
@@ -253,63 +226,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hepgan.io.geometry import load_geometry
-    from hepgan.validation.event_report import is_event_file, validate_event_files
-    from hepgan.validation.report import validate_files
+    from hepgan.domains import ValidateOptions, validate_files
 
-    if is_event_file(args.reference) and is_event_file(args.generated):
-        report = validate_event_files(args.reference, args.generated, Path(args.output))
-        peak = report["peak"]
-        print(
-            f"{peak['observable']} peak: position {100 * peak['position_rel_diff']:+.2f}%, "
-            f"width {100 * peak['width_rel_diff']:+.2f}% (gen vs ref); "
-            f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
-            f"{report['summary']['observables_compared']} observables"
-        )
-        print(f"report: {Path(args.output) / 'index.html'}")
-        return 0
-    geometry = load_geometry(args.geometry or _geometry_named_by(Path(args.reference)))
-    options: dict = {"classifier": not args.no_classifier}
-    if args.all_energy_plots:
-        options["per_energy_plots"] = "all"
-    if args.checkpoint:
-        from hepgan.generate import ShowerGenerator, resolve_checkpoint
-        from hepgan.validation.latent import latent_walk
-
-        generator = ShowerGenerator.from_checkpoint(resolve_checkpoint(args.checkpoint))
-        options["latent_walk_showers"] = latent_walk(generator, args.walk_energy)
-        options["latent_walk_incident_mev"] = args.walk_energy
-    report = validate_files(args.reference, args.generated, geometry, Path(args.output), **options)
-    for name, entry in report.get("global_metrics", {}).items():
-        if entry.get("value") is not None:
-            floor = f"{entry['floor']:.4g}" if entry.get("floor") is not None else "n/a"
-            print(
-                f"  {name:28s} {entry['value']:10.4g} ± {entry.get('error') or 0:.2g}   floor {floor:>10s}"
-                f"   {entry.get('verdict', '')}"
-            )
-    print(f"report: {Path(args.output) / 'index.html'}")
+    options = ValidateOptions(
+        geometry=args.geometry,
+        checkpoint=args.checkpoint,
+        walk_energy_mev=args.walk_energy,
+        classifier=not args.no_classifier,
+        all_energy_plots=args.all_energy_plots,
+    )
+    validation = validate_files(args.reference, args.generated, Path(args.output), options)
+    print("\n".join(validation.lines))
     return 0
 
 
-def _geometry_named_by(path: Path) -> str:
-    """The built-in geometry a shower file's attributes name, else the default ds1-photon geometry."""
-    from hepgan.io import ShowerReader, detect_layout
-    from hepgan.io.geometry import BUILTIN_GEOMETRIES
+def cmd_info(args: argparse.Namespace) -> int:
+    from hepgan.domains.info import describe, run_field
 
-    fallback = "calochallenge_ds1_photons"
-    try:
-        layout = detect_layout(path)
-        default = "calogan" if layout == "calogan" else fallback
-        with ShowerReader(path, default) as reader:
-            name = str(reader.attrs.get("geometry", default))
-    except HepganError:
-        return fallback  # validate_files reports the problem with the file itself
-    return name if name in BUILTIN_GEOMETRIES else default
+    if args.field:
+        for path in args.paths:
+            print(run_field(path, args.field))
+        return 0
+    for path in args.paths:
+        print("\n".join(describe(path)))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from hepgan.export import export_onnx
-    from hepgan.generate import resolve_checkpoint
+    from hepgan.generate.stream import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
     path = export_onnx(checkpoint, Path(args.output), opset=args.opset, use_ema=not args.no_ema)
@@ -337,6 +282,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "merge": cmd_merge,
     "export": cmd_export,
+    "info": cmd_info,
 }
 
 

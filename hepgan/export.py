@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 from hepgan import __version__
-from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform
+from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
+from hepgan.generate.showers import ShowerGenerator
 
 if TYPE_CHECKING:
     import onnx
@@ -129,10 +130,9 @@ class ExportableGenerator(nn.Module):
         mu = self._interp(log_e, "response_mean")
         sigma = self._interp(log_e, "response_std")
         response = torch.relu(mu + sigma * features[:, :1] / self.response_scale)
-        y = features[:, 1:] * self._interp(log_e, "cell_std") + self._interp(log_e, "cell_mean")
-        if self.capped:
-            y = torch.minimum(y, self._interp(log_e, "cell_max"))
-        fractions = torch.relu(torch.exp(y) - self.fraction_epsilon)
+        cap = self._interp(log_e, "cell_max") if self.capped else None
+        mean, std = self._interp(log_e, "cell_mean"), self._interp(log_e, "cell_std")
+        fractions = raw_fractions(features[:, 1:], mean, std, cap, self.fraction_epsilon, in_place=False)
         if self.empty_cell_cut:
             fractions = torch.where(fractions < self.fraction_epsilon, torch.zeros_like(fractions), fractions)
         norm = fractions.sum(dim=1, keepdim=True)
@@ -149,8 +149,6 @@ def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[Expo
     Raises:
         InputFileError: missing, corrupt or non-hepgan checkpoint.
     """
-    from hepgan.generate import ShowerGenerator
-
     try:
         generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu", use_ema=use_ema)
     except (KeyError, TypeError, RuntimeError) as exc:  # a hepgan-format file missing or mismatching parts

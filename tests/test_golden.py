@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgan.generate import ShowerGenerator
-from hepgan.generate_events import EventGenerator
+from hepgan.generate import EventGenerator
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 

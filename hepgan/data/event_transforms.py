@@ -74,7 +74,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from hepgan.data.transforms import interp_linear
+from hepgan.data.interpolation import interp_linear
 from hepgan.errors import ConfigError, TrainingError
 from hepgan.io.events import EventBatch
 

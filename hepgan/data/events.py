@@ -1,7 +1,8 @@
 """The event data module: reads a reference event file in chunks for training an event GAN.
 
 :class:`EventData` is the ``kind: events`` counterpart of :class:`hepgan.data.showers.ShowerData`
-(see there for what a data module provides). Events (pT-ordered objects: pT, η, φ, m in
+(see there for what a data module provides); :class:`EventModelState` is what an event
+checkpoint holds besides the weights, written and read in this one place. Events (pT-ordered objects: pT, η, φ, m in
 GeV/rad, :class:`~hepgan.io.events.EventBatch`) become features with
 :class:`~hepgan.data.event_transforms.EventTransform` (``preprocessing.events``): per object
 ("objects": mapped ln pT (so generated pT is positive) and η, (cos φ, sin φ) (periodic) and,
@@ -13,7 +14,7 @@ With ``preprocessing.events.symmetries`` (``eta_flip``, ``phi_rotation``) the cr
 event, real or generated, through a random symmetry transform
 (:meth:`~hepgan.data.event_transforms.EventTransform.apply_symmetries`): the real batches are
 augmented and the generated ones symmetrised; generation applies the same random transforms
-to what the generator makes (:class:`hepgan.generate_events.EventGenerator`), so the generated
+to what the generator makes (:class:`hepgan.generate.events.EventGenerator`), so the generated
 distribution is exactly symmetric.
 
 The model is unconditional (``cond_dim = 0``): a whole event is one sample of the process
@@ -32,23 +33,23 @@ Phys. 7 (2019) 075, arXiv:1907.03764.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from hepgan.config import ModelConfig, RunConfig
+from hepgan.config import RunConfig
 from hepgan.data.event_transforms import EventTransform
-from hepgan.data.showers import holdout_mask
+from hepgan.data.split import holdout_mask
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.io.events import EventBatch, EventReader, EventSelection, EventWriter
-from hepgan.models.mlp import MLPCritic, MLPGenerator
 
 KIND = "events"
 COND_DIM = 0
+"""The event model is unconditional (see :data:`hepgan.models.events.EVENT_CONDITION_DIM`)."""
 IQR_TO_SIGMA = 1.349
 """Interquartile range of a unit Gaussian: IQR / 1.349 estimates σ robustly (tails ignored)."""
 
@@ -56,48 +57,6 @@ IQR_TO_SIGMA = 1.349
 def selection_from_config(selection: dict[str, Any]) -> EventSelection | None:
     """The configured selection; ``{}`` gives None (a hepgan event table read as stored)."""
     return EventSelection.from_dict(selection, "data.selection") if selection else None
-
-
-def check_event_architecture(model: ModelConfig) -> None:
-    """Raise ConfigError unless ``model.architecture`` is "mlp" and ``model.critic_summary`` is empty (shower-only)."""
-    if model.architecture != "mlp":
-        raise ConfigError(f"model.architecture: kind 'events' needs 'mlp', got {model.architecture!r}")
-    if model.critic_summary:
-        raise ConfigError(f"model.critic_summary: kind 'events' needs [], got {list(model.critic_summary)}")
-
-
-class SymmetrisedCritic(MLPCritic):
-    """The MLP critic behind a random symmetry transform of every input event (the same weights and state dict).
-
-    Each call draws the transforms from torch's global CPU generator (saved in checkpoints),
-    independently per event: the real events of a batch are augmented, the generated ones
-    symmetrised, and the gradient penalty's interpolates lie between the two (the transforms
-    are linear isometries of the features).
-    """
-
-    def __init__(self, cond_dim: int, n_features: int, hidden: tuple[int, ...], transform: EventTransform) -> None:
-        super().__init__(cond_dim, n_features, hidden)
-        self.symmetrise = transform.apply_symmetries
-
-    def forward(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return super().forward(self.symmetrise(features), cond)
-
-
-def build_event_networks(
-    model: ModelConfig, n_features: int, transform: EventTransform | None = None
-) -> tuple[nn.Module, nn.Module]:
-    """Unconditional MLP generator and critic for ``n_features`` event features.
-
-    With a ``transform`` that has symmetries the critic is a :class:`SymmetrisedCritic`.
-
-    Raises:
-        ConfigError: ``model.architecture`` is not "mlp".
-    """
-    check_event_architecture(model)
-    generator = MLPGenerator(model.latent_dim, COND_DIM, n_features, model.generator_hidden)
-    if transform is not None and transform.symmetries:
-        return generator, SymmetrisedCritic(COND_DIM, n_features, model.critic_hidden, transform)
-    return generator, MLPCritic(COND_DIM, n_features, model.critic_hidden)
 
 
 def leading_pair_mass(features: torch.Tensor, transform: EventTransform) -> torch.Tensor:
@@ -164,7 +123,6 @@ class EventData:
         self.transform: EventTransform | None = None
         self.mass_center_gev = 0.0
         self.mass_scale_gev = 1.0
-        check_event_architecture(config.model)  # fail before reading any data
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
@@ -211,11 +169,14 @@ class EventData:
             masses = [leading_pair_mass(transform.forward(b, rng), transform).numpy() for b in self._chunks(train=True)]
             self.mass_center_gev, self.mass_scale_gev = robust_location_scale(np.concatenate(masses))
 
-    def load_transform(self, state: dict[str, Any]) -> None:
+    def load_transform(self, state: Mapping[str, Any]) -> None:
         """Use the preprocessing (and MMD mass scale) stored in a checkpoint."""
-        self.transform = EventTransform.from_state_dict(state["transform"])
-        self.mass_center_gev = float(state["mmd_mass_center_gev"])
-        self.mass_scale_gev = float(state["mmd_mass_scale_gev"])
+        model = EventModelState.from_entries(state, str(self.path))
+        self.transform, self.mass_center_gev, self.mass_scale_gev = (
+            model.transform,
+            model.mass_center_gev,
+            model.mass_scale_gev,
+        )
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) float32 and empty conditions (N, 0), built chunk by chunk."""
@@ -235,10 +196,6 @@ class EventData:
             for batch in self._chunks(train=False):
                 out.write(batch)
 
-    def build_networks(self) -> tuple[nn.Module, nn.Module]:
-        """Unconditional MLP generator and critic for the transform's features (symmetrised critic if configured)."""
-        return build_event_networks(self.config.model, self.transform.n_features, self.transform)
-
     def mmd_features(self, features: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """What the optional MMD term compares: (m_12 − median) / scale, (N, 1), differentiable.
 
@@ -252,15 +209,51 @@ class EventData:
         mass = leading_pair_mass(features, self.transform)
         return ((mass - self.mass_center_gev) / self.mass_scale_gev).unsqueeze(1)
 
-    def fit_calibration(self, generator: nn.Module, latent_dim: int, device: torch.device, seed: int) -> None:
-        """Nothing: the cell calibration is for calorimeter showers only."""
+    def model_state(self) -> EventModelState:
+        """What a checkpoint of this run holds besides the weights."""
+        return EventModelState(self.n_objects, self.transform, self.mass_center_gev, self.mass_scale_gev)
 
-    def checkpoint_entries(self) -> dict[str, Any]:
-        """What generation needs besides the weights: kind, objects per event, preprocessing."""
+
+@dataclass
+class EventModelState:
+    """What an event checkpoint holds besides the weights and the config; written and read here only.
+
+    Attributes:
+        n_objects: object slots per event.
+        transform: the fitted event preprocessing.
+        mass_center_gev, mass_scale_gev: location and scale of the MMD term's pair mass (GeV).
+    """
+
+    n_objects: int
+    transform: EventTransform
+    mass_center_gev: float = 0.0
+    mass_scale_gev: float = 1.0
+
+    def entries(self) -> dict[str, Any]:
+        """The checkpoint entries: kind, objects per event, preprocessing, MMD mass scale."""
         return {
-            "kind": self.kind,
+            "kind": KIND,
             "n_objects": self.n_objects,
             "transform": self.transform.state_dict(),
             "mmd_mass_center_gev": self.mass_center_gev,
             "mmd_mass_scale_gev": self.mass_scale_gev,
         }
+
+    @classmethod
+    def from_entries(cls, state: Mapping[str, Any], source: str) -> EventModelState:
+        """Read the entries of :meth:`entries`.
+
+        Raises:
+            InputFileError: an entry is missing or malformed, naming ``source``.
+        """
+        try:
+            transform = EventTransform.from_state_dict(state["transform"])
+            return cls(
+                n_objects=int(state.get("n_objects", transform.n_objects)),
+                transform=transform,
+                mass_center_gev=float(state.get("mmd_mass_center_gev", 0.0)),
+                mass_scale_gev=float(state.get("mmd_mass_scale_gev", 1.0)),
+            )
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None

@@ -1,35 +1,35 @@
 """The shower data module: reads a reference shower file in chunks for training.
 
-A data module is what the trainer needs from a kind of data (``config.kind``): it fits
-the invertible preprocessing, builds the training tensors (features and conditions),
-writes the held-out reference sample, builds the networks for its feature layout, and
-names what a checkpoint must hold to generate again. :class:`ShowerData` does this for
-calorimeter showers; :func:`hepgan.data.make_data_module` picks the module by kind.
+A data module is what training needs from a kind of data: it fits the invertible
+preprocessing, builds the training tensors (features and conditions), writes the held-out
+reference sample and computes the differentiable shower summaries that the critic and the
+MMD term compare. :class:`ShowerData` does this for calorimeter showers;
+:class:`ShowerModelState` is what a shower checkpoint holds besides the weights (geometry,
+extra cells, preprocessing, cell calibration), written and read in this one place. The
+calorimeter domain (:mod:`hepgan.domains.calo`) puts them together with the networks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.split import holdout_mask
 from hepgan.data.transforms import ShowerTransform
 from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
-from hepgan.io.geometry import CaloGeometry, load_geometry
-from hepgan.models import CONDITION_DIM, build_networks
-from hepgan.models.summary_critic import SummaryCritic
+from hepgan.io.geometry import CaloGeometry, geometry_from_dict, load_geometry
 
+KIND = "calo"
 WIDTH_PEDESTAL = 0.1
 """Pedestal under the layer-width weights, in units of ``preprocessing.fraction_epsilon`` per voxel."""
-CALIBRATION_SAMPLES_PER_REFERENCE = 2
-"""Generated showers per kept reference shower when the cell calibration is refitted."""
 SUMMARY_SCALE_SHOWERS = 20_000
 """Training showers used to fix the scale of the layer energies and widths (MMD term, summary critic)."""
 
@@ -47,18 +47,10 @@ def batch_cells(batch: ShowerBatch, n_extra: int) -> np.ndarray:
     return np.concatenate([np.asarray(batch.showers_mev, dtype=np.float64), np.asarray(overflow, np.float64)], axis=1)
 
 
-def holdout_mask(n: int, validation_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of held-out entries (fixed by the seed, so resuming sees the same split)."""
-    n_val = round(n * validation_fraction)
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
-    return mask
-
-
 class ShowerData:
     """Calorimeter showers: reads the reference file in chunks, never all at once."""
 
-    kind = "calo"
+    kind = KIND
     cond_dim = 1  # log-scaled incident energy
 
     def __init__(self, config: RunConfig) -> None:
@@ -69,8 +61,6 @@ class ShowerData:
         self.transform: ShowerTransform | None = None
         self._layer_matrix: tuple[torch.Tensor, ...] | None = None
         self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.calibration: CellCalibration | None = None
-        self._calibration_energies = np.zeros(0)
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
@@ -103,11 +93,11 @@ class ShowerData:
             pp.cell_standardisation,
             empty_cell_cut=pp.empty_cell_cut,
         )
-        self.transform = transform.fit(_TrainingChunks(self))
+        self.transform = transform.fit(TrainingChunks(self))
 
-    def load_transform(self, state: dict[str, Any]) -> None:
+    def load_transform(self, state: Mapping[str, Any]) -> None:
         """Use the preprocessing stored in a checkpoint."""
-        self.transform = ShowerTransform.from_state_dict(state["transform"])
+        self.transform = ShowerModelState.from_entries(state, str(self.path)).transform
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
@@ -141,31 +131,19 @@ class ShowerData:
                         )
                     )
 
-    def build_networks(self) -> tuple[nn.Module, nn.Module]:
-        """Generator and critic for this geometry's layer images (+ overflow cells).
-
-        With ``model.critic_summary`` the critic is a :class:`SummaryCritic` that also scores
-        the named layer summaries (call after :meth:`training_tensors`, which fixes their scale).
-        """
-        model = self.config.model
-        shapes = [layer.shape for layer in self.geometry.layers]
-        generator, critic = build_networks(model, shapes, self.n_extra)
-        if model.critic_summary:
-            n_summary = len(model.critic_summary) * self.geometry.n_layers
-            critic = SummaryCritic(critic, self.critic_summary, n_summary, CONDITION_DIM, model.summary_hidden)
-        return generator, critic
-
-    def make_evaluator(self, max_showers: int) -> ShowerEvaluator | None:
-        """Cheap metrics of a generator against (up to ``max_showers`` of) the held-out showers; None without any."""
-        if not self.holdout.any():
-            return None
+    def holdout_arrays(self, max_showers: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cells (N, n_cells) in MeV and incident energies (N,) in MeV of up to ``max_showers`` held-out showers."""
         cells, incident = [], []
         for c, inc, _, _ in self._chunks(train=False):
             cells.append(c)
             incident.append(inc)
-        cells_all = np.concatenate(cells)[:max_showers]
-        incident_all = np.concatenate(incident)[:max_showers]
-        return ShowerEvaluator(self, cells_all, incident_all)
+        if not cells:
+            return np.zeros((0, self.geometry.n_voxels + self.n_extra)), np.zeros(0)
+        return np.concatenate(cells)[:max_showers], np.concatenate(incident)[:max_showers]
+
+    def training_chunks(self) -> TrainingChunks:
+        """The training showers as re-iterable ``(cells, incident)`` chunks (each pass re-reads the file)."""
+        return TrainingChunks(self)
 
     def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """What the optional MMD term compares, (N, d), differentiable in ``features``.
@@ -226,14 +204,7 @@ class ShowerData:
             voxel_only[n_vox:] = 0.0
             self._layer_matrix = tuple(torch.from_numpy(a).float() for a in (onehot, voxel_only, coords))
         onehot, voxel_only, coords = (t.to(features.device) for t in self._layer_matrix)
-        device = features.device
-        log_e = cond[:, 0].double() * transform.log_energy_std.to(device) + transform.log_energy_mean.to(device)
-        params = transform._cell_params(torch.exp(log_e), device, torch.float32, transform.cell_max is not None)
-        y = features[:, 1:].float() * params[1] + params[0]
-        if len(params) == 3:
-            y = torch.minimum(y, params[2])
-        fractions = torch.relu(torch.exp(y) - transform.fraction_epsilon)
-        fractions = fractions / fractions.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        fractions = transform.fractions(features, transform.incident_from_condition(cond))
         layer_share = fractions @ onehot
         # width weights: the fractions on a pedestal of WIDTH_PEDESTAL·ε per voxel, which bounds
         # d ln(weight)/d feature where a cell's fraction is far below ε
@@ -246,78 +217,8 @@ class ShowerData:
         spread = (fractions_w * (dx * dx + dy * dy)) @ voxel_only / weight
         return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1)
 
-    def fit_calibration(self, generator: nn.Module, latent_dim: int, device: torch.device, seed: int) -> None:
-        """Refit the cell calibration (``preprocessing.cell_calibration``) to ``generator``; else nothing.
 
-        The reference quantiles come from the training showers (read once, at most
-        :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin); the generated
-        ones from ``CALIBRATION_SAMPLES_PER_REFERENCE`` generated showers per kept reference
-        shower, at the same incident energies, seeded by ``seed``.
-        """
-        if not self.config.preprocessing.cell_calibration:
-            return
-        if self.calibration is None:
-            self.calibration, self._calibration_energies = CellCalibration.from_reference(_TrainingChunks(self))
-        incident = torch.from_numpy(np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE))
-        rng = torch.Generator(device=device).manual_seed(seed)
-        cells = []
-        with torch.no_grad():
-            for start in range(0, len(incident), 10_000):
-                part = incident[start : start + 10_000].to(device)
-                noise = torch.randn(len(part), latent_dim, device=device, generator=rng)
-                # the precision `hepgan generate` uses (bf16 autocast on GPUs)
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    features = generator(noise, self.transform.condition(part).float())
-                cells.append(self.transform.inverse(features.float(), part).cpu().numpy())
-        self.calibration.fit_generated(np.concatenate(cells), incident.numpy())
-
-    def checkpoint_entries(self) -> dict[str, Any]:
-        """What generation needs besides the weights: kind, geometry, extra cells, preprocessing, calibration."""
-        entries = {
-            "kind": self.kind,
-            "geometry": self.geometry.to_dict(),
-            "n_extra": self.n_extra,
-            "transform": self.transform.state_dict(),
-        }
-        if self.calibration is not None and self.calibration.fitted:
-            entries["cell_calibration"] = self.calibration.state_dict()
-        return entries
-
-
-class ShowerEvaluator:
-    """Generates showers for the held-out incident energies and scores them with the quick metrics.
-
-    The reference observables are computed once; each call costs one generation pass and
-    :func:`hepgan.validation.metrics.quick_metrics` (a fraction of a second for ~1500 showers).
-    """
-
-    def __init__(self, data: ShowerData, cells_mev: np.ndarray, incident_mev: np.ndarray) -> None:
-        from hepgan.validation.observables import shower_observables
-
-        self.data = data
-        self.incident = torch.from_numpy(incident_mev)
-        n_vox = data.geometry.n_voxels
-        self.reference = shower_observables(cells_mev[:, :n_vox], incident_mev, data.geometry)
-
-    @torch.no_grad()
-    def __call__(self, generator: nn.Module, latent_dim: int, device: torch.device, seed: int) -> dict[str, float]:
-        from hepgan.validation.metrics import quick_metrics
-        from hepgan.validation.observables import shower_observables
-
-        rng = torch.Generator(device=device).manual_seed(seed)
-        incident = self.incident.to(device)
-        noise = torch.randn(len(incident), latent_dim, device=device, generator=rng)
-        features = generator(noise, self.data.transform.condition(incident).float())
-        cells = self.data.transform.inverse(features.float(), incident)
-        if self.data.calibration is not None and self.data.calibration.fitted:
-            cells = self.data.calibration.apply(cells, incident, rng)
-        cells = cells.cpu().numpy()
-        n_vox = self.data.geometry.n_voxels
-        generated = shower_observables(cells[:, :n_vox], self.incident.numpy(), self.data.geometry)
-        return quick_metrics(self.reference, generated)
-
-
-class _TrainingChunks:
+class TrainingChunks:
     """Re-iterable ``(cells, incident)`` training chunks: each iteration re-reads the file."""
 
     def __init__(self, data: ShowerData) -> None:
@@ -326,3 +227,51 @@ class _TrainingChunks:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for cells, incident, _, _ in self.data._chunks(train=True):
             yield cells, incident
+
+
+@dataclass
+class ShowerModelState:
+    """What a shower checkpoint holds besides the weights and the config; written and read here only.
+
+    Attributes:
+        geometry: the voxel geometry the model generates.
+        n_extra: cells beyond the voxels (CaloGAN's per-layer overflow).
+        transform: the fitted preprocessing.
+        calibration: the fitted cell calibration, or None.
+    """
+
+    geometry: CaloGeometry
+    n_extra: int
+    transform: ShowerTransform
+    calibration: CellCalibration | None = None
+
+    def entries(self) -> dict[str, Any]:
+        """The checkpoint entries: kind, geometry, extra cells, preprocessing and (if fitted) calibration."""
+        entries = {
+            "kind": KIND,
+            "geometry": self.geometry.to_dict(),
+            "n_extra": self.n_extra,
+            "transform": self.transform.state_dict(),
+        }
+        if self.calibration is not None and self.calibration.fitted:
+            entries["cell_calibration"] = self.calibration.state_dict()
+        return entries
+
+    @classmethod
+    def from_entries(cls, state: Mapping[str, Any], source: str) -> ShowerModelState:
+        """Read the entries of :meth:`entries` (checkpoints without a kind are shower checkpoints).
+
+        Raises:
+            InputFileError: an entry is missing or malformed, naming ``source``.
+        """
+        try:
+            calibration = state.get("cell_calibration")
+            return cls(
+                geometry=geometry_from_dict(state["geometry"], f"{source}: geometry"),
+                n_extra=int(state["n_extra"]),
+                transform=ShowerTransform.from_state_dict(state["transform"]),
+                calibration=CellCalibration.from_state_dict(calibration) if calibration is not None else None,
+            )
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None

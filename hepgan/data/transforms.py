@@ -43,6 +43,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from hepgan.data.interpolation import interp_linear
 from hepgan.errors import TrainingError
 
 CELL_STANDARDISATIONS = ("per_energy", "global")
@@ -175,10 +176,11 @@ class ShowerTransform:
             interp_linear(log_e, x, self.response_std.to(log_e.device)),
         )
 
-    def _cell_params(
+    def cell_parameters(
         self, incident_mev: torch.Tensor, device: torch.device, dtype: torch.dtype, with_max: bool = False
     ) -> tuple[torch.Tensor, ...]:
-        """Cell means and stds (and caps) of ln(f + ε): (n_cells,) ("global") or (N, n_cells) ("per_energy")."""
+        """Cell means and stds (and caps) of ln(f + ε) at ``incident_mev`` (MeV): (n_cells,) ("global") or
+        (N, n_cells) ("per_energy", interpolated linearly in ln E_inc between the fitted bins)."""
         tables = [self.cell_mean, self.cell_std] + ([self.cell_max] if with_max else [])
         tables = [t.to(device, dtype) for t in tables]
         if tables[0].dim() == 1:
@@ -198,25 +200,24 @@ class ShowerTransform:
         mu, sigma = self._response_params(incident_mev)
         z = self.response_scale * (totals / incident_mev.to(torch.float64) - mu) / sigma
         fractions = cells / torch.where(totals > 0, totals, torch.ones_like(totals)).unsqueeze(1)
-        mean, std = self._cell_params(incident_mev, cells.device, torch.float64)
+        mean, std = self.cell_parameters(incident_mev, cells.device, torch.float64)
         x = (torch.log(fractions + self.fraction_epsilon) - mean) / std
         return torch.cat([z.unsqueeze(1), x], dim=1)
 
     def inverse(self, features: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
-        """Cell energies (N, n_cells) in MeV from features (N, 1 + n_cells); dtype of ``features``."""
+        """Cell energies (N, n_cells) in MeV from features (N, 1 + n_cells); dtype of ``features``.
+
+        Works in place on one (N, n_cells) buffer (generation speed is bound by memory traffic
+        here), so it is not differentiable; :meth:`fractions` is the differentiable path.
+        """
         dtype = features.dtype
         device = features.device
         work = torch.float64 if dtype == torch.float64 else torch.float32
         feats = features.to(work)
         mu, sigma = self._response_params(incident_mev)
         response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0] / self.response_scale, min=0.0)
-        capped = self.cell_max is not None
-        params = self._cell_params(incident_mev, device, work, with_max=capped)
-        # in place on one (N, n_cells) buffer: generation speed is bound by memory traffic here
-        fractions = feats[:, 1:].mul(params[1]).add_(params[0])
-        if capped:
-            fractions = torch.minimum(fractions, params[2], out=fractions)
-        fractions.exp_().sub_(self.fraction_epsilon).clamp_(min=0.0)
+        params = self.cell_parameters(incident_mev, device, work, with_max=self.cell_max is not None)
+        fractions = raw_fractions(feats[:, 1:], *params, self.fraction_epsilon, in_place=True)
         if self.empty_cell_cut:
             fractions.masked_fill_(fractions < self.fraction_epsilon, 0.0)
         norm = fractions.sum(dim=1)
@@ -225,6 +226,22 @@ class ShowerTransform:
         if self.empty_cell_cut and self.min_cell_mev > 0:
             cells.masked_fill_(cells < self.min_cell_mev * (1.0 - MIN_CELL_RTOL), 0.0)
         return cells.to(dtype)
+
+    def fractions(self, features: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
+        """Energy fractions (N, n_cells), summing to 1, from features (N, 1 + n_cells); differentiable.
+
+        The same map as :meth:`inverse` without the empty-cell cut (a step function, which
+        would stop gradients); computed in float32 on the features' device.
+        """
+        params = self.cell_parameters(incident_mev, features.device, torch.float32, with_max=self.cell_max is not None)
+        fractions = raw_fractions(features[:, 1:].float(), *params, self.fraction_epsilon, in_place=False)
+        return fractions / fractions.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def incident_from_condition(self, condition: torch.Tensor) -> torch.Tensor:
+        """Incident energies (N,) in MeV, float64, from network conditions (N, 1): the inverse of :meth:`condition`."""
+        device = condition.device
+        log_e = condition[:, 0].double() * self.log_energy_std.to(device) + self.log_energy_mean.to(device)
+        return torch.exp(log_e)
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor | int | float]:
@@ -309,12 +326,27 @@ def _binned_response(
     return np.array(centres), np.array(means), np.array(stds)
 
 
-def interp_linear(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear interpolation like ``numpy.interp`` (constant beyond the ends)."""
-    if len(xp) == 1:
-        return fp.expand_as(x).clone()
-    x_clamped = torch.clamp(x, xp[0], xp[-1])
-    idx = torch.clamp(torch.searchsorted(xp, x_clamped, right=True) - 1, 0, len(xp) - 2)
-    x0, x1 = xp[idx], xp[idx + 1]
-    w = (x_clamped - x0) / (x1 - x0)
-    return fp[idx] * (1 - w) + fp[idx + 1] * w
+def raw_fractions(
+    features: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    cap: torch.Tensor | None = None,
+    epsilon: float = 0.0,
+    *,
+    in_place: bool,
+) -> torch.Tensor:
+    """Unnormalised cell fractions exp(min(x·s + m, y_max)) − ε, clipped at 0, from standardised ln(f + ε) x.
+
+    ``mean``, ``std`` and ``cap`` broadcast against ``features`` (N, n_cells). With ``in_place``
+    one new buffer is written in place (fast, not differentiable); otherwise every step is a
+    new tensor (differentiable, exportable).
+    """
+    if in_place:
+        fractions = features.mul(std).add_(mean)
+        if cap is not None:
+            fractions = torch.minimum(fractions, cap, out=fractions)
+        return fractions.exp_().sub_(epsilon).clamp_(min=0.0)
+    log_fractions = features * std + mean
+    if cap is not None:
+        log_fractions = torch.minimum(log_fractions, cap)
+    return torch.relu(torch.exp(log_fractions) - epsilon)

@@ -1,4 +1,4 @@
-"""Networks only: ``build_generator`` / ``build_critic`` from the config's architecture name."""
+"""Networks only: shower networks from the config's architecture name (an explicit registry), event networks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import nn
 
 from hepgan.config import ModelConfig
 from hepgan.models.dcgan import DCGANCritic, DCGANGenerator
+from hepgan.models.events import EVENT_CONDITION_DIM, build_event_networks, check_event_architecture
 from hepgan.models.mlp import MLPCritic, MLPGenerator
 
 CONDITION_DIM = 1  # log-scaled incident energy
@@ -39,4 +40,11 @@ def build_networks(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extr
     return ARCHITECTURES[cfg.architecture](cfg, layer_shapes, n_extra)
 
 
-__all__ = ["ARCHITECTURES", "CONDITION_DIM", "build_networks"]
+__all__ = [
+    "ARCHITECTURES",
+    "CONDITION_DIM",
+    "EVENT_CONDITION_DIM",
+    "build_event_networks",
+    "build_networks",
+    "check_event_architecture",
+]

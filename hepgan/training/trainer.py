@@ -1,10 +1,13 @@
 """The training loop: k discriminator steps, then l generator steps, per iteration.
 
 The loop does not know which game it plays: the :class:`~hepgan.losses.GANObjective`
-owns the losses and diagnostics. One folder per run holds the resolved config, a
-JSON-lines metrics log, checkpoints and the held-out reference sample used for
-validation. ``resume`` continues a killed run from its newest usable checkpoint with
-the optimiser state, the data-sampling and noise RNG states and the step restored.
+owns the losses and diagnostics. Nor does it know which kind of data it trains on: it is
+handed a :class:`~hepgan.training.protocols.TrainingData` (networks, tensors, checkpoint
+entries) whose domain-specific steps are :class:`~hepgan.training.protocols.StepHook`
+objects. One folder per run holds the resolved config, a JSON-lines metrics log,
+checkpoints, ``run.json`` and the held-out reference sample used for validation.
+``resume`` continues a killed run from its newest usable checkpoint with the optimiser
+state, the data-sampling and noise RNG states and the step restored.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from torch import nn
 
 from hepgan import __version__
 from hepgan.config import RunConfig, dump_config, load_config
-from hepgan.data import make_data_module
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
 from hepgan.losses import GANObjective
@@ -41,6 +43,8 @@ from hepgan.training.checkpoint import (
     save_checkpoint,
 )
 from hepgan.training.distributed import DistributedContext, init_distributed
+from hepgan.training.protocols import TrainingData
+from hepgan.training.run_record import write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,10 @@ class TrainResult:
     checkpoint: Path
     steps: int
     seconds: float
-    showers_per_second: float
+    items_per_second: float
+    unit: str = "showers"  # or "events"
+    best_checkpoint: Path | None = None
+    main_process: bool = True  # False on torchrun ranks other than 0
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:
@@ -85,6 +92,7 @@ class Trainer:
         self,
         config: RunConfig,
         run_dir: Path,
+        data: TrainingData,
         resume: bool = False,
         progress: bool = True,
         dist: DistributedContext | None = None,
@@ -103,7 +111,7 @@ class Trainer:
         self.local_batch = tc.batch_size // self.dist.world_size
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        self.data = make_data_module(config)
+        self.data = data
         self.objective = GANObjective(
             tc.loss,
             tc.gp_lambda,
@@ -155,10 +163,8 @@ class Trainer:
         self.rollbacks = 0
         self.lr_scale = 1.0
         self.best: dict[str, Any] | None = None
-        make_evaluator = getattr(self.data, "make_evaluator", None)
-        self.evaluator = (
-            make_evaluator(tc.eval_showers) if make_evaluator and tc.eval_every and self.dist.is_main else None
-        )
+        self.hooks = list(self.data.step_hooks(self.dist.is_main))
+        self.evaluates = any(hook.evaluation for hook in self.hooks)
         self._gathered_rng_states: list[torch.Tensor] = [self.rng.get_state()]
         self.step = 0
         if resume_state is not None:
@@ -384,9 +390,7 @@ class Trainer:
                 )
                 final = self.step == tc.max_steps or out_of_time or stop_signal is not None
                 at_checkpoint = final or self.step % tc.checkpoint_every == 0
-                at_eval = self.evaluator is not None and (
-                    final or (bool(tc.eval_every) and self.step % tc.eval_every == 0)
-                )
+                at_eval = self.evaluates and (final or (bool(tc.eval_every) and self.step % tc.eval_every == 0))
                 if at_checkpoint or at_eval or self.step % tc.log_every == 0:
                     values = {k: float(v) for k, v in diagnostics.items()}
                     values["diversity"] = self.diversity()
@@ -398,20 +402,13 @@ class Trainer:
                         if bar is not None:
                             bar.n = self.step
                         continue
-                    if at_checkpoint or at_eval:
-                        self.data.fit_calibration(
-                            self.generator_ema, self.config.model.latent_dim, self.device, self.config.seed
-                        )
-                    if at_eval:
-                        values.update(
-                            self.evaluator(
-                                self.generator_ema, self.config.model.latent_dim, self.device, self.config.seed
-                            )
-                        )
+                    for hook in self.hooks:
+                        if at_eval or (at_checkpoint and hook.at_checkpoints):
+                            values.update(hook.run(self.generator_ema, self.device, self.config.seed))
                     record = {
                         "step": self.step,
                         "time_s": round(time.perf_counter() - t0, 3),
-                        "showers_per_s": round(rate.per_second(self.step), 1),
+                        f"{self.data.unit}_per_s": round(rate.per_second(self.step), 1),
                         **{k: round(v, 6) for k, v in values.items()},
                     }
                     log_file.write(record)
@@ -419,7 +416,7 @@ class Trainer:
                         shown = ("d_loss", "g_loss", "wasserstein", "d_real", "d_fake", tc.select_by)
                         bar.set_postfix(
                             {k: f"{v:.3g}" for k, v in values.items() if k in shown}
-                            | {"showers/s": f"{record['showers_per_s']:.0f}"}
+                            | {f"{self.data.unit}/s": f"{record[f'{self.data.unit}_per_s']:.0f}"}
                         )
                 if at_checkpoint:
                     path = self.save()
@@ -439,16 +436,37 @@ class Trainer:
                     break
         if bar is not None:
             bar.close()
-        self._plot_history()
         seconds = time.perf_counter() - t0
         checkpoint = self.run_dir / "checkpoints" / checkpoint_name(self.step)
-        return TrainResult(
+        best = checkpoint.with_name(BEST_CHECKPOINT)
+        result = TrainResult(
             self.run_dir,
             checkpoint,
             self.step,
             seconds,
             (self.step - start_step) * rate.per_iteration / max(seconds, 1e-9),
+            self.data.unit,
+            best if self.best is not None and best.is_file() else None,
+            self.dist.is_main,
         )
+        if self.dist.is_main:
+            write_run_record(self.run_dir, self._run_record(result))
+        return result
+
+    def _run_record(self, result: TrainResult) -> dict[str, Any]:
+        """What ``run.json`` says of the finished training (the domain adds the validation summary)."""
+        return {
+            "kind": self.data.kind,
+            "name": self.config.name,
+            "final_checkpoint": str(result.checkpoint),
+            "best_checkpoint": None if result.best_checkpoint is None else str(result.best_checkpoint),
+            "best": self.best,
+            "steps": result.steps,
+            "seconds": round(result.seconds, 3),
+            f"{result.unit}_per_second": round(result.items_per_second, 1),
+            "world_size": self.dist.world_size,
+            "hepgan_version": __version__,
+        }
 
     def _agreed_signal(self, stop: _StopSignals) -> str | None:
         """The stop signal if any rank received one (all ranks then stop at the same step)."""
@@ -486,17 +504,6 @@ class Trainer:
             shutil.copyfile(checkpoint, tmp)
             os.replace(tmp, best)
             log_file.write({"step": self.step, "event": "best", **self.best})
-
-    def _plot_history(self) -> None:
-        """Losses, diagnostics and quick metrics against step, into the run folder (rank 0)."""
-        if not self.dist.is_main:
-            return
-        from hepgan.validation.plots import plot_training_history
-
-        try:
-            plot_training_history(self.run_dir / "metrics.jsonl", self.run_dir / "training_history.png")
-        except ValueError as exc:  # e.g. a run resumed at its last step logs nothing new
-            log.warning("no training-history figure: %s", exc)
 
 
 class _Rate:
@@ -576,23 +583,28 @@ def run_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunCo
     return load_config(saved, overrides)
 
 
-def train(config: RunConfig, resume_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
-    """Train a model for ``config`` in a new run folder, or continue the run in ``resume_dir``.
+def train(
+    config: RunConfig, data: TrainingData, resume_dir: str | Path | None = None, progress: bool = True
+) -> TrainResult:
+    """Train a model for ``config`` on ``data`` in a new run folder, or continue the run in ``resume_dir``.
 
-    When resuming, pass the run's own configuration (:func:`run_config`), optionally with
+    ``data`` comes from the config's domain (:func:`hepgan.domains.train` picks it). When
+    resuming, pass the run's own configuration (:func:`run_config`), optionally with
     overrides such as a larger ``training.max_steps`` or lower learning rates.
     """
     dist = init_distributed(config.training.device)
     try:
         if resume_dir is not None:
-            trainer = Trainer(config, Path(resume_dir), resume=True, progress=progress, dist=dist)
+            trainer = Trainer(config, Path(resume_dir), data, resume=True, progress=progress, dist=dist)
         else:
             run_dir = dist.broadcast_object(new_run_dir(config) if dist.is_main else None)
-            trainer = Trainer(config, run_dir, resume=False, progress=progress, dist=dist)
+            trainer = Trainer(config, run_dir, data, resume=False, progress=progress, dist=dist)
         result = trainer.fit()
     finally:
         dist.close()
-    log.info("trained %d steps in %.1f s (%.0f showers/s)", result.steps, result.seconds, result.showers_per_second)
+    log.info(
+        "trained %d steps in %.1f s (%.0f %s/s)", result.steps, result.seconds, result.items_per_second, result.unit
+    )
     return result
 
 

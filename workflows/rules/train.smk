@@ -1,6 +1,6 @@
 rule train:
     """Train on the run's reference showers; the run folder goes to results/<run>/train/ and its
-    final checkpoint (the path `hepgan train` prints as `checkpoint: PATH`) is copied to model.pt."""
+    final checkpoint (named by the run folder's run.json) is copied to model.pt."""
     input:
         reference="results/{run}/reference.h5",
     output:
@@ -23,4 +23,4 @@ rule train:
         " --set data.path={input.reference:q} --set training.runs_dir={output.runs:q}"
         " --set training.threads={threads} --set seed={params.seed}"
         " {params.no_validate} --no-progress > {log:q} 2>&1"
-        " && cp \"$(sed -n 's/^checkpoint: //p' {log:q} | tail -n 1)\" {output.model:q}"
+        " && cp \"$(hepgan info --field final_checkpoint {output.runs:q})\" {output.model:q}"

@@ -1,79 +1,101 @@
-"""Event generation: checkpoint (kind "events") → batches on the device → inverse transform → event table.
+"""Event generation: a trained unconditional event generator with its preprocessing, noise in, events (GeV) out.
 
 :class:`EventGenerator` is the notebook API::
 
-    from hepgan.generate_events import EventGenerator
+    from hepgan import EventGenerator
     gen = EventGenerator.from_checkpoint("runs/zmumu-.../checkpoints/step_0004000.pt")
     events = gen.sample(100_000, seed=1)        # EventBatch: pt, eta, phi, mass (GeV, rad), mask
 
 With symmetries in the checkpoint's preprocessing (``eta_flip``, ``phi_rotation``) every
 generated event goes through a random symmetry transform drawn from the same seeded
 generator as the noise, so the generated distribution is exactly symmetric.
-
+:meth:`EventGenerator.sample_batch` is the one sampling function of the event domain;
 :func:`generate_events_to_file` streams any number of events to an HDF5/ROOT event table
-with flat memory (a bounded queue to a writer thread), through
-:class:`~hepgan.io.events.EventWriter` (temporary file renamed onto the target when
-complete). ``hepgan generate`` calls it for event checkpoints via
-:func:`hepgan.generate.generate_to_file`.
+with flat memory.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.event_transforms import EventTransform
-from hepgan.data.events import KIND, build_event_networks
+from hepgan.data.events import KIND, EventModelState
+from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate import GenerationSummary, JobPlan, write_in_background
+from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
 from hepgan.io.events import EventBatch, EventWriter
+from hepgan.models import build_event_networks
 from hepgan.training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-def _device(name: str | torch.device) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class EventGenerator:
-    """A trained unconditional event generator with its preprocessing: noise in, events (GeV) out."""
+    """A generator network with its event preprocessing: latent noise in, pT-ordered events (GeV, rad) out."""
 
     def __init__(
-        self, state: dict, device: str | torch.device = "auto", use_ema: bool = True, source: str = "<checkpoint>"
+        self,
+        network: nn.Module,
+        model: EventModelState,
+        config: RunConfig,
+        step: int = 0,
+        device: str | torch.device = "auto",
+        source: str = "<checkpoint>",
     ) -> None:
+        self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
+        self.network = network.to(self.device).eval()
+        self.model = model
+        self.config = config
+        self.step = int(step)
+        self.source = source
+        self.latent_dim = config.model.latent_dim
+
+    @property
+    def transform(self) -> EventTransform:
+        return self.model.transform
+
+    @property
+    def n_objects(self) -> int:
+        """Object slots per generated event."""
+        return self.transform.n_objects
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        device: str | torch.device = "auto",
+        use_ema: bool = True,
+        source: str = "<checkpoint>",
+    ) -> EventGenerator:
+        """From a loaded checkpoint dict (kind "events"); InputFileError naming ``source`` if it is not usable."""
         kind = state.get("kind", "calo")
         if kind != KIND:
             raise InputFileError(f"{source}: checkpoint holds a {kind!r} model, not an event model (kind 'events')")
-        self.source = source
-        self.config: RunConfig = config_from_dict(state["config"], f"{source}: config")
-        self.transform = EventTransform.from_state_dict(state["transform"])
-        self.device = _device(device)
-        network, _ = build_event_networks(self.config.model, self.transform.n_features)
-        network.load_state_dict(state["generator_ema" if use_ema else "generator"])
-        self.network = network.to(self.device).eval()
-        self.latent_dim = self.config.model.latent_dim
-        self.step = int(state["step"])
+        model = EventModelState.from_entries(state, source)
+        try:
+            config = config_from_dict(state["config"], f"{source}: config")
+            network, _ = build_event_networks(config.model, model.transform.n_features)
+            network.load_state_dict(state["generator_ema" if use_ema else "generator"])
+            step = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None
+        return cls(network, model, config, step, device, source)
 
     @classmethod
     def from_checkpoint(
         cls, path: str | Path, device: str | torch.device = "auto", use_ema: bool = True
     ) -> EventGenerator:
         """Load a checkpoint file (safely: tensors and plain data only)."""
-        return cls(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
-
-    @property
-    def n_objects(self) -> int:
-        """Object slots per generated event."""
-        return self.transform.n_objects
+        return cls.from_state(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
 
     @torch.inference_mode()
     def features_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
@@ -113,64 +135,38 @@ class EventGenerator:
         return EventBatch.concatenate(parts) if parts else EventBatch.empty(self.n_objects)
 
 
-def _progress_bar(n: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=n, desc="generate", unit="event", unit_scale=True, dynamic_ncols=True)
-
-
 def generate_events_to_file(
-    state: dict,
-    checkpoint: str | Path,
-    n: int,
+    generator: EventGenerator,
+    job: JobPlan,
     output: str | Path,
     *,
-    seed: int = 0,
     batch_size: int | None = None,
-    device: str = "auto",
-    shard: tuple[int, int] | None = None,
     compression: str | None = None,
     progress: bool = False,
 ) -> GenerationSummary:
-    """Generate ``n`` events with a loaded event checkpoint ``state`` and stream them to ``output``.
+    """Generate the job's events with ``generator`` and stream them to ``output`` (HDF5 or ROOT event table).
 
-    With ``shard=(i, N)`` only shard i of an n-event job is written, with its own seed
-    (:func:`hepgan.generate.shard_plan`). The output's attributes record seed, shard,
-    checkpoint and step; units are GeV (see :class:`~hepgan.io.events.EventWriter`).
+    The output's attributes record seed, shard, checkpoint and step; units are GeV (see
+    :class:`~hepgan.io.events.EventWriter`).
 
     Raises:
-        ConfigError: bad ``n``, ``batch_size`` or shard; InputFileError: not an event
-        checkpoint; OutputError: the file cannot be written (an earlier file is kept).
+        ConfigError: bad ``batch_size``; OutputError: the file cannot be written (an earlier file is kept).
     """
-    job = JobPlan.make(n, seed, shard, checkpoint)
-    n, seed = job.n, job.seed
-    generator = EventGenerator(state, device=device, source=str(checkpoint))
     batch_size, compression = job.batch_and_compression(generator.config, batch_size, compression)
-    attrs = job.attrs(generator.step)
     rng = torch.Generator(device=generator.device)
-    rng.manual_seed(int(seed))
-    bar = _progress_bar(n, progress)
+    rng.manual_seed(int(job.seed))
 
-    def produce(put: Callable[[EventBatch], None]) -> None:
-        for start in range(0, n, batch_size):
-            size = min(batch_size, n - start)
-            put(generator.sample_batch(size, rng))
-            if bar is not None:
-                bar.update(size)
+    def batches() -> Iterator[EventBatch]:
+        for start in range(0, job.n, batch_size):
+            yield generator.sample_batch(min(batch_size, job.n - start), rng)
 
     t0 = time.perf_counter()
     gzip = None if compression == "none" else compression
-    try:
-        with EventWriter(output, generator.n_objects, attrs=attrs, compression=gzip) as writer:
-            write_in_background(writer, produce)
-    finally:
-        if bar is not None:
-            bar.close()
+    with EventWriter(output, generator.n_objects, attrs=job.attrs(generator.step), compression=gzip) as writer:
+        stream_batches(writer, batches(), job.n, "events", progress)
     seconds = time.perf_counter() - t0
-    log.info("generated %d events in %.1f s (%.0f events/s) -> %s", n, seconds, n / max(seconds, 1e-9), output)
-    return GenerationSummary(Path(output), n, seconds, unit="events")
+    log.info("generated %d events in %.1f s (%.0f events/s) -> %s", job.n, seconds, job.n / max(seconds, 1e-9), output)
+    return GenerationSummary(Path(output), job.n, seconds, "events")
 
 
 def events_per_second(generator: EventGenerator, n: int, batch_size: int = 100_000, seed: int = 0) -> float:
@@ -187,6 +183,3 @@ def events_per_second(generator: EventGenerator, n: int, batch_size: int = 100_0
         generator.sample_batch(size, rng)
         done += size
     return n / max(time.perf_counter() - t0, 1e-9)
-
-
-__all__ = ["EventGenerator", "events_per_second", "generate_events_to_file"]

@@ -1,0 +1,315 @@
+"""The calorimeter domain: showers (MeV) in a voxel geometry, conditioned on the incident energy.
+
+It puts together the shower data module (:mod:`hepgan.data.showers`), the shower networks
+(MLP or DCGAN heads, optionally with a summary critic), the cell calibration fitted at
+every checkpoint, the in-training evaluator, :class:`~hepgan.generate.ShowerGenerator` and
+the shower report (:mod:`hepgan.validation.report`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hepgan.config import RunConfig
+from hepgan.data.calibration import CellCalibration
+from hepgan.data.showers import KIND, ShowerData, ShowerModelState
+from hepgan.domains.base import ValidateOptions, Validation
+from hepgan.errors import HepganError
+from hepgan.generate.showers import ShowerGenerator, generate_showers_to_file, shower_networks
+from hepgan.generate.stream import GenerationSummary, JobPlan
+from hepgan.io import ShowerReader, detect_layout, read_showers
+from hepgan.io.geometry import BUILTIN_GEOMETRIES, CaloGeometry, load_geometry
+from hepgan.models import CONDITION_DIM
+from hepgan.models.summary_critic import SummaryCritic
+from hepgan.training.protocols import StepHook
+from hepgan.training.trainer import HOLDOUT_FILE
+from hepgan.validation.metrics import quick_metrics
+from hepgan.validation.observables import shower_observables
+from hepgan.validation.report import validate_arrays, validate_files
+from hepgan.validation.response import response_per_energy
+
+CALIBRATION_SAMPLES_PER_REFERENCE = 2
+"""Generated showers per kept reference shower when the cell calibration is refitted."""
+CALIBRATION_BATCH = 10_000
+DEFAULT_GEOMETRY = "calochallenge_ds1_photons"
+
+
+class ShowerTrainingData:
+    """The training side of a shower run: :class:`ShowerData` plus networks, calibration and evaluator."""
+
+    kind = KIND
+    unit = "showers"
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.showers = ShowerData(config)
+        self.calibration: CellCalibration | None = None
+        self._calibration_energies = np.zeros(0)
+
+    # the data module's own jobs
+    def fit_transform(self) -> None:
+        self.showers.fit_transform()
+
+    def load_transform(self, state: Mapping[str, Any]) -> None:
+        self.showers.load_transform(state)
+
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.showers.training_tensors()
+
+    def write_holdout(self, path: Path) -> None:
+        self.showers.write_holdout(path)
+
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.showers.mmd_features(features, cond)
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        """Generator and critic for the geometry's layer images (+ overflow cells).
+
+        With ``model.critic_summary`` the critic is a :class:`SummaryCritic` that also scores
+        the named layer summaries (call after :meth:`training_tensors`, which fixes their scale).
+        """
+        model = self.config.model
+        geometry = self.showers.geometry
+        generator, critic = shower_networks(self.config, geometry, self.showers.n_extra)
+        if model.critic_summary:
+            n_summary = len(model.critic_summary) * geometry.n_layers
+            critic = SummaryCritic(critic, self.showers.critic_summary, n_summary, CONDITION_DIM, model.summary_hidden)
+        return generator, critic
+
+    def model_state(self) -> ShowerModelState:
+        """What a checkpoint of this run holds besides the weights and the config."""
+        assert self.showers.transform is not None, "fit or load the transform first"
+        return ShowerModelState(self.showers.geometry, self.showers.n_extra, self.showers.transform, self.calibration)
+
+    def checkpoint_entries(self) -> dict[str, Any]:
+        return self.model_state().entries()
+
+    # the domain's steps during training
+    def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
+        """The cell-calibration fit (every checkpoint, before the evaluation) and the evaluator (rank 0)."""
+        hooks = []
+        if self.config.preprocessing.cell_calibration:
+            hooks.append(StepHook("cell calibration", self.fit_calibration, at_checkpoints=True))
+        training = self.config.training
+        if training.eval_every and is_main and self.showers.holdout.any():
+            evaluator = ShowerEvaluator(self, training.eval_showers)
+            hooks.append(StepHook("quick metrics", evaluator, evaluation=True))
+        return hooks
+
+    def generator(self, network: nn.Module, device: torch.device) -> ShowerGenerator:
+        """A :class:`ShowerGenerator` around a network being trained (the same sampling as ``hepgan generate``)."""
+        return ShowerGenerator(network, self.model_state(), self.config, device=device, source="<training>")
+
+    def fit_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
+        """Refit the cell calibration (``preprocessing.cell_calibration``) to ``network``.
+
+        The reference quantiles come from the training showers (read once, at most
+        :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin); the generated
+        ones from ``CALIBRATION_SAMPLES_PER_REFERENCE`` uncalibrated generated showers per kept
+        reference shower, at the same incident energies, seeded by ``seed``.
+        """
+        if self.calibration is None:
+            self.calibration, self._calibration_energies = CellCalibration.from_reference(
+                self.showers.training_chunks()
+            )
+        sampler = self.generator(network, device)
+        incident = torch.from_numpy(np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE))
+        rng = torch.Generator(device=device).manual_seed(seed)
+        cells = []
+        for start in range(0, len(incident), CALIBRATION_BATCH):
+            part = incident[start : start + CALIBRATION_BATCH]
+            noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
+            cells.append(sampler.cells_from_noise(noise, part, calibrate=False).cpu().numpy())
+        self.calibration.fit_generated(np.concatenate(cells), incident.numpy())
+        return {}
+
+
+class ShowerEvaluator:
+    """Generates showers for held-out incident energies and scores them with the quick metrics.
+
+    The reference observables are computed once; each call costs one generation pass (the
+    sampling of ``hepgan generate``, calibration included) and
+    :func:`hepgan.validation.metrics.quick_metrics` (a fraction of a second for ~1500 showers).
+    """
+
+    def __init__(self, data: ShowerTrainingData, max_showers: int) -> None:
+        self.data = data
+        cells_mev, incident_mev = data.showers.holdout_arrays(max_showers)
+        self.incident = torch.from_numpy(incident_mev)
+        n_vox = data.showers.geometry.n_voxels
+        self.reference = shower_observables(cells_mev[:, :n_vox], incident_mev, data.showers.geometry)
+
+    def __call__(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
+        sampler = self.data.generator(network, device)
+        rng = torch.Generator(device=device).manual_seed(seed)
+        cells = sampler.sample_cells(self.incident, rng).cpu().numpy()
+        geometry = self.data.showers.geometry
+        generated = shower_observables(cells[:, : geometry.n_voxels], self.incident.numpy(), geometry)
+        return quick_metrics(self.reference, generated)
+
+
+def geometry_named_by(path: Path) -> str:
+    """The built-in geometry a shower file's attributes name, else the default ds1-photon (or CaloGAN) geometry."""
+    try:
+        default = "calogan" if detect_layout(path) == "calogan" else DEFAULT_GEOMETRY
+        with ShowerReader(path, default) as reader:
+            name = str(reader.attrs.get("geometry", default))
+    except HepganError:
+        return DEFAULT_GEOMETRY  # the validation reports the problem with the file itself
+    return name if name in BUILTIN_GEOMETRIES else default
+
+
+def response_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The response table per incident energy, for the console."""
+    lines = ["  E_inc           <E_tot/E_inc> ref    gen   (diff)    width ref    gen   (diff)"]
+    for row in rows:
+        lines.append(
+            f"  {row['label']:>14s} {row['mean_reference']:8.4f} {row['mean_generated']:8.4f} "
+            f"({100 * row['mean_rel_diff']:+5.1f}%)  {row['std_reference']:8.4f} {row['std_generated']:8.4f} "
+            f"({100 * row['std_rel_diff']:+5.1f}%)"
+        )
+    return lines
+
+
+def global_metric_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report's summary metrics (value ± error, floor, verdict), for the console."""
+    lines = []
+    for name, entry in report.get("global_metrics", {}).items():
+        if entry.get("value") is not None:
+            floor = f"{entry['floor']:.4g}" if entry.get("floor") is not None else "n/a"
+            lines.append(
+                f"  {name:28s} {entry['value']:10.4g} ± {entry.get('error') or 0:.2g}   floor {floor:>10s}"
+                f"   {entry.get('verdict', '')}"
+            )
+    return lines
+
+
+class CaloDomain:
+    """Calorimeter showers (``kind: calo``)."""
+
+    kind = KIND
+    unit = "showers"
+
+    def training_data(self, config: RunConfig) -> ShowerTrainingData:
+        return ShowerTrainingData(config)
+
+    def load_generator(
+        self, state: dict[str, Any], device: str | torch.device = "auto", use_ema: bool = True, source: str = ""
+    ) -> ShowerGenerator:
+        return ShowerGenerator.from_state(state, device=device, use_ema=use_ema, source=source or "<checkpoint>")
+
+    def generate_to_file(
+        self,
+        generator: ShowerGenerator,
+        job: JobPlan,
+        output: str | Path,
+        *,
+        batch_size: int | None = None,
+        energies_from: str | Path | None = None,
+        compression: str | None = None,
+        progress: bool = False,
+    ) -> GenerationSummary:
+        return generate_showers_to_file(
+            generator,
+            job,
+            output,
+            batch_size=batch_size,
+            energies_from=energies_from,
+            compression=compression,
+            progress=progress,
+        )
+
+    def validate_run(self, run_dir: Path, generator: ShowerGenerator, seed: int = 1) -> Validation:
+        """As many generated showers as held out, at the same incident energies; report and response table."""
+        reference = read_showers(run_dir / HOLDOUT_FILE, generator.geometry)
+        generated = generator.sample(reference.incident_energies_mev, seed=seed)
+        out_dir = run_dir / "validation"
+        metrics = validate_arrays(
+            reference.showers_mev,
+            reference.incident_energies_mev,
+            generated.showers_mev,
+            generated.incident_energies_mev,
+            generator.geometry,
+            out_dir,
+        )
+        ref_ratio = reference.showers_mev.sum(axis=1) / reference.incident_energies_mev
+        gen_ratio = generated.showers_mev.sum(axis=1) / generated.incident_energies_mev
+        rows = response_per_energy(
+            ref_ratio, reference.incident_energies_mev, gen_ratio, generated.incident_energies_mev
+        )
+        summary = {
+            "kind": self.kind,
+            "checkpoint": generator.source,
+            "n_showers": len(reference),
+            "response_per_energy": rows,
+            "max_abs_mean_rel_diff": float(np.nanmax(np.abs([r["mean_rel_diff"] for r in rows]))) if rows else None,
+            "max_abs_std_rel_diff": float(np.nanmax(np.abs([r["std_rel_diff"] for r in rows]))) if rows else None,
+            "metrics": metrics,
+        }
+        (out_dir / "response.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        lines = [f"held-out validation ({len(reference)} showers): {out_dir / 'index.html'}", *response_lines(rows)]
+        return Validation(summary, lines)
+
+    def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
+        geometry = load_geometry(options.geometry or geometry_named_by(reference))
+        extra: dict[str, Any] = {"classifier": options.classifier}
+        if options.all_energy_plots:
+            extra["per_energy_plots"] = "all"
+        if options.checkpoint:
+            from hepgan.generate.stream import resolve_checkpoint
+            from hepgan.validation.latent import latent_walk
+
+            generator = ShowerGenerator.from_checkpoint(resolve_checkpoint(options.checkpoint))
+            extra["latent_walk_showers"] = latent_walk(generator, options.walk_energy_mev)
+            extra["latent_walk_incident_mev"] = options.walk_energy_mev
+        report = validate_files(reference, generated, geometry, out_dir, **extra)
+        return Validation(report, [*global_metric_lines(report), f"report: {out_dir / 'index.html'}"])
+
+    def owns_file(self, path: Path) -> bool:
+        try:
+            detect_layout(path)
+        except HepganError:
+            return False
+        return True
+
+    def describe_file(self, path: Path) -> list[str]:
+        geometry = load_geometry(geometry_named_by(path))
+        with ShowerReader(path, geometry) as reader:
+            attrs = reader.attrs
+            n = len(reader)
+            energies = np.concatenate(
+                [np.asarray(b.incident_energies_mev, np.float64) for b in reader.iter_chunks(0, min(n, 100_000))]
+                or [np.zeros(0)]
+            )
+        lines = [f"{path}: {n} calorimeter showers, geometry {geometry.name} ({geometry.n_voxels} voxels), MeV"]
+        if energies.size:
+            distinct = np.unique(energies)
+            spread = f"{len(distinct)} distinct" if len(distinct) <= 20 else "continuous"
+            lines.append(
+                f"  incident energy {energies.min():.4g} - {energies.max():.4g} MeV ({spread}"
+                f"{', first 100000 showers' if n > energies.size else ''})"
+            )
+        lines += [f"  {key}: {attrs[key]}" for key in ("generator", "seed", "checkpoint", "shard") if key in attrs]
+        return lines
+
+    def describe_checkpoint(self, state: dict[str, Any]) -> list[str]:
+        model = ShowerModelState.from_entries(state, "checkpoint")
+        config = state.get("config", {})
+        geometry: CaloGeometry = model.geometry
+        calibration = "fitted" if model.calibration is not None else "none"
+        return [
+            f"  geometry {geometry.name}: {geometry.n_layers} layers, {geometry.n_voxels} voxels"
+            f" (+{model.n_extra} extra cells)",
+            f"  architecture {config.get('model', {}).get('architecture')}, "
+            f"loss {config.get('training', {}).get('loss')}, cell calibration {calibration}",
+        ]
+
+
+CALO = CaloDomain()

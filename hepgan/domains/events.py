@@ -1,0 +1,200 @@
+"""The event domain: pT-ordered objects (pT, η, φ, m in GeV/rad) of a process, unconditional.
+
+It puts together the event data module (:mod:`hepgan.data.events`), the MLP networks (with a
+symmetrised critic when the preprocessing has symmetries),
+:class:`~hepgan.generate.EventGenerator` and the event report
+(:mod:`hepgan.validation.event_report`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hepgan.config import RunConfig
+from hepgan.data.events import KIND, EventData, EventModelState
+from hepgan.domains.base import ValidateOptions, Validation
+from hepgan.errors import ConfigError, InputFileError
+from hepgan.generate.events import EventGenerator, generate_events_to_file
+from hepgan.generate.stream import GenerationSummary, JobPlan
+from hepgan.io.events import TABLE_LAYOUT, EventReader, read_events
+from hepgan.models import build_event_networks, check_event_architecture
+from hepgan.training.protocols import StepHook
+from hepgan.training.trainer import HOLDOUT_FILE
+from hepgan.validation.event_report import validate_event_arrays, validate_event_files
+
+MIN_GENERATED_EVENTS = 50_000
+"""Events generated for an event run's validation at least (more than the hold-out: less noise on the GAN side)."""
+
+
+class EventTrainingData:
+    """The training side of an event run: :class:`EventData` plus the networks and checkpoint entries."""
+
+    kind = KIND
+    unit = "events"
+
+    def __init__(self, config: RunConfig) -> None:
+        check_event_architecture(config.model)  # fail before reading any data
+        self.config = config
+        self.events = EventData(config)
+
+    def fit_transform(self) -> None:
+        self.events.fit_transform()
+
+    def load_transform(self, state: Mapping[str, Any]) -> None:
+        self.events.load_transform(state)
+
+    def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.events.training_tensors()
+
+    def write_holdout(self, path: Path) -> None:
+        self.events.write_holdout(path)
+
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.events.mmd_features(features, cond)
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        """Unconditional MLP generator and critic (symmetrised critic with ``preprocessing.events.symmetries``)."""
+        transform = self.events.transform
+        assert transform is not None, "fit or load the transform first"
+        symmetrise = transform.apply_symmetries if transform.symmetries else None
+        return build_event_networks(self.config.model, transform.n_features, symmetrise)
+
+    def checkpoint_entries(self) -> dict[str, Any]:
+        return self.events.model_state().entries()
+
+    def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
+        """None: events have no calibration and no in-training evaluator."""
+        return []
+
+
+def _number(value: float | None, spec: str, scale: float = 1.0) -> str:
+    return "n/a".rjust(len(format(0.0, spec))) if value is None else format(scale * value, spec)
+
+
+def target_lines(report: Mapping[str, Any]) -> list[str]:
+    """The peak position and width and each observable's W1 against its floor, for the console."""
+    peak = report["peak"]
+    ref, gen = peak["reference"], peak["generated"]
+    lines = [f"  {peak['observable']} peak     ref [GeV]   gen [GeV]    diff      target"]
+    for key in ("position", "width"):
+        ok = "ok" if peak[f"{key}_within_target"] else "missed"
+        lines.append(
+            f"  {key:>14s} {_number(ref[f'{key}_gev'], '10.3f')} {_number(gen[f'{key}_gev'], '10.3f')} "
+            f"({_number(peak[f'{key}_rel_diff'], '+6.2f', 100)}%)  ±{100 * peak[f'target_{key}_rel']:g}% {ok}"
+        )
+    lines.append("  observable         W1     W1 floor   W1/floor  (target <= 3)")
+    for name, entry in report["observables"].items():
+        if "skipped" in entry:
+            lines.append(f"  {name:>12s}  skipped: {entry['skipped']}")
+            continue
+        ok = "ok" if entry["w1_within_target"] else "missed"
+        lines.append(
+            f"  {name:>12s} {entry['w1']:10.4g} {entry['w1_floor']:10.4g} "
+            f"{_number(entry['w1_over_floor'], '8.2f')}  {ok}"
+        )
+    lines.append(f"  all targets met: {'yes' if report['summary']['all_targets_met'] else 'no'}")
+    return lines
+
+
+class EventDomain:
+    """Event kinematics (``kind: events``)."""
+
+    kind = KIND
+    unit = "events"
+
+    def training_data(self, config: RunConfig) -> EventTrainingData:
+        return EventTrainingData(config)
+
+    def load_generator(
+        self, state: dict[str, Any], device: str | torch.device = "auto", use_ema: bool = True, source: str = ""
+    ) -> EventGenerator:
+        return EventGenerator.from_state(state, device=device, use_ema=use_ema, source=source or "<checkpoint>")
+
+    def generate_to_file(
+        self,
+        generator: EventGenerator,
+        job: JobPlan,
+        output: str | Path,
+        *,
+        batch_size: int | None = None,
+        energies_from: str | Path | None = None,
+        compression: str | None = None,
+        progress: bool = False,
+    ) -> GenerationSummary:
+        if energies_from:
+            raise ConfigError("--energies-from: incident energies apply to shower models, not event models")
+        return generate_events_to_file(
+            generator, job, output, batch_size=batch_size, compression=compression, progress=progress
+        )
+
+    def validate_run(self, run_dir: Path, generator: EventGenerator, seed: int = 1) -> Validation:
+        """max(hold-out size, 50 000) generated events against the held-out reference events.
+
+        The summary holds ``kind``, ``checkpoint``, ``n_reference``, ``n_generated``, ``peak``
+        (dimuon peak position/width, reference vs generated, relative differences and
+        targets), ``observables`` (χ², W1 and W1 floor per observable), ``summary`` (targets
+        met) and ``metrics`` (the full report, also in ``validation/metrics.json``).
+        """
+        reference = read_events(run_dir / HOLDOUT_FILE)
+        generated = generator.sample(max(len(reference), MIN_GENERATED_EVENTS), seed=seed)
+        report = validate_event_arrays(reference, generated, run_dir / "validation")
+        summary = {
+            "kind": self.kind,
+            "checkpoint": generator.source,
+            "n_reference": len(reference),
+            "n_generated": len(generated),
+            "peak": report["peak"],
+            "observables": report["observables"],
+            "summary": report["summary"],
+            "metrics": report,
+        }
+        head = (
+            f"held-out validation ({len(reference)} reference, {len(generated)} generated events): "
+            f"{run_dir / 'validation' / 'index.html'}"
+        )
+        return Validation(summary, [head, *target_lines(report)])
+
+    def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
+        if options.checkpoint:
+            raise ConfigError("--checkpoint: the latent walk is drawn for shower models; these are event files")
+        report = validate_event_files(reference, generated, out_dir)
+        peak = report["peak"]
+        line = (
+            f"{peak['observable']} peak: position {100 * peak['position_rel_diff']:+.2f}%, "
+            f"width {100 * peak['width_rel_diff']:+.2f}% (gen vs ref); "
+            f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
+            f"{report['summary']['observables_compared']} observables"
+        )
+        return Validation(report, [line, f"report: {out_dir / 'index.html'}"])
+
+    def owns_file(self, path: Path) -> bool:
+        """Whether ``path`` is a hepgan event table (file attribute ``layout`` = "hepgan-events")."""
+        try:
+            with EventReader(path, None, chunk_size=1) as reader:
+                return reader.attrs.get("layout") == TABLE_LAYOUT
+        except InputFileError:
+            return False
+
+    def describe_file(self, path: Path) -> list[str]:
+        with EventReader(path, None) as reader:
+            n, n_objects, attrs = len(reader), reader.n_objects, reader.attrs
+        lines = [f"{path}: {n} events, {n_objects} objects per event (pt, eta, phi, mass in GeV/rad, mask)"]
+        lines += [f"  {key}: {attrs[key]}" for key in ("generator", "process", "seed", "checkpoint") if key in attrs]
+        return lines
+
+    def describe_checkpoint(self, state: dict[str, Any]) -> list[str]:
+        model = EventModelState.from_entries(state, "checkpoint")
+        transform = model.transform
+        symmetries = ", ".join(transform.symmetries) or "none"
+        return [
+            f"  {model.n_objects} objects per event, representation {transform.representation}, "
+            f"{transform.n_features} features, symmetries {symmetries}"
+        ]
+
+
+EVENTS = EventDomain()

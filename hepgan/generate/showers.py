@@ -1,0 +1,240 @@
+"""Shower generation: a trained generator with its preprocessing, incident energies (MeV) in, showers (MeV) out.
+
+:class:`ShowerGenerator` is the notebook API::
+
+    from hepgan import ShowerGenerator
+    gen = ShowerGenerator.from_checkpoint("runs/calo-.../checkpoints/step_0004000.pt")
+    showers = gen.sample(np.full(1000, 65536.0), seed=1)   # (1000, 368) MeV
+
+:meth:`ShowerGenerator.cells_from_noise` is the one sampling function of the calorimeter
+domain, at generation precision (bf16 autocast on GPUs): ``hepgan generate``, the
+in-training evaluator, the cell-calibration fit, the latent walk and the export check all
+go through it. :func:`generate_showers_to_file` streams any number of showers to an
+HDF5/ROOT file with flat memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hepgan.config import RunConfig, config_from_dict
+from hepgan.data.calibration import CellCalibration
+from hepgan.data.showers import ShowerModelState
+from hepgan.data.transforms import ShowerTransform
+from hepgan.device import select_device
+from hepgan.errors import ConfigError, InputFileError
+from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
+from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
+from hepgan.io.geometry import CaloGeometry
+from hepgan.models import build_networks
+from hepgan.sim.spectra import EnergySpectrum
+from hepgan.training.checkpoint import load_checkpoint
+
+
+def shower_networks(config: RunConfig, geometry: CaloGeometry, n_extra: int) -> tuple[nn.Module, nn.Module]:
+    """Generator and critic for this geometry's layer images (+ extra cells), as ``model.architecture`` says."""
+    return build_networks(config.model, [layer.shape for layer in geometry.layers], n_extra)
+
+
+class ShowerGenerator:
+    """A generator network with its preprocessing (and cell calibration): incident energies (MeV) in, showers out.
+
+    Built from a checkpoint (:meth:`from_checkpoint`, :meth:`from_state`) or around a network
+    being trained (the in-training evaluator and the calibration fit).
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        model: ShowerModelState,
+        config: RunConfig,
+        step: int = 0,
+        device: str | torch.device = "auto",
+        source: str = "<checkpoint>",
+    ) -> None:
+        self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
+        self.network = network.to(self.device).eval()
+        self.model = model
+        self.config = config
+        self.step = int(step)
+        self.source = source
+        self.latent_dim = config.model.latent_dim
+
+    @property
+    def geometry(self) -> CaloGeometry:
+        return self.model.geometry
+
+    @property
+    def n_extra(self) -> int:
+        return self.model.n_extra
+
+    @property
+    def transform(self) -> ShowerTransform:
+        return self.model.transform
+
+    @property
+    def calibration(self) -> CellCalibration | None:
+        return self.model.calibration
+
+    @calibration.setter
+    def calibration(self, calibration: CellCalibration | None) -> None:
+        """Replace the cell calibration (None: the raw network's showers)."""
+        self.model.calibration = calibration
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        device: str | torch.device = "auto",
+        use_ema: bool = True,
+        source: str = "<checkpoint>",
+    ) -> ShowerGenerator:
+        """From a loaded checkpoint dict (kind "calo"); InputFileError naming ``source`` if it is not usable."""
+        kind = state.get("kind", "calo")
+        if kind != "calo":
+            raise InputFileError(f"{source}: checkpoint holds a {kind!r} model, not calorimeter showers")
+        model = ShowerModelState.from_entries(state, source)
+        try:
+            config = config_from_dict(state["config"], f"{source}: config")
+            network, _ = shower_networks(config, model.geometry, model.n_extra)
+            network.load_state_dict(state["generator_ema" if use_ema else "generator"])
+            step = int(state["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None
+        return cls(network, model, config, step, device, source)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str | torch.device = "auto", use_ema: bool = True
+    ) -> ShowerGenerator:
+        """Load a checkpoint file (safely: tensors and plain data only)."""
+        return cls.from_state(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
+
+    @torch.inference_mode()
+    def sample_cells(self, incident_mev: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cell energies (N, n_voxels + n_extra) in MeV on the device, float32."""
+        noise = torch.randn(len(incident_mev), self.latent_dim, device=self.device, generator=generator)
+        return self.cells_from_noise(noise, incident_mev, generator)
+
+    @torch.inference_mode()
+    def cells_from_noise(
+        self,
+        noise: torch.Tensor,
+        incident_mev: torch.Tensor,
+        generator: torch.Generator | None = None,
+        calibrate: bool = True,
+    ) -> torch.Tensor:
+        """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk.
+
+        With a cell calibration (and ``calibrate``) it is applied; ``generator`` then draws
+        the ranks of empty cells (:mod:`hepgan.data.calibration`).
+        """
+        incident = incident_mev.to(self.device, torch.float64)
+        cond = self.transform.condition(incident).float()
+        noise = noise.to(self.device, torch.float32)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            features = self.network(noise, cond)
+        cells = self.transform.inverse(features.float(), incident)
+        if calibrate and self.calibration is not None and self.calibration.fitted:
+            cells = self.calibration.apply(cells, incident, generator)
+        return cells
+
+    def sample(self, incident_mev: np.ndarray, seed: int | None = None, batch_size: int = 10_000) -> ShowerBatch:
+        """Showers for the given incident energies (MeV), as numpy arrays in a :class:`ShowerBatch`."""
+        incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
+        if incident.size and (not np.all(np.isfinite(incident)) or incident.min() <= 0):
+            raise ConfigError("incident energies must be finite and > 0 MeV")
+        rng = torch.Generator(device=self.device)
+        rng.manual_seed(0 if seed is None else int(seed))
+        parts = [
+            self.sample_cells(torch.from_numpy(incident[i : i + batch_size]), rng).cpu().numpy()
+            for i in range(0, len(incident), batch_size)
+        ]
+        cells = np.concatenate(parts) if parts else np.zeros((0, self.geometry.n_voxels + self.n_extra), np.float32)
+        return self.to_batch(cells, incident)
+
+    def to_batch(self, cells: np.ndarray, incident: np.ndarray) -> ShowerBatch:
+        """A :class:`ShowerBatch` from cells (N, n_voxels + n_extra) and incident energies (N,), MeV."""
+        n_vox = self.geometry.n_voxels
+        overflow = cells[:, n_vox:] if self.n_extra else None
+        return ShowerBatch(incident_energies_mev=incident, showers_mev=cells[:, :n_vox], overflow_mev=overflow)
+
+
+def energies_from_file(path: Path, geometry: CaloGeometry) -> np.ndarray:
+    """All incident energies (N,) in MeV of a shower file, in order."""
+    with ShowerReader(path, geometry) as reader:
+        parts = [np.asarray(b.incident_energies_mev, dtype=np.float64) for b in reader.iter_chunks()]
+    energies = np.concatenate(parts) if parts else np.zeros(0)
+    if energies.size == 0:
+        raise InputFileError(f"{path}: no incident energies to take")
+    return energies
+
+
+def incident_energy_batches(
+    n: int,
+    batch_size: int,
+    spectrum: EnergySpectrum | None,
+    energies: np.ndarray | None,
+    seed: int,
+    offset: int = 0,
+) -> Iterator[np.ndarray]:
+    """Incident energies (MeV) in batches: drawn from a spectrum, or a file's taken in order (cycled)."""
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < n:
+        size = min(batch_size, n - done)
+        if energies is not None:
+            idx = np.arange(offset + done, offset + done + size) % len(energies)
+            yield energies[idx]
+        else:
+            assert spectrum is not None
+            yield spectrum.sample(size, rng)
+        done += size
+
+
+def generate_showers_to_file(
+    generator: ShowerGenerator,
+    job: JobPlan,
+    output: str | Path,
+    *,
+    batch_size: int | None = None,
+    energies_from: str | Path | None = None,
+    compression: str | None = None,
+    progress: bool = False,
+) -> GenerationSummary:
+    """Generate the job's showers with ``generator`` and stream them to ``output`` (HDF5 or ROOT).
+
+    Incident energies come from the config's generation spectrum (default: the simulation
+    spectrum) or, with ``energies_from``, from a reference file's ``incident_energies``
+    (taken in order from the job's offset, cycled). The output's attributes record seed,
+    shard, checkpoint, step, hepgan version and units.
+    """
+    cfg = generator.config
+    batch_size, compression = job.batch_and_compression(cfg, batch_size, compression)
+    energies = energies_from_file(Path(energies_from), generator.geometry) if energies_from else None
+    spectrum = None
+    if energies is None:
+        spec = cfg.generation.spectrum or cfg.simulation.spectrum
+        spectrum = EnergySpectrum.from_dict(spec, f"{generator.source}: generation spectrum")
+    attrs = {**job.attrs(generator.step), "incident_energies_from": str(energies_from) if energies_from else "spectrum"}
+    torch_rng = torch.Generator(device=generator.device)
+    torch_rng.manual_seed(int(job.seed))
+
+    def batches() -> Iterator[ShowerBatch]:
+        for incident in incident_energy_batches(job.n, batch_size, spectrum, energies, job.seed, job.offset):
+            cells = generator.sample_cells(torch.from_numpy(incident), torch_rng).cpu().numpy()
+            yield generator.to_batch(cells, incident)
+
+    t0 = time.perf_counter()
+    gzip = None if compression == "none" else compression
+    with ShowerWriter(output, generator.geometry, attrs=attrs, compression=gzip) as writer:
+        stream_batches(writer, batches(), job.n, "showers", progress)
+    return GenerationSummary(Path(output), job.n, time.perf_counter() - t0, "showers")

@@ -1,0 +1,171 @@
+"""The one generation path shared by showers and events: a job plan, batches to a file, a summary.
+
+A job (all of it, or one shard of it) is planned by :class:`JobPlan`; batches made on the
+device are handed to a writer thread by :func:`write_in_background` (so computing the next
+batch overlaps with writing the last, at flat memory); :func:`stream_batches` drives both
+with an optional progress bar; :class:`GenerationSummary` says what was written. The writers
+(:class:`~hepgan.io.ShowerWriter`, :class:`~hepgan.io.events.EventWriter`) write to a
+temporary file that appears under its name only when complete.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hepgan.config import RunConfig
+from hepgan.errors import ConfigError, InputFileError
+from hepgan.training.checkpoint import latest_run, list_checkpoints
+
+MAX_ITEMS = 10**12
+"""Most showers or events one job may ask for."""
+
+
+class BatchWriter(Protocol):
+    """What :func:`stream_batches` writes to: a shower or event writer, opened and closed by the caller."""
+
+    def write(self, batch: Any) -> None: ...
+
+
+def resolve_checkpoint(checkpoint: str | Path | None, runs_dir: str | Path = "runs") -> Path:
+    """An explicit checkpoint or run folder, or the newest checkpoint of the newest run."""
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if path.is_dir():
+            found = list_checkpoints(path)
+            if not found:
+                raise InputFileError(f"{path}: run folder has no checkpoints")
+            return found[-1]
+        return path
+    return list_checkpoints(latest_run(runs_dir))[-1]
+
+
+def shard_plan(n: int, seed: int, index: int, count: int) -> tuple[int, int, int]:
+    """Items, first-item offset and seed of shard ``index`` of ``count`` (0-based) of an ``n``-item job.
+
+    Shard sizes differ by at most one; the shard seed is drawn from
+    ``SeedSequence(seed, spawn_key=(index,))``, so it depends only on the job seed and the
+    shard index: shards are independent and each is reproducible on its own.
+    """
+    if not (count >= 1 and 0 <= index < count):
+        raise ConfigError(f"--shard: expected i/N with 0 <= i < N, got {index}/{count}")
+    if count > n:
+        raise ConfigError(f"--shard: {count} shards for {n} showers; use at most one shard per shower")
+    base, extra = divmod(n, count)
+    size = base + (1 if index < extra else 0)
+    offset = index * base + min(index, extra)
+    shard_seed = int(np.random.SeedSequence(seed, spawn_key=(index,)).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return size, offset, shard_seed
+
+
+@dataclass
+class JobPlan:
+    """This process's share of a generation job (all of it, or one shard) and its output attributes."""
+
+    n: int
+    offset: int
+    seed: int
+    base_attrs: dict[str, Any]
+
+    @classmethod
+    def make(cls, n: int, seed: int, shard: tuple[int, int] | None, checkpoint: str | Path) -> JobPlan:
+        """The plan of an ``n``-item job with ``seed``, or of its shard ``(i, N)``."""
+        if not 1 <= n <= MAX_ITEMS:
+            raise ConfigError(f"--n: expected an integer in [1, {MAX_ITEMS:.0e}], got {n}")
+        attrs: dict[str, Any] = {"seed": int(seed), "checkpoint": str(checkpoint), "generator": "hepgan"}
+        if shard is None:
+            return cls(n, 0, int(seed), attrs)
+        size, offset, shard_seed = shard_plan(n, int(seed), *shard)
+        attrs.update(shard=f"{shard[0]}/{shard[1]}", shard_seed=shard_seed, n_total=n)
+        return cls(size, offset, shard_seed, attrs)
+
+    def attrs(self, checkpoint_step: int) -> dict[str, Any]:
+        """Output-file attributes: seed, checkpoint, step, shard."""
+        return {**self.base_attrs, "checkpoint_step": int(checkpoint_step)}
+
+    @staticmethod
+    def batch_and_compression(config: RunConfig, batch_size: int | None, compression: str | None) -> tuple[int, str]:
+        """``--batch-size`` and ``--compression``, or the checkpoint config's generation defaults."""
+        batch_size = config.generation.batch_size if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
+        return batch_size, compression or config.generation.compression
+
+
+@dataclass
+class GenerationSummary:
+    """What a generation job wrote, and how fast."""
+
+    path: Path
+    n: int
+    seconds: float
+    unit: str = "showers"  # or "events"
+
+    @property
+    def ms_per_item(self) -> float:
+        """Milliseconds per shower (or event)."""
+        return 1e3 * self.seconds / max(self.n, 1)
+
+
+def write_in_background(writer: BatchWriter, produce: Callable[[Callable[[Any], None]], None]) -> None:
+    """Run ``produce(put)`` here while a thread hands what it puts to ``writer.write``.
+
+    The queue holds two batches (flat memory), so computing the next batch overlaps with
+    writing the last. A write error stops production and is re-raised here.
+    """
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        while (item := pending.get()) is not None:
+            if failure:
+                continue
+            try:
+                writer.write(item)
+            except BaseException as exc:  # handed to the main thread
+                failure.append(exc)
+
+    def put(batch: Any) -> None:
+        if failure:
+            raise failure[0]
+        pending.put(batch)
+
+    thread = threading.Thread(target=drain, name="hepgan-writer", daemon=True)
+    thread.start()
+    try:
+        produce(put)
+    finally:
+        pending.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
+
+
+def stream_batches(writer: BatchWriter, batches: Iterable[Any], n: int, unit: str, progress: bool = False) -> None:
+    """Write ``batches`` (``n`` items in all) through an open ``writer`` in the background, with an optional bar.
+
+    Call it with the writer open, so an error line is never glued to a bar.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="generate", unit=unit.rstrip("s"), unit_scale=True, dynamic_ncols=True)
+
+    def produce(put: Callable[[Any], None]) -> None:
+        for batch in batches:
+            put(batch)
+            if bar is not None:
+                bar.update(len(batch))
+
+    try:
+        write_in_background(writer, produce)
+    finally:
+        if bar is not None:
+            bar.close()
