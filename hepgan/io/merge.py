@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hepgan.errors import ConfigError, InputFileError, OutputError
+from hepgan.errors import ConfigError, InputFileError
+from hepgan.io.atomic import atomic_output
 from hepgan.io.geometry import CaloGeometry
 from hepgan.io.showers import ShowerReader, ShowerWriter, detect_layout
 
@@ -51,7 +52,11 @@ def merge_copy(paths: list[Path], output: Path, geometry: CaloGeometry, chunk_si
 
 
 def merge_virtual(paths: list[Path], output: Path) -> int:
-    """Write ``output`` as an HDF5 file of virtual datasets over the shards (no data copied)."""
+    """Write ``output`` as an HDF5 file of virtual datasets over the shards (no data copied), atomically.
+
+    Raises:
+        OutputError: the output cannot be created or written (path and reason named).
+    """
     _, shapes = _check_compatible(paths)
     output = Path(output)
     lengths = []
@@ -62,24 +67,18 @@ def merge_virtual(paths: list[Path], output: Path) -> int:
             if i == 0:
                 first_attrs = dict(f.attrs)
     total = int(sum(lengths))
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as out:
-            for key, (row_shape, dtype) in shapes.items():
-                layout = h5py.VirtualLayout(shape=(total, *row_shape), dtype=dtype)
-                start = 0
-                for path, n in zip(paths, lengths, strict=True):
-                    source = h5py.VirtualSource(os.path.relpath(path, output.parent or "."), key, shape=(n, *row_shape))
-                    layout[start : start + n] = source
-                    start += n
-                out.create_virtual_dataset(key, layout)
-            for name, value in first_attrs.items():
-                if name not in ("seed", "shard", "shard_seed", "n_total"):
-                    out.attrs[name] = value
-            out.attrs["merged_from"] = [str(p) for p in paths]
-            out.attrs["virtual"] = True
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{output}: cannot write merged file ({exc.strerror or exc})") from None
+    with atomic_output(output) as tmp, h5py.File(tmp, "w") as out:
+        for key, (row_shape, dtype) in shapes.items():
+            layout = h5py.VirtualLayout(shape=(total, *row_shape), dtype=dtype)
+            start = 0
+            for path, n in zip(paths, lengths, strict=True):
+                source = h5py.VirtualSource(os.path.relpath(path, output.parent or "."), key, shape=(n, *row_shape))
+                layout[start : start + n] = source
+                start += n
+            out.create_virtual_dataset(key, layout)
+        for name, value in first_attrs.items():
+            if name not in ("seed", "shard", "shard_seed", "n_total"):
+                out.attrs[name] = value
+        out.attrs["merged_from"] = [str(p) for p in paths]
+        out.attrs["virtual"] = True
     return total

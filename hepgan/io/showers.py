@@ -5,17 +5,16 @@ voxel energies (see :mod:`hepgan.io.geometry`). Readers stream the file chunk by
 check every chunk (NaN/inf, negative energies, GeV/MeV mix-ups), raising one
 :class:`~hepgan.errors.InputFileError` line that names the file and the dataset/branch.
 Writers write to a temporary file next to the target and move it into place only when
-closed successfully, so an interrupted run never leaves a partial file behind.
+closed successfully, so an interrupted run never leaves a partial file behind
+(:mod:`hepgan.io.atomic`).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
@@ -24,6 +23,7 @@ import numpy as np
 from hepgan import __version__
 from hepgan.errors import ConfigError, InputFileError, OutputError
 from hepgan.io import hdf5, root
+from hepgan.io.atomic import AtomicWriter
 from hepgan.io.geometry import CaloGeometry, load_geometry
 
 LAYOUTS = ("calochallenge", "calogan", "root")
@@ -231,12 +231,13 @@ def _metadata(geometry: CaloGeometry, layout: str, attrs: Mapping[str, Any] | No
     return {**base, **(attrs or {})}
 
 
-class ShowerWriter:
-    """Appends :class:`ShowerBatch` es to a new shower file, moved into place on close.
+class ShowerWriter(AtomicWriter[ShowerBatch]):
+    """Appends :class:`ShowerBatch` es (energies in MeV) to a new shower file, moved into place on close.
 
     The data go to ``.{name}.tmp-{pid}`` next to ``path``; :meth:`close` (or leaving the
     ``with`` block normally) renames it onto ``path``. :meth:`abort` (or an exception in the
-    ``with`` block) deletes it and leaves any existing ``path`` untouched.
+    ``with`` block) deletes it and leaves any existing ``path`` untouched (see
+    :mod:`hepgan.io.atomic`).
 
     File metadata: ``units`` ("MeV"), ``geometry`` (name), ``layout``, ``hepgan_version`` and
     every entry of ``attrs``: HDF5 file attributes (values that HDF5 cannot hold are stored as
@@ -254,8 +255,11 @@ class ShowerWriter:
 
     Raises:
         ConfigError: bad layout, compression, chunk_rows or attrs.
-        OutputError: the file cannot be created or written (path named).
+        OutputError: the path names no file or a folder, or the file cannot be created or
+            written (path named); a batch that does not fit the geometry.
     """
+
+    example_name = "showers.h5"
 
     def __init__(
         self,
@@ -266,45 +270,24 @@ class ShowerWriter:
         compression: str | None = "gzip",
         chunk_rows: int = 1024,
     ) -> None:
-        self.path = _output_path(path)
+        super().__init__(path)
         self.geometry = _geometry(geometry)
         self.layout = _resolve_layout(self.path, self.geometry, layout)
         if compression not in COMPRESSIONS:
             raise ConfigError(f"{self.path}: compression must be 'gzip' or None, got {compression!r}")
         if int(chunk_rows) < 1:
             raise ConfigError(f"{self.path}: chunk_rows must be >= 1, got {chunk_rows}")
-        metadata = _metadata(self.geometry, self.layout, attrs)
-        self.tmp_path = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self.n_written = 0
-        self._closed = False
-        if not self.path.parent.is_dir():
-            raise OutputError(f"{self.path}: cannot create output file (directory {self.path.parent} does not exist)")
-        _check_target(self.path)
-        try:
-            if self.layout == "root":
-                self._sink: hdf5.HDF5Sink | root.RootSink = root.RootSink(
-                    self.tmp_path, self.geometry, metadata, compression, int(chunk_rows)
-                )
-            else:
-                self._sink = hdf5.HDF5Sink(
-                    self.tmp_path, self.geometry, self.layout, metadata, compression, int(chunk_rows)
-                )
-        except (OSError, RuntimeError) as exc:
-            self._remove_tmp()
-            raise OutputError(f"{self.path}: cannot create output file ({_reason(exc)})") from None
+        self._metadata = _metadata(self.geometry, self.layout, attrs)
+        self._compression = compression
+        self._chunk_rows = int(chunk_rows)
+        self._open()
 
-    def __enter__(self) -> ShowerWriter:
-        return self
+    def _open_sink(self, tmp_path: Path) -> hdf5.HDF5Sink | root.RootSink:
+        if self.layout == "root":
+            return root.RootSink(tmp_path, self.geometry, self._metadata, self._compression, self._chunk_rows)
+        return hdf5.HDF5Sink(tmp_path, self.geometry, self.layout, self._metadata, self._compression, self._chunk_rows)
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _check(self, batch: ShowerBatch) -> None:
+    def _check_batch(self, batch: ShowerBatch) -> None:
         n_voxels = batch.showers_mev.shape[1]
         if n_voxels != self.geometry.n_voxels:
             raise OutputError(
@@ -321,94 +304,8 @@ class ShowerWriter:
         if has_overflow is not None and has_overflow != (overflow is not None):
             raise OutputError(f"{self.path}: every batch must have overflow_mev or none may (the first decides)")
 
-    def write(self, batch: ShowerBatch) -> None:
-        """Append a batch (energies in MeV).
-
-        Raises:
-            OutputError: the batch does not fit the geometry, or writing failed (disk full, ...).
-        """
-        if self._closed:
-            raise OutputError(f"{self.path}: writer is already closed")
-        self._check(batch)
-        if len(batch) == 0:
-            return
-        try:
-            self._sink.write(batch.incident_energies_mev, batch.showers_mev, batch.overflow_mev)
-        except (OSError, RuntimeError) as exc:
-            raise OutputError(f"{self.path}: writing failed ({_reason(exc)})") from None
-        self.n_written += len(batch)
-
-    def close(self) -> None:
-        """Finish the file and move it onto ``path``; on failure delete it and raise OutputError."""
-        if self._closed:
-            return
-        try:
-            self._sink.finish()
-            _check_target(self.path)
-            os.replace(self.tmp_path, self.path)
-        except OutputError:
-            self.abort()
-            raise
-        except (OSError, RuntimeError) as exc:
-            self.abort()
-            raise OutputError(f"{self.path}: cannot finish output file ({_reason(exc)})") from None
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
-
-    def abort(self) -> None:
-        """Drop everything written; an existing file at ``path`` is left untouched."""
-        if self._closed:
-            return
-        self._closed = True
-        self._sink.discard()
-        self._remove_tmp()
-
-    def _remove_tmp(self) -> None:
-        try:
-            self.tmp_path.unlink()
-        except OSError:  # never created, or already gone
-            pass
-
-
-def _output_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a Path; OutputError when it names no file ('', '.', '..', a trailing '/')."""
-    text = os.fspath(path)
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    out = Path(text)
-    if not text or text.endswith(("/", os.sep)) or out.name in ("", ".", ".."):
-        raise OutputError(f"{text!r}: output path names no file; expected a file name such as showers.h5")
-    return out
-
-
-def _check_target(path: Path) -> None:
-    """OutputError when ``path`` exists and is not a regular file (a folder, FIFO, device, socket)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot create output file ({_reason(exc)})") from None
-    if stat.S_ISREG(mode):
-        return
-    if stat.S_ISDIR(mode):
-        kind = "a directory"
-    elif stat.S_ISFIFO(mode):
-        kind = "a FIFO"
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        kind = "a device"
-    else:
-        kind = "not a regular file"
-    raise OutputError(f"{path}: output exists and is {kind}; expected a regular file or a new name")
-
-
-def _reason(exc: BaseException) -> str:
-    """A short one-line reason: an OSError's strerror, else the exception text (at most ~200 characters)."""
-    strerror = getattr(exc, "strerror", None)
-    text = " ".join(str(strerror or exc).split())
-    return text if len(text) <= 200 else text[:197].rstrip() + "..."
+    def _write_batch(self, batch: ShowerBatch) -> None:
+        self._sink.write(batch.incident_energies_mev, batch.showers_mev, batch.overflow_mev)
 
 
 def write_showers(

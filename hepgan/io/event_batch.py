@@ -1,0 +1,93 @@
+"""Events in memory: :class:`EventBatch`, and the layout of a hepgan event table on disk.
+
+An event is up to ``n_objects`` physics objects (muons, jets, generator particles, ...)
+described by transverse momentum pT (GeV), pseudorapidity η, azimuth φ (rad, in (−π, π])
+and mass m (GeV), ordered by decreasing pT and padded with zeros; a boolean ``mask`` marks
+the objects that exist.
+
+A hepgan event table stores a batch as it is held here:
+
+- HDF5: datasets ``pt``, ``eta``, ``phi``, ``mass`` (N, n_objects) float64 and ``mask``
+  (N, n_objects) bool; file attributes ``units`` = "GeV", ``layout`` = :data:`TABLE_LAYOUT`,
+  ``n_objects``, ``hepgan_version`` and the writer's ``attrs``;
+- ROOT: tree :data:`DEFAULT_TREE` with fixed-size branches of the same names and shapes; the
+  metadata as JSON in the ``hepgan_metadata`` TObjString (see :mod:`hepgan.io.root`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+TABLE_KEYS = ("pt", "eta", "phi", "mass", "mask")
+"""Datasets (HDF5) / branches (ROOT) of a hepgan event table."""
+TABLE_LAYOUT = "hepgan-events"
+"""The ``layout`` attribute that marks a hepgan event table."""
+DEFAULT_TREE = "events"
+"""The tree of a ROOT event table, and the tree an event selection reads by default."""
+
+
+@dataclass
+class EventBatch:
+    """N events of up to ``n_objects`` objects each, ordered by decreasing pT, padded with zeros.
+
+    Attributes:
+        pt: (N, n_objects) float64 transverse momenta in GeV (0 where ``mask`` is False).
+        eta: (N, n_objects) float64 pseudorapidities.
+        phi: (N, n_objects) float64 azimuths in rad, in (−π, π].
+        mass: (N, n_objects) float64 masses in GeV.
+        mask: (N, n_objects) bool, True where the object exists.
+    """
+
+    pt: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    mass: np.ndarray
+    mask: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.mask = np.asarray(self.mask, dtype=bool)
+        if self.mask.ndim != 2:
+            raise ValueError(f"mask must have shape (N, n_objects), got {self.mask.shape}")
+        for name in ("pt", "eta", "phi", "mass"):
+            values = np.asarray(getattr(self, name), dtype=np.float64)
+            if values.shape != self.mask.shape:
+                raise ValueError(f"{name} must have the shape of mask {self.mask.shape}, got {values.shape}")
+            setattr(self, name, values)
+
+    def __len__(self) -> int:
+        return len(self.mask)
+
+    @property
+    def n_objects(self) -> int:
+        """Object slots per event."""
+        return self.mask.shape[1]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The five arrays by table key (``pt``, ``eta``, ``phi``, ``mass``, ``mask``)."""
+        return {key: getattr(self, key) for key in TABLE_KEYS}
+
+    def subset(self, index: np.ndarray | slice) -> EventBatch:
+        """The events selected by ``index`` (boolean mask, indices or slice)."""
+        return EventBatch(**{key: value[index] for key, value in self.arrays().items()})
+
+    @classmethod
+    def empty(cls, n_objects: int) -> EventBatch:
+        """A batch with no events."""
+        zeros = np.zeros((0, n_objects))
+        return cls(zeros, zeros, zeros, zeros, np.zeros((0, n_objects), dtype=bool))
+
+    @classmethod
+    def concatenate(cls, batches: Sequence[EventBatch]) -> EventBatch:
+        """One batch holding ``batches`` in order (all with the same ``n_objects``)."""
+        if not batches:
+            raise ValueError("cannot concatenate an empty list of batches")
+        return cls(**{key: np.concatenate([getattr(b, key) for b in batches]) for key in TABLE_KEYS})
+
+
+def wrap_phi(phi: np.ndarray) -> np.ndarray:
+    """Angles in rad mapped into (−π, π]."""
+    wrapped = np.mod(np.asarray(phi, dtype=np.float64) + np.pi, 2 * np.pi) - np.pi
+    return np.where(wrapped <= -np.pi, np.pi, wrapped)
