@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from hepgan.cli import parse_count
-from hepgan.generate import generate_to_file, resolve_checkpoint
-from hepgan.generate_events import EventGenerator, events_per_second
+from hepgan.domains import generate_to_file
+from hepgan.generate import EventGenerator, events_per_second, resolve_checkpoint
 from hepgan.sim.pythia import PythiaConfig, make_pythia, select_particles
 from hepgan.training.checkpoint import latest_run, list_checkpoints, load_checkpoint
 

@@ -30,9 +30,10 @@ import json
 from pathlib import Path
 
 from hepgan.config import load_config
+from hepgan.domains import train
 from hepgan.generate import ShowerGenerator
 from hepgan.io import read_showers
-from hepgan.training.trainer import HOLDOUT_FILE, train
+from hepgan.training.trainer import HOLDOUT_FILE
 from hepgan.validation.report import validate_arrays
 
 METRICS = (

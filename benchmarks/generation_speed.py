@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from hepgan.cli import parse_count
-from hepgan.generate import ShowerGenerator, generate_to_file, resolve_checkpoint
+from hepgan.domains import generate_to_file
+from hepgan.generate import ShowerGenerator, resolve_checkpoint
 from hepgan.io.geometry import load_geometry
 from hepgan.sim.gflash import CalorimeterSpec, ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum

@@ -90,7 +90,7 @@ def test_cells_are_standardised_per_incident_energy() -> None:
         np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-8)
         np.testing.assert_allclose(x.std(axis=0), 1.0, atol=1e-6)
     # half-way in ln E between two bins: the mean of the two bins' parameters
-    mean, std = transform._cell_params(torch.tensor([256.0 * np.sqrt(2.0)]), torch.device("cpu"), torch.float64)
+    mean, std = transform.cell_parameters(torch.tensor([256.0 * np.sqrt(2.0)]), torch.device("cpu"), torch.float64)
     np.testing.assert_allclose(mean[0], 0.5 * (transform.cell_mean[0] + transform.cell_mean[1]), rtol=1e-12)
     np.testing.assert_allclose(std[0], 0.5 * (transform.cell_std[0] + transform.cell_std[1]), rtol=1e-12)
     # zero network output at a fitted energy is the bin's mean ln-fraction shape
@@ -116,7 +116,7 @@ def test_empty_cell_cut() -> None:
     transform = ShowerTransform(3, fraction_epsilon=1e-3).fit([(cells, energies)])
     assert transform.min_cell_mev == 0.5
     e = torch.full((1,), 20.0, dtype=torch.float64)
-    mean, std = transform._cell_params(e, torch.device("cpu"), torch.float64)
+    mean, std = transform.cell_parameters(e, torch.device("cpu"), torch.float64)
 
     def features_for(fractions: list[float]) -> torch.Tensor:
         x = (torch.log(torch.tensor([fractions], dtype=torch.float64) + 1e-3) - mean) / std
