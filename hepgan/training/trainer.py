@@ -13,13 +13,10 @@ state, the data-sampling and noise RNG states and the step restored.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +41,7 @@ from hepgan.training.checkpoint import (
 )
 from hepgan.training.distributed import DistributedContext, init_distributed
 from hepgan.training.protocols import TrainingData
+from hepgan.training.run_log import MetricsLog, Rate, StopSignals
 from hepgan.training.run_record import write_run_record
 
 log = logging.getLogger(__name__)
@@ -373,13 +371,13 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``training.max_steps`` (or ``max_seconds``); SIGTERM/SIGINT checkpoint, then raise."""
         tc = self.config.training
-        log_file = _MetricsLog(self.run_dir / "metrics.jsonl" if self.dist.is_main else None)
+        log_file = MetricsLog(self.run_dir / "metrics.jsonl" if self.dist.is_main else None)
         start_step, t0 = self.step, time.perf_counter()
-        rate = _Rate(tc.batch_size * (tc.d_steps + tc.g_steps), self.step)
+        rate = Rate(tc.batch_size * (tc.d_steps + tc.g_steps), self.step)
         bar = _progress_bar(self) if self.progress else None
         self.generator.train()
         self.critic.train()
-        with _StopSignals() as stop, log_file:
+        with StopSignals() as stop, log_file:
             while self.step < tc.max_steps:
                 diagnostics = self.train_step()
                 # under torchrun, ranks agree on stopping at logging steps only: no per-step device sync
@@ -468,13 +466,13 @@ class Trainer:
             "hepgan_version": __version__,
         }
 
-    def _agreed_signal(self, stop: _StopSignals) -> str | None:
+    def _agreed_signal(self, stop: StopSignals) -> str | None:
         """The stop signal if any rank received one (all ranks then stop at the same step)."""
         if not self.dist.enabled:
             return stop.signal
         return "SIGTERM" if self.dist.any(stop.signal is not None, self.device) else None
 
-    def _handle_divergence(self, reason: str, log_file: _MetricsLog) -> None:
+    def _handle_divergence(self, reason: str, log_file: MetricsLog) -> None:
         """Stop with one error line, or roll back (``training.on_divergence``)."""
         tc = self.config.training
         if tc.on_divergence == "stop":
@@ -493,7 +491,7 @@ class Trainer:
             }
         )
 
-    def _keep_if_best(self, value: float | None, checkpoint: Path, log_file: _MetricsLog) -> None:
+    def _keep_if_best(self, value: float | None, checkpoint: Path, log_file: MetricsLog) -> None:
         """Copy the checkpoint to ``checkpoints/best.pt`` when its selection metric is the lowest so far."""
         if value is None or not math.isfinite(value) or (self.best is not None and value >= self.best["value"]):
             return
@@ -504,66 +502,6 @@ class Trainer:
             shutil.copyfile(checkpoint, tmp)
             os.replace(tmp, best)
             log_file.write({"step": self.step, "event": "best", **self.best})
-
-
-class _Rate:
-    """Showers per second between logging steps."""
-
-    def __init__(self, per_iteration: int, step: int) -> None:
-        self.per_iteration = per_iteration
-        self.restart(step)
-
-    def restart(self, step: int) -> None:
-        self.step, self.time = step, time.perf_counter()
-
-    def per_second(self, step: int) -> float:
-        now = time.perf_counter()
-        value = (step - self.step) * self.per_iteration / max(now - self.time, 1e-9)
-        self.step, self.time = step, now
-        return value
-
-
-class _MetricsLog:
-    """Append-only JSON-lines log, flushed after every line (a killed run keeps what it logged)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path  # None: a rank other than 0, which logs nothing
-        self.handle = None
-
-    def __enter__(self) -> _MetricsLog:
-        if self.path is not None:
-            self.handle = open(self.path, "a", encoding="utf-8")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.handle is not None:
-            self.handle.write(json.dumps(record) + "\n")
-            self.handle.flush()
-
-
-class _StopSignals:
-    """Turn SIGTERM (batch-system preemption) and SIGINT into a request to checkpoint and stop."""
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self.previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: object) -> None:
-        self.signal = signal.Signals(signum).name
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                self.previous[signum] = signal.signal(signum, self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
 
 
 def _progress_bar(trainer: Trainer):
