@@ -59,7 +59,7 @@ class TrainResult:
     steps: int
     seconds: float
     items_per_second: float
-    unit: str = "showers"  # or "events"
+    unit: str  # what one sample is called (the training data's unit)
     best_checkpoint: Path | None = None
     main_process: bool = True  # False on torchrun ranks other than 0
 
@@ -138,7 +138,7 @@ class Trainer:
         self.dist.barrier()
 
         features, conditions = self.data.training_tensors()
-        # each rank trains on its own shard of the training showers
+        # each rank trains on its own shard of the training samples
         features = features[self.dist.rank :: self.dist.world_size].clone()
         conditions = conditions[self.dist.rank :: self.dist.world_size].clone()
         self.features = features.to(self.device)
@@ -314,7 +314,7 @@ class Trainer:
 
         Mean over features of the standard deviation of G(z, c) over z, averaged over a few
         conditions c, divided by the mean per-feature standard deviation of the training data.
-        A collapsed generator (same shower whatever the noise) gives ~0.
+        A collapsed generator (same sample whatever the noise) gives ~0.
         """
         idx = torch.randint(len(self.conditions), (n_conditions,), device=self.device, generator=self.rng)
         cond = self.conditions[idx].repeat_interleave(n_samples, dim=0)
