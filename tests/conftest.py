@@ -1,4 +1,4 @@
-"""Shared fixtures: small reference shower files made with hepgan's own simulator."""
+"""Shared fixtures (small reference shower files made with hepgan's own simulator) and reporting hooks."""
 
 from __future__ import annotations
 
@@ -6,33 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hepgan.config import config_from_dict, load_config
-from hepgan.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from hepgan.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-
-
-def small_config(tmp: Path, data_path: Path, **training) -> object:
-    """The default config shrunk for tests: tiny networks, a few steps, runs under ``tmp``."""
-    base = load_config(ROOT / "configs" / "calo.yaml").to_dict()
-    base["data"]["path"] = str(data_path)
-    base["data"]["chunk_size"] = 128
-    base["model"].update(latent_dim=8, generator_hidden=[32], critic_hidden=[32])
-    base["training"].update(
-        {
-            "batch_size": 32,
-            "max_steps": 6,
-            "checkpoint_every": 3,
-            "log_every": 1,
-            "d_steps": 2,
-            "runs_dir": str(tmp / "runs"),
-            "threads": 1,
-            **training,
-        }
-    )
-    base["generation"]["batch_size"] = 100
-    return config_from_dict(base, "test config")
+from .helpers import ROOT, case_counts
 
 
 @pytest.fixture(scope="session")
@@ -48,16 +24,19 @@ def reference_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def write_untrained_checkpoint(path: Path, config: dict, entries: dict, generator, critic) -> Path:
-    """A step-0 checkpoint of networks as they are (no training): ``config`` as a dict, the
-    data module's ``entries`` (kind, transform, ...), the same weights as plain and EMA generator."""
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "step": 0,
-        "config": config,
-        **entries,
-        "generator": generator.state_dict(),
-        "generator_ema": generator.state_dict(),
-        "critic": critic.state_dict(),
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many cases each property suite tried, for the suites with tests in this session."""
+    ran = {
+        Path(report.nodeid.split("::")[0]).name
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport)
     }
-    return save_checkpoint(state, path)
+    counts = {name: cases for name, cases in sorted(case_counts().items()) if name in ran}
+    if not counts:
+        return
+    terminalreporter.write_sep("-", "property cases tried")
+    for name, cases in counts.items():
+        kinds = ", ".join(f"{kind} {n}" for kind, n in cases.items())
+        terminalreporter.write_line(f"{name}: {sum(cases.values())} ({kinds})")
+    terminalreporter.write_line(f"total: {sum(sum(cases.values()) for cases in counts.values())}")

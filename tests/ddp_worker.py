@@ -11,8 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hepgan.training.distributed import init_distributed
 from hepgan.training.trainer import Trainer, new_run_dir
-from tests.conftest import small_config
-from tests.test_distributed import use_sgd
+from tests.helpers import small_config, use_sgd
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ number of cases tried (hypothesis examples and explicit cases) is printed by the
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +40,11 @@ from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, load_geometry, read_showers, write_showers
 
 from .cli_checks import assert_one_error_line, run_cli, snapshot
-from .conftest import ROOT, small_config
+from .helpers import ROOT, case_counter, small_config
 
 CC = load_geometry("calochallenge_ds1_photons")
 GAN = load_geometry("calogan")
-CASES: Counter[str] = Counter()
+CASES = case_counter(__file__)
 
 """Cases tried per test (every hypothesis example, including shrinking, and every explicit case)."""
 
@@ -584,14 +583,3 @@ def test_malformed_geometry_file_is_one_line(tmp_path: Path, capsys, caplog) -> 
     result = run_cli([*argv, "--geometry", str(geometry)], capsys, caplog)
     assert_one_error_line(result, str(geometry), "depth_x0")
     assert not (tmp_path / "out").exists()
-
-
-# --------------------------------------------------------------------------- the count
-def test_zz_report_number_of_cases(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
-    """Print (and record as a junit property) how many malformed-input cases this file tried."""
-    total = sum(CASES.values())
-    request.node.user_properties.append(("bad_input_cases", total))
-    totals = vars(request.config).setdefault("_hepgan_property_cases", {})
-    totals[Path(__file__).name] = total
-    with capsys.disabled():
-        print(f"\n{Path(__file__).name}: {total} cases tried ({dict(CASES)}); session total {sum(totals.values())}")

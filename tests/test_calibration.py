@@ -13,7 +13,7 @@ from hepgan.data.calibration import CellCalibration
 from hepgan.generate import ShowerGenerator
 from hepgan.training.trainer import train
 
-from .conftest import small_config
+from .helpers import small_config
 
 
 def showers(rng: np.random.Generator, n: int, outer_rate: float, outer_scale: float) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from hepgan.cli import MAX_COUNT, parse_count, parse_shard
 from hepgan.generate import shard_plan
 
 from .cli_checks import assert_one_error_line, run_cli, snapshot
-from .conftest import small_config
+from .helpers import case_counter, small_config
 
-CASES: Counter[str] = Counter()
+CASES = case_counter(__file__)
 
 SETTINGS = {
     "deadline": None,
@@ -297,14 +296,3 @@ def test_output_without_a_file_name(tmp_path: Path, monkeypatch, capsys, caplog,
     result = run_cli(generate(checkpoint, "--n", "5", "-o", output), capsys, caplog)
     assert_one_error_line(result)
     assert snapshot(work) == before
-
-
-# --------------------------------------------------------------------------- the count
-def test_zz_report_number_of_cases(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
-    """Print (and record as a junit property) how many argument cases this file tried."""
-    total = sum(CASES.values())
-    request.node.user_properties.append(("cli_cases", total))
-    totals = vars(request.config).setdefault("_hepgan_property_cases", {})
-    totals[Path(__file__).name] = total
-    with capsys.disabled():
-        print(f"\n{Path(__file__).name}: {total} cases tried ({dict(CASES)}); session total {sum(totals.values())}")

@@ -21,7 +21,6 @@ import math
 import re
 import tempfile
 import typing
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,9 @@ from hypothesis import strategies as st
 from hepgan.config import RunConfig
 
 from .cli_checks import assert_one_error_line, run_cli, snapshot
-from .conftest import ROOT
+from .helpers import ROOT, case_counter
 
-CASES: Counter[str] = Counter()
+CASES = case_counter(__file__)
 
 SETTINGS = {
     "deadline": None,
@@ -463,14 +462,3 @@ def test_yaml_alias_bombs_are_refused(tmp_path: Path, monkeypatch, capsys, caplo
     path = work / "bomb.yaml"
     path.write_text("simulation:\n  pythia:\n" + "".join(f"    {line}\n" for line in lines), encoding="utf-8")
     train_refuses(path, capsys, caplog, work, str(path), extra=("--dry-run",))
-
-
-# --------------------------------------------------------------------------- the count
-def test_zz_report_number_of_cases(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
-    """Print (and record as a junit property) how many configuration cases this file tried."""
-    total = sum(CASES.values())
-    request.node.user_properties.append(("config_cases", total))
-    totals = vars(request.config).setdefault("_hepgan_property_cases", {})
-    totals[Path(__file__).name] = total
-    with capsys.disabled():
-        print(f"\n{Path(__file__).name}: {total} cases tried ({dict(CASES)}); session total {sum(totals.values())}")

@@ -14,7 +14,7 @@ import torch
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint
 from hepgan.training.trainer import Trainer, new_run_dir
 
-from .conftest import ROOT, small_config
+from .helpers import ROOT, small_config, use_sgd
 
 
 def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -49,13 +49,6 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, ref
         for key, value in ddp[name].items():
             torch.testing.assert_close(ours[key], value, rtol=1e-5, atol=1e-7, msg=f"{name}.{key}")
         assert any(not torch.equal(ours[k], v) for k, v in load_initial(trainer, name).items())
-
-
-def use_sgd(trainer: Trainer) -> None:
-    """Plain SGD for the comparison: Adam's first step, lr·g/(|g| + 1e-8), turns float-rounding
-    differences of near-zero gradients into differences of order lr; SGD keeps them at lr·δg."""
-    trainer.opt_d = torch.optim.SGD(trainer.critic.parameters(), lr=0.01)
-    trainer.opt_g = torch.optim.SGD(trainer.generator.parameters(), lr=0.01)
 
 
 def load_initial(trainer: Trainer, name: str) -> dict[str, torch.Tensor]:

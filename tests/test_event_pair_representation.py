@@ -17,9 +17,9 @@ from hepgan.generate_events import EventGenerator
 from hepgan.io.events import EventBatch, read_events, write_events
 from hepgan.models.mlp import MLPCritic
 from hepgan.validation.kinematics import decay_angles, four_momenta, pair_mass, pair_rapidity
-from tests.conftest import write_untrained_checkpoint
 
 from .cli_checks import assert_one_error_line, run_cli
+from .helpers import write_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "events.yaml"

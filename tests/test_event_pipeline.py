@@ -10,58 +10,22 @@ import h5py
 import numpy as np
 import pytest
 import torch
-import vector
 
 from hepgan.cli import main
-from hepgan.config import config_from_dict, load_config
 from hepgan.data import make_data_module
 from hepgan.data.events import EventData, leading_pair_mass
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate import ShowerGenerator, generate_to_file
 from hepgan.generate_events import EventGenerator
-from hepgan.io.events import EventBatch, EventReader, read_events, write_events
+from hepgan.io.events import EventReader, read_events, write_events
 from hepgan.training.checkpoint import load_checkpoint
 from hepgan.validation.event_report import peak_position_width, validate_event_arrays
 from hepgan.validation.kinematics import event_observables, four_momenta, pair_mass
-from tests.conftest import write_untrained_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = str(ROOT / "configs" / "events.yaml")
-MUON_MASS_GEV = 0.10566
+from .helpers import EVENT_CONFIG, MUON_MASS_GEV, small_event_config, toy_zmumu, write_untrained_checkpoint
+
+CONFIG = str(EVENT_CONFIG)
 needs_pythia = pytest.mark.skipif(importlib.util.find_spec("pythia8mc") is None, reason="pythia8mc not installed")
-
-
-def toy_zmumu(n: int, seed: int = 0) -> EventBatch:
-    """Z → μμ decays: Breit-Wigner mass, isotropic decay, boosted with a Z pT and rapidity (fast stand-in), GeV."""
-    rng = np.random.default_rng(seed)
-    mass_z = 91.19 + 1.25 * rng.standard_cauchy(n).clip(-30, 30)
-    p = np.sqrt((mass_z / 2) ** 2 - MUON_MASS_GEV**2)
-    cos_t, phi = rng.uniform(-1, 1, n), rng.uniform(-np.pi, np.pi, n)
-    sin_t = np.sqrt(1 - cos_t**2)
-    rest = {"px": p * sin_t * np.cos(phi), "py": p * sin_t * np.sin(phi), "pz": p * cos_t, "E": mass_z / 2}
-    z_pt, z_phi, z_y = rng.exponential(5.0, n), rng.uniform(-np.pi, np.pi, n), rng.normal(0, 1.5, n)
-    m_t = np.hypot(mass_z, z_pt)
-    z_p4 = {"px": z_pt * np.cos(z_phi), "py": z_pt * np.sin(z_phi), "pz": m_t * np.sinh(z_y), "E": m_t * np.cosh(z_y)}
-    z = vector.array(z_p4)
-    mu_1 = vector.array(rest).boost_p4(z)
-    mu_2 = vector.array({**{k: -v for k, v in rest.items() if k != "E"}, "E": rest["E"]}).boost_p4(z)
-    pt, eta, phis = (np.stack([getattr(mu_1, c), getattr(mu_2, c)], axis=1) for c in ("pt", "eta", "phi"))
-    order = np.argsort(-pt, axis=1)
-    pt, eta, phis = (np.take_along_axis(a, order, axis=1) for a in (pt, eta, phis))
-    return EventBatch(pt, eta, phis, np.full((n, 2), MUON_MASS_GEV), np.ones((n, 2), dtype=bool))
-
-
-def small_event_config(tmp: Path, data_path: Path, **overrides) -> object:
-    base = load_config(CONFIG).to_dict()
-    base["data"].update(path=str(data_path), chunk_size=64)
-    base["model"].update(latent_dim=4, generator_hidden=[16], critic_hidden=[16])
-    base["training"].update(
-        batch_size=32, max_steps=4, checkpoint_every=2, log_every=1, d_steps=2, runs_dir=str(tmp / "runs"), threads=1
-    )
-    for key, value in overrides.items():
-        section, name = key.split("__")
-        base[section][name] = value
-    return config_from_dict(base, "test config")
 
 
 @pytest.fixture()

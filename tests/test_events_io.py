@@ -1,4 +1,4 @@
-"""Event readers and writers on the real ROOT files in ../shared/data/events and on written tables."""
+"""Event readers and writers on the real ROOT files in tests/data/events and on written tables."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from hepgan.errors import ConfigError, InputFileError, OutputError
 from hepgan.io.events import EventBatch, EventReader, EventSelection, EventWriter, read_events, write_events
 from hepgan.validation.kinematics import event_observables
 
-EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
+from .helpers import TEST_DATA
+
+EVENTS = TEST_DATA / "events"
 ZMUMU = EVENTS / "uproot-Zmumu.root"
 HZZ = EVENTS / "uproot-HZZ.root"
-
-needs_data = pytest.mark.skipif(not (ZMUMU.exists() and HZZ.exists()), reason="shared/data/events not available")
 
 CARTESIAN = {"px": "px", "py": "py", "pz": "pz", "energy": "E"}
 ZMUMU_SELECTION = {"kind": "flat", "collection": "", "fields": CARTESIAN, "n_objects": 2}
@@ -53,7 +53,6 @@ def assert_same(a: EventBatch, b: EventBatch) -> None:
 
 
 # ------------------------------------------------------------------ real files
-@needs_data
 def test_zmumu_flat_branches_give_two_ordered_muons() -> None:
     batch = read_events(ZMUMU, zmumu())
     assert len(batch) == 2304 and batch.n_objects == 2
@@ -63,7 +62,6 @@ def test_zmumu_flat_branches_give_two_ordered_muons() -> None:
     np.testing.assert_allclose(batch.mass, 0.10566, rtol=1e-3)  # muons
 
 
-@needs_data
 def test_zmumu_vector_pair_mass_matches_m_branch() -> None:
     batch = read_events(ZMUMU, zmumu())
     stored = uproot.open(ZMUMU)["events"]["M"].array(library="np")
@@ -72,7 +70,6 @@ def test_zmumu_vector_pair_mass_matches_m_branch() -> None:
     assert close.mean() > 0.99
 
 
-@needs_data
 def test_zmumu_transverse_fields_with_fixed_mass() -> None:
     selection = zmumu(fields={"pt": "pt", "eta": "eta", "phi": "phi"}, mass_gev=0.10566)
     batch = read_events(ZMUMU, selection, max_events=10)
@@ -81,7 +78,6 @@ def test_zmumu_transverse_fields_with_fixed_mass() -> None:
     assert np.isin(pt1, batch.pt).all()
 
 
-@needs_data
 def test_hzz_jagged_muons_selected_ordered_and_masked() -> None:
     with EventReader(HZZ, hzz(pt_min_gev=5.0), chunk_size=1000) as reader:
         assert len(reader) == 2421
@@ -96,7 +92,6 @@ def test_hzz_jagged_muons_selected_ordered_and_masked() -> None:
     assert not (np.diff(batch.mask.astype(int), axis=1) > 0).any()  # no present object after an absent one
 
 
-@needs_data
 def test_chunked_reading_equals_full() -> None:
     full = read_events(HZZ, hzz())
     with EventReader(HZZ, hzz(), chunk_size=333) as reader:
@@ -105,7 +100,6 @@ def test_chunked_reading_equals_full() -> None:
     assert_same(EventBatch.concatenate(chunks), full)
 
 
-@needs_data
 def test_eta_cut_and_n_objects() -> None:
     batch = read_events(HZZ, hzz(abs_eta_max=1.0, n_objects=1))
     assert batch.n_objects == 1
@@ -127,7 +121,6 @@ def test_write_read_round_trip(tmp_path: Path, suffix: str) -> None:
     assert list(tmp_path.iterdir()) == [path]
 
 
-@needs_data
 @pytest.mark.parametrize("suffix", [".h5", ".root"])
 def test_real_events_round_trip_and_reselect(tmp_path: Path, suffix: str) -> None:
     batch = read_events(HZZ, hzz())
@@ -146,7 +139,6 @@ def _one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
         assert part in message, message
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("path", "selection", "branch"),
     [
@@ -161,7 +153,6 @@ def test_wrong_branch_or_tree_name(path: Path, selection: dict, branch: str) -> 
     _one_line(exc, str(path), branch)
 
 
-@needs_data
 def test_non_numeric_jagged_branch() -> None:
     selection = {**HZZ_SELECTION, "collection": "Jet", "fields": {"px": "Px", "py": "Py", "pz": "Pz", "mass": "ID"}}
     with pytest.raises(InputFileError) as exc:
@@ -179,7 +170,6 @@ def test_non_numeric_flat_branch(tmp_path: Path) -> None:
     _one_line(exc, str(path), "E1", "expected numbers")
 
 
-@needs_data
 def test_empty_selection_raises_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out.h5"
     with pytest.raises(InputFileError) as exc:
@@ -190,7 +180,6 @@ def test_empty_selection_raises_and_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@needs_data
 def test_truncated_root_file(tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.root"
     truncated.write_bytes(ZMUMU.read_bytes()[: ZMUMU.stat().st_size // 2])
@@ -199,7 +188,6 @@ def test_truncated_root_file(tmp_path: Path) -> None:
     _one_line(exc, str(truncated))
 
 
-@needs_data
 def test_pdg_id_needs_a_pdg_branch() -> None:
     with pytest.raises(InputFileError) as exc:
         EventReader(HZZ, hzz(pdg_id=[13, -13]))
@@ -302,7 +290,6 @@ def test_selection_from_dict_validates_and_names_fields() -> None:
             EventSelection.from_dict(data, "data.selection")
 
 
-@needs_data
 def test_table_selection_refuses_pdg_cuts(tmp_path: Path) -> None:
     path = tmp_path / "events.h5"
     write_events(path, small_batch(5))
@@ -310,7 +297,6 @@ def test_table_selection_refuses_pdg_cuts(tmp_path: Path) -> None:
         EventReader(path, EventSelection(collection="Muon", pdg_id=(13,)))
 
 
-@needs_data
 def test_corrupt_basket_names_branches_and_writes_nothing(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.root"
     data = bytearray(ZMUMU.read_bytes())

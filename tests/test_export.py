@@ -15,7 +15,7 @@ from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate import ShowerGenerator
 from hepgan.training.trainer import train
 
-from .conftest import small_config
+from .helpers import small_config
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

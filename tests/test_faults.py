@@ -17,7 +17,7 @@ from hepgan.errors import TrainingError
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint
 from hepgan.training.trainer import Trainer, new_run_dir, train
 
-from .conftest import ROOT, small_config
+from .helpers import ROOT, small_config
 
 
 def _trainer(tmp_path: Path, reference_file: Path, **training) -> Trainer:

@@ -14,7 +14,7 @@ from hepgan.generate import ShowerGenerator, generate_to_file, resolve_checkpoin
 from hepgan.io import read_showers
 from hepgan.training.trainer import train
 
-from .conftest import small_config
+from .helpers import small_config
 
 
 @pytest.fixture(scope="module")

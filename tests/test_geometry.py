@@ -10,12 +10,54 @@ import pytest
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.io.geometry import geometry_from_dict, load_calochallenge_xml, load_geometry
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "calochallenge"
+# The official CaloChallenge 2022 voxel binning (github.com/CaloChallenge/homepage, code/binning_dataset_1_photons.xml,
+# code/binning_dataset_1_pions.xml, code/binning_dataset_2.xml, code/binning_dataset_3.xml), transcribed: per layer
+# id, the radial edges in mm as written there and n_bin_alpha. The ds1 files list layer ids 0-23; every id not given
+# here has r_edges="0" and n_bin_alpha="1" there (no voxels). Datasets 2 and 3 use the same edges in all 45 layers.
+DS1_PHOTON_LAYERS: dict[int, tuple[str, int]] = {
+    0: ("0,5,10,30,50,100,200,400,600", 1),
+    1: ("0,2,4,6,8,10,12,15,20,30,40,50,70,90,120,150,200", 10),
+    2: ("0,2,5,10,15,20,25,30,40,50,60,80,100,130,160,200,250,300,350,400", 10),
+    3: ("0,50,100,200,400,600", 1),
+    12: ("0,100,200,400,1000,2000", 1),
+}
+DS1_PION_LAYERS: dict[int, tuple[str, int]] = {
+    0: ("0,5,10,30,50,100,200,400,600", 1),
+    1: ("0,1,4,7,10,15,30,50,90,150,200", 10),
+    2: ("0,5,10,20,30,50,80,130,200,300,400", 10),
+    3: ("0,50,100,200,400,600", 1),
+    12: ("0,10,20,30,50,80,100,130,160,200,250,300,350,400,1000,2000", 10),
+    13: ("0,10,20,30,50,80,100,130,160,200,250,300,350,400,600,1000,2000", 10),
+    14: ("0,50,100,150,200,250,300,400,600,1000,2000", 1),
+}
+DS2_R_EDGES = "0,4.65,9.3,13.95,18.6,23.25,27.9,32.55,37.2,41.85"  # 9 radial bins, 16 alpha
+DS3_R_EDGES = (  # 18 radial bins, 50 alpha
+    "0,2.325,4.65,6.975,9.3,11.625,13.95,16.275,18.6,20.925,23.25,25.575,27.9,30.225,32.55,34.875,37.2,39.525,41.85"
+)
+
+OFFICIAL_BINNING: dict[str, tuple[dict[str, str], int, dict[int, tuple[str, int]]]] = {
+    # dataset: (<Bin> attributes, number of layer ids, the layers with voxels)
+    "ds1_photons": ({"pid": "22", "etaMin": "0", "etaMax": "130", "name": "photon"}, 24, DS1_PHOTON_LAYERS),
+    "ds1_pions": ({"pid": "211", "etaMin": "0", "etaMax": "80", "name": "pion"}, 24, DS1_PION_LAYERS),
+    "ds2": ({"pid": "11", "name": "electron"}, 45, dict.fromkeys(range(45), (DS2_R_EDGES, 16))),
+    "ds3": ({"pid": "11", "name": "electron"}, 45, dict.fromkeys(range(45), (DS3_R_EDGES, 50))),
+}
 
 
-@pytest.mark.skipif(not (SHARED / "binning_dataset_1_photons.xml").is_file(), reason="shared/data not present")
-def test_builtin_ds1_photon_geometry_matches_the_official_binning() -> None:
-    official = load_calochallenge_xml(SHARED / "binning_dataset_1_photons.xml")
+def write_official_binning(path: Path, dataset: str) -> Path:
+    """The binning of ``dataset`` as a file in the official CaloChallenge XML format, empty layers included."""
+    attributes, n_ids, layers = OFFICIAL_BINNING[dataset]
+    lines = ["<Bins>", "   <Bin " + " ".join(f'{key}="{value}"' for key, value in attributes.items()) + ">"]
+    for layer_id in range(n_ids):
+        r_edges, n_alpha = layers.get(layer_id, ("0", 1))
+        lines.append(f'      <Layer id="{layer_id}" r_edges="{r_edges}" n_bin_alpha="{n_alpha}" />')
+    lines += ["   </Bin>", "</Bins>", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_builtin_ds1_photon_geometry_matches_the_official_binning(tmp_path: Path) -> None:
+    official = load_calochallenge_xml(write_official_binning(tmp_path / "binning_dataset_1_photons.xml", "ds1_photons"))
     geometry = load_geometry("calochallenge_ds1_photons")
     assert [layer["id"] for layer in official] == [layer.id for layer in geometry.layers] == [0, 1, 2, 3, 12]
     for ours, theirs in zip(geometry.layers, official, strict=True):
@@ -24,16 +66,22 @@ def test_builtin_ds1_photon_geometry_matches_the_official_binning() -> None:
     assert geometry.n_voxels == 368
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data not present")
 @pytest.mark.parametrize(
-    ("name", "n_voxels"),
-    [("binning_dataset_1_pions.xml", 533), ("binning_dataset_2.xml", 6480), ("binning_dataset_3.xml", 40500)],
+    ("dataset", "layer_ids", "n_voxels"),
+    [
+        ("ds1_photons", [0, 1, 2, 3, 12], 368),
+        ("ds1_pions", [0, 1, 2, 3, 12, 13, 14], 533),
+        ("ds2", list(range(45)), 6480),  # 45 layers x 16 alpha x 9 r
+        ("ds3", list(range(45)), 40500),  # 45 layers x 50 alpha x 18 r
+    ],
 )
-def test_official_xml_voxel_counts(name: str, n_voxels: int) -> None:
-    layers = load_calochallenge_xml(SHARED / name, depths_x0=None)
+def test_official_binning_voxel_counts(tmp_path: Path, dataset: str, layer_ids: list[int], n_voxels: int) -> None:
+    path = write_official_binning(tmp_path / f"{dataset}.xml", dataset)
+    layers = load_calochallenge_xml(path)
+    assert [layer["id"] for layer in layers] == layer_ids  # layers with r_edges="0" dropped
     depths = [[float(i), float(i) + 1.0] for i in range(len(layers))]
-    layers = load_calochallenge_xml(SHARED / name, depths_x0=depths)
-    geometry = geometry_from_dict({"name": name, "layout": "calochallenge", "layers": layers})
+    layers = load_calochallenge_xml(path, depths_x0=depths)
+    geometry = geometry_from_dict({"name": dataset, "layout": "calochallenge", "layers": layers})
     assert geometry.n_voxels == n_voxels
 
 

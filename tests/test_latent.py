@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hepgan.validation.latent import latent_line, latent_walk, latent_walk_plot, walk_step_sizes
-from tests.conftest import small_config
+
+from .helpers import small_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from hepgan.io import ShowerBatch, write_showers
 from hepgan.io.geometry import geometry_from_dict
 from hepgan.validation.report import make_energy_binning, validate_arrays, validate_files
 
@@ -118,10 +119,9 @@ def test_energy_binning_assign():
 
 
 def test_validate_files_reads_in_chunks(tmp_path, geometry, samples):
-    io = pytest.importorskip("hepgan.io")
     ref_inc, ref, gen_inc, gen = samples
-    io.write_showers(tmp_path / "ref.h5", io.ShowerBatch(ref_inc, ref), geometry)
-    io.write_showers(tmp_path / "gen.h5", io.ShowerBatch(gen_inc, gen), geometry)
+    write_showers(tmp_path / "ref.h5", ShowerBatch(ref_inc, ref), geometry)
+    write_showers(tmp_path / "gen.h5", ShowerBatch(gen_inc, gen), geometry)
     fast = {"make_plots": False, "classifier": False, "physics_distances": False}
     from_files = validate_files(
         tmp_path / "ref.h5", tmp_path / "gen.h5", geometry, tmp_path / "out", chunk_size=70, **fast

@@ -17,7 +17,7 @@ from hepgan.io.geometry import load_geometry
 from hepgan.io.merge import merge_copy, merge_virtual
 from hepgan.training.trainer import train
 
-from .conftest import small_config
+from .helpers import small_config
 
 GEOMETRY = load_geometry("calochallenge_ds1_photons")
 

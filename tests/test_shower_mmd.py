@@ -14,7 +14,8 @@ from hepgan.losses import GANObjective
 from hepgan.models.summary_critic import SummaryCritic
 from hepgan.training.trainer import train
 from hepgan.validation.observables import shower_observables
-from tests.conftest import ROOT, small_config
+
+from .helpers import ROOT, small_config
 
 ALL = ["response", "layer_energies", "layer_widths"]
 

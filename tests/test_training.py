@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hepgan.errors import InputFileError, TrainingError
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint, load_latest_valid
 from hepgan.training.trainer import HOLDOUT_FILE, Trainer, new_run_dir, train
 
-from .conftest import small_config
+from .helpers import small_config
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -70,6 +71,16 @@ def test_nan_losses_stop_training_without_a_checkpoint(tmp_path: Path, reference
     assert list_checkpoints(trainer.run_dir) == []
 
 
+# The diagnostics each loss logs (hepgan.losses.GANObjective): both networks' losses, then V(D, G) and the mean
+# D(x), D(G(z)) for the two classic games, or the Wasserstein estimate and the gradient penalty for WGAN-GP.
+LOSS_DIAGNOSTICS = {
+    "minimax": {"d_loss", "g_loss", "value", "d_real", "d_fake"},
+    "non-saturating": {"d_loss", "g_loss", "value", "d_real", "d_fake"},
+    "wgan-gp": {"d_loss", "g_loss", "wasserstein", "gradient_penalty"},
+}
+ALL_LOSS_DIAGNOSTICS = set().union(*LOSS_DIAGNOSTICS.values())
+
+
 @pytest.mark.parametrize(
     ("loss", "architecture"), [("minimax", "mlp"), ("non-saturating", "dcgan"), ("wgan-gp", "dcgan")]
 )
@@ -82,8 +93,12 @@ def test_every_loss_and_architecture_trains(tmp_path: Path, reference_file: Path
         }
     )
     result = train(config, progress=False)
-    keys = (result.run_dir / "metrics.jsonl").read_text()
-    assert ("value" in keys and "d_real" in keys) if loss != "wgan-gp" else "wasserstein" in keys
+    lines = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [record for record in map(json.loads, lines) if "event" not in record]  # not "best"/"rollback" notes
+    assert [record["step"] for record in records] == [1, 2]
+    for record in records:
+        assert set(record) & ALL_LOSS_DIAGNOSTICS == LOSS_DIAGNOSTICS[loss], record
+        assert all(math.isfinite(record[key]) for key in LOSS_DIAGNOSTICS[loss])
 
 
 def test_corrupt_and_malicious_checkpoints_are_refused(tmp_path: Path, reference_file: Path) -> None:

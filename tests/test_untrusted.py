@@ -19,7 +19,6 @@ import os
 import resource
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -33,9 +32,9 @@ from hepgan.training.checkpoint import load_checkpoint
 
 from .cli_checks import CliResult, assert_one_error_line, snapshot
 from .cli_checks import run_cli as _run_cli
-from .conftest import ROOT, small_config
+from .helpers import ROOT, case_counter, small_config
 
-CASES: Counter[str] = Counter()
+CASES = case_counter(__file__)
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> CliResult:
@@ -393,14 +392,3 @@ def test_full_disk_keeps_earlier_runs(tmp_path: Path) -> None:
     assert snapshot(earlier) == before
     with h5py.File(data, "r") as file:  # the input is untouched too
         assert file["showers"].shape == (200, CC.n_voxels)
-
-
-# --------------------------------------------------------------------------- the count
-def test_zz_report_number_of_cases(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
-    """Print (and record as a junit property) how many untrusted-input runs this file made."""
-    total = sum(CASES.values())
-    request.node.user_properties.append(("untrusted_cases", total))
-    totals = vars(request.config).setdefault("_hepgan_property_cases", {})
-    totals[Path(__file__).name] = total
-    with capsys.disabled():
-        print(f"\n{Path(__file__).name}: {total} cases tried ({dict(CASES)}); session total {sum(totals.values())}")

@@ -1,0 +1,120 @@
+"""Helpers shared by the test files: small configs, toy events, checkpoints, and property-case counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import vector
+
+from hepgan.config import RunConfig, config_from_dict, load_config
+from hepgan.io.events import EventBatch
+from hepgan.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from hepgan.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root."""
+
+TEST_DATA = ROOT / "tests" / "data"
+"""Data files shipped with the tests (``tests/data/README.md`` says what they are)."""
+
+EVENT_CONFIG = ROOT / "configs" / "events.yaml"
+MUON_MASS_GEV = 0.10566
+
+
+def small_config(tmp: Path, data_path: Path, **training: object) -> RunConfig:
+    """The default config shrunk for tests: tiny networks, a few steps, runs under ``tmp``."""
+    base = load_config(ROOT / "configs" / "calo.yaml").to_dict()
+    base["data"]["path"] = str(data_path)
+    base["data"]["chunk_size"] = 128
+    base["model"].update(latent_dim=8, generator_hidden=[32], critic_hidden=[32])
+    base["training"].update(
+        {
+            "batch_size": 32,
+            "max_steps": 6,
+            "checkpoint_every": 3,
+            "log_every": 1,
+            "d_steps": 2,
+            "runs_dir": str(tmp / "runs"),
+            "threads": 1,
+            **training,
+        }
+    )
+    base["generation"]["batch_size"] = 100
+    return config_from_dict(base, "test config")
+
+
+def small_event_config(tmp: Path, data_path: Path, **overrides: object) -> RunConfig:
+    """The default event config shrunk for tests; ``overrides`` as ``section__name=value``."""
+    base = load_config(EVENT_CONFIG).to_dict()
+    base["data"].update(path=str(data_path), chunk_size=64)
+    base["model"].update(latent_dim=4, generator_hidden=[16], critic_hidden=[16])
+    base["training"].update(
+        batch_size=32, max_steps=4, checkpoint_every=2, log_every=1, d_steps=2, runs_dir=str(tmp / "runs"), threads=1
+    )
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        base[section][name] = value
+    return config_from_dict(base, "test config")
+
+
+def toy_zmumu(n: int, seed: int = 0) -> EventBatch:
+    """Z → μμ decays: Breit-Wigner mass, isotropic decay, boosted with a Z pT and rapidity (fast stand-in), GeV."""
+    rng = np.random.default_rng(seed)
+    mass_z = 91.19 + 1.25 * rng.standard_cauchy(n).clip(-30, 30)
+    p = np.sqrt((mass_z / 2) ** 2 - MUON_MASS_GEV**2)
+    cos_t, phi = rng.uniform(-1, 1, n), rng.uniform(-np.pi, np.pi, n)
+    sin_t = np.sqrt(1 - cos_t**2)
+    rest = {"px": p * sin_t * np.cos(phi), "py": p * sin_t * np.sin(phi), "pz": p * cos_t, "E": mass_z / 2}
+    z_pt, z_phi, z_y = rng.exponential(5.0, n), rng.uniform(-np.pi, np.pi, n), rng.normal(0, 1.5, n)
+    m_t = np.hypot(mass_z, z_pt)
+    z_p4 = {"px": z_pt * np.cos(z_phi), "py": z_pt * np.sin(z_phi), "pz": m_t * np.sinh(z_y), "E": m_t * np.cosh(z_y)}
+    z = vector.array(z_p4)
+    mu_1 = vector.array(rest).boost_p4(z)
+    mu_2 = vector.array({**{k: -v for k, v in rest.items() if k != "E"}, "E": rest["E"]}).boost_p4(z)
+    pt, eta, phis = (np.stack([getattr(mu_1, c), getattr(mu_2, c)], axis=1) for c in ("pt", "eta", "phi"))
+    order = np.argsort(-pt, axis=1)
+    pt, eta, phis = (np.take_along_axis(a, order, axis=1) for a in (pt, eta, phis))
+    return EventBatch(pt, eta, phis, np.full((n, 2), MUON_MASS_GEV), np.ones((n, 2), dtype=bool))
+
+
+def write_untrained_checkpoint(
+    path: Path, config: dict, entries: dict, generator: torch.nn.Module, critic: torch.nn.Module
+) -> Path:
+    """A step-0 checkpoint of networks as they are (no training): ``config`` as a dict, the
+    data module's ``entries`` (kind, transform, ...), the same weights as plain and EMA generator."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "step": 0,
+        "config": config,
+        **entries,
+        "generator": generator.state_dict(),
+        "generator_ema": generator.state_dict(),
+        "critic": critic.state_dict(),
+    }
+    return save_checkpoint(state, path)
+
+
+def use_sgd(trainer: Trainer) -> None:
+    """Plain SGD for the comparison: Adam's first step, lr·g/(|g| + 1e-8), turns float-rounding
+    differences of near-zero gradients into differences of order lr; SGD keeps them at lr·δg."""
+    trainer.opt_d = torch.optim.SGD(trainer.critic.parameters(), lr=0.01)
+    trainer.opt_g = torch.optim.SGD(trainer.generator.parameters(), lr=0.01)
+
+
+_CASE_COUNTERS: dict[str, Counter[str]] = {}
+
+
+def case_counter(test_file: str) -> Counter[str]:
+    """The counter of cases a property suite tried, by kind, for ``test_file`` (the suite's ``__file__``).
+
+    The ``pytest_terminal_summary`` hook in ``conftest.py`` prints every registered counter.
+    """
+    return _CASE_COUNTERS.setdefault(Path(test_file).name, Counter())
+
+
+def case_counts() -> dict[str, Counter[str]]:
+    """The registered case counters, by test file name."""
+    return dict(_CASE_COUNTERS)
