@@ -10,8 +10,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hepgan.training.distributed import init_distributed
-from hepgan.training.trainer import Trainer, new_run_dir
-from tests.helpers import small_config, use_sgd
+from hepgan.training.trainer import new_run_dir
+from tests.helpers import make_trainer, small_config, use_sgd
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     config = small_config(out, reference, mmd_weight=0.0)  # MMD is a per-batch statistic: not additive over ranks
     dist = init_distributed("cpu")
     run_dir = dist.broadcast_object(new_run_dir(config) if dist.is_main else None)
-    trainer = Trainer(config, run_dir, progress=False, dist=dist)
+    trainer = make_trainer(config, run_dir, progress=False, dist=dist)
     use_sgd(trainer)
     phases = trainer.draw_iteration()
     torch.save(phases, out / f"inputs_rank{dist.rank}.pt")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import vector
 
 from hepgan.config import RunConfig, config_from_dict, load_config
+from hepgan.domains import domain_for_config
 from hepgan.io.events import EventBatch
 from hepgan.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
-from hepgan.training.trainer import Trainer
+from hepgan.training.trainer import Trainer, new_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root."""
@@ -118,3 +120,9 @@ def case_counter(test_file: str) -> Counter[str]:
 def case_counts() -> dict[str, Counter[str]]:
     """The registered case counters, by test file name."""
     return dict(_CASE_COUNTERS)
+
+
+def make_trainer(config: RunConfig, run_dir: Path | None = None, **options: Any) -> Trainer:
+    """A :class:`Trainer` of ``config`` with its domain's training data (a new run folder unless given)."""
+    data = domain_for_config(config).training_data(config)
+    return Trainer(config, run_dir if run_dir is not None else new_run_dir(config), data, **options)

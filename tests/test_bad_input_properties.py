@@ -429,7 +429,7 @@ def test_validate_refuses_malformed_files(
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, reference_file: Path) -> Path:
     """A tiny trained checkpoint (1 step) on the CaloChallenge ds1 geometry."""
-    from hepgan.training.trainer import train
+    from hepgan.domains import train
 
     tmp = tmp_path_factory.mktemp("bad_input_checkpoint")
     return train(small_config(tmp, reference_file, max_steps=1, checkpoint_every=1), progress=False).checkpoint

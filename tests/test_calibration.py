@@ -10,8 +10,8 @@ import torch
 from scipy import stats
 
 from hepgan.data.calibration import CellCalibration
+from hepgan.domains import train
 from hepgan.generate import ShowerGenerator
-from hepgan.training.trainer import train
 
 from .helpers import small_config
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint
-from hepgan.training.trainer import Trainer, new_run_dir
+from hepgan.training.trainer import Trainer
 
-from .helpers import ROOT, small_config, use_sgd
+from .helpers import ROOT, make_trainer, small_config, use_sgd
 
 
 def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -40,7 +40,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path: Path, ref
     assert phases["d"][0]["real"].shape[0] == 32  # the configured global batch
     single_dir = tmp_path / "single"
     config = small_config(single_dir, reference_file, mmd_weight=0.0)
-    trainer = Trainer(config, new_run_dir(config), progress=False)
+    trainer = make_trainer(config, progress=False)
     use_sgd(trainer)
     assert ddp["shard_size"] in (len(trainer.features) // 2, len(trainer.features) // 2 + 1)
     trainer.apply_iteration(phases)

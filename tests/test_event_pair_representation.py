@@ -11,10 +11,12 @@ import torch
 
 from hepgan.config import load_config
 from hepgan.data.event_transforms import EventTransform, pair_kinematics
-from hepgan.data.events import EventData, SymmetrisedCritic, leading_pair_mass
+from hepgan.data.events import leading_pair_mass
+from hepgan.domains import EVENTS
 from hepgan.errors import ConfigError
-from hepgan.generate_events import EventGenerator
+from hepgan.generate import EventGenerator
 from hepgan.io.events import EventBatch, read_events, write_events
+from hepgan.models.events import SymmetrisedCritic
 from hepgan.models.mlp import MLPCritic
 from hepgan.validation.kinematics import decay_angles, four_momenta, pair_mass, pair_rapidity
 
@@ -210,7 +212,7 @@ def test_state_dict_round_trip_and_old_states(pythia_events: EventBatch, pair_tr
 
 def test_the_symmetrised_critic_sees_transformed_events(pair_transform: EventTransform) -> None:
     torch.manual_seed(3)
-    critic = SymmetrisedCritic(0, 8, (16,), pair_transform)
+    critic = SymmetrisedCritic(0, 8, (16,), pair_transform.apply_symmetries)
     plain = MLPCritic(0, 8, (16,))
     plain.load_state_dict(critic.state_dict())  # the same parameters and state-dict keys
     features = torch.randn(64, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
@@ -242,7 +244,7 @@ def test_symmetric_generation_and_old_checkpoints(tmp_path: Path, pythia_events:
     write_events(path, pythia_events.subset(slice(0, 2000)))
     for symmetries in ("[eta_flip,phi_rotation]", "[]"):
         config = small_config(tmp_path, path, f"preprocessing.events.symmetries={symmetries}")
-        data = EventData(config)
+        data = EVENTS.training_data(config)
         data.fit_transform()
         torch.manual_seed(0)
         generator, critic = data.build_networks()
@@ -262,7 +264,7 @@ def test_symmetric_generation_and_old_checkpoints(tmp_path: Path, pythia_events:
             np.testing.assert_array_equal(again.eta, events.eta)  # the same seed, the same transforms
     # an event checkpoint written before representations existed generates as "objects"
     config = small_config(tmp_path, path, "preprocessing.events.representation=objects")
-    data = EventData(config)
+    data = EVENTS.training_data(config)
     data.fit_transform()
     generator, critic = data.build_networks()
     entries = data.checkpoint_entries()

@@ -12,11 +12,10 @@ import pytest
 import torch
 
 from hepgan.cli import main
-from hepgan.data import make_data_module
 from hepgan.data.events import EventData, leading_pair_mass
+from hepgan.domains import EVENTS, generate_to_file
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate import ShowerGenerator, generate_to_file
-from hepgan.generate_events import EventGenerator
+from hepgan.generate import EventGenerator, ShowerGenerator
 from hepgan.io.events import EventReader, read_events, write_events
 from hepgan.training.checkpoint import load_checkpoint
 from hepgan.validation.event_report import peak_position_width, validate_event_arrays
@@ -36,8 +35,8 @@ def toy_file(tmp_path: Path) -> Path:
 
 
 def test_event_data_module(tmp_path: Path, toy_file: Path) -> None:
-    data = make_data_module(small_event_config(tmp_path, toy_file))
-    assert isinstance(data, EventData) and data.kind == "events" and data.cond_dim == 0
+    data = EVENTS.training_data(small_event_config(tmp_path, toy_file))
+    assert isinstance(data.events, EventData) and data.kind == "events" and data.events.cond_dim == 0
     data.fit_transform()
     features, conditions = data.training_tensors()
     assert features.shape == (180, 8) and features.dtype == torch.float32  # 10% held out
@@ -70,7 +69,7 @@ def test_mmd_mass_matches_kinematics(tmp_path: Path, toy_file: Path) -> None:
 
 def test_events_need_the_mlp(tmp_path: Path, toy_file: Path) -> None:
     with pytest.raises(ConfigError, match=r"model\.architecture"):
-        EventData(small_event_config(tmp_path, toy_file, model__architecture="dcgan"))
+        EVENTS.training_data(small_event_config(tmp_path, toy_file, model__architecture="dcgan"))
 
 
 def test_peak_estimator_on_a_breit_wigner() -> None:
@@ -141,7 +140,7 @@ def test_simulate_train_generate_validate_events(
 def untrained_event_checkpoint(tmp_path: Path, toy_file: Path) -> Path:
     """A checkpoint of an untrained event model (fitted preprocessing, random weights)."""
     config = small_event_config(tmp_path, toy_file)
-    data = EventData(config)
+    data = EVENTS.training_data(config)
     data.fit_transform()
     generator, critic = data.build_networks()
     path = tmp_path / "step_0000000.pt"

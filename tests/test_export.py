@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from hepgan import __version__
+from hepgan.domains import train
 from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate import ShowerGenerator
-from hepgan.training.trainer import train
 
 from .helpers import small_config
 

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from hepgan.domains import train
 from hepgan.errors import TrainingError
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint
-from hepgan.training.trainer import Trainer, new_run_dir, train
+from hepgan.training.trainer import Trainer
 
-from .helpers import ROOT, small_config
+from .helpers import ROOT, make_trainer, small_config
 
 
 def _trainer(tmp_path: Path, reference_file: Path, **training) -> Trainer:
     config = small_config(tmp_path, reference_file, **training)
-    return Trainer(config, new_run_dir(config), progress=False)
+    return make_trainer(config, progress=False)
 
 
 def test_nan_rolls_back_to_the_last_checkpoint_with_lower_learning_rates(tmp_path: Path, reference_file: Path) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from hepgan import __version__
+from hepgan.domains import generate_to_file, train
 from hepgan.errors import ConfigError
-from hepgan.generate import ShowerGenerator, generate_to_file, resolve_checkpoint
+from hepgan.generate import ShowerGenerator, resolve_checkpoint
 from hepgan.io import read_showers
-from hepgan.training.trainer import train
 
 from .helpers import small_config
 

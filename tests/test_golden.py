@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgan.generate import ShowerGenerator
-from hepgan.generate import EventGenerator
+from hepgan.generate import EventGenerator, ShowerGenerator
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 

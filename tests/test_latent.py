@@ -14,8 +14,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory, reference_file):
+    from hepgan.domains import train
     from hepgan.generate import ShowerGenerator
-    from hepgan.training.trainer import train
 
     tmp = tmp_path_factory.mktemp("latent")
     result = train(small_config(tmp, reference_file), progress=False)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from hepgan.cli import main
+from hepgan.domains import generate_to_file, train
 from hepgan.errors import ConfigError
-from hepgan.generate import generate_to_file, shard_plan
+from hepgan.generate import shard_plan
 from hepgan.io import read_showers
 from hepgan.io.geometry import load_geometry
 from hepgan.io.merge import merge_copy, merge_virtual
-from hepgan.training.trainer import train
 
 from .helpers import small_config
 

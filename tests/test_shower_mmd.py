@@ -8,11 +8,11 @@ import torch
 
 from hepgan.config import config_from_dict, load_config
 from hepgan.data.showers import WIDTH_PEDESTAL, ShowerData
+from hepgan.domains import CALO, train
 from hepgan.errors import ConfigError
 from hepgan.generate import ShowerGenerator
 from hepgan.losses import GANObjective
 from hepgan.models.summary_critic import SummaryCritic
-from hepgan.training.trainer import train
 from hepgan.validation.observables import shower_observables
 
 from .helpers import ROOT, small_config
@@ -102,10 +102,11 @@ def summary_critic_config(tmp_path, reference_file, names: list[str], **training
 
 def test_summary_critic_sees_standardised_layer_summaries(tmp_path, reference_file) -> None:
     """The critic's summaries are the layer widths standardised on the training showers, with gradients."""
-    data = ShowerData(summary_critic_config(tmp_path, reference_file, ["layer_widths"]))
-    data.fit_transform()
-    features, cond = data.training_tensors()
-    _, critic = data.build_networks()
+    run = CALO.training_data(summary_critic_config(tmp_path, reference_file, ["layer_widths"]))
+    run.fit_transform()
+    features, cond = run.training_tensors()
+    _, critic = run.build_networks()
+    data = run.showers
     assert isinstance(critic, SummaryCritic)
     summary = data.critic_summary(features, cond)
     n_layers = data.geometry.n_layers
@@ -149,7 +150,7 @@ def test_bad_critic_summary_names_are_refused(value: str) -> None:
 
 def test_event_runs_refuse_a_critic_summary() -> None:
     config = load_config(ROOT / "configs" / "events.yaml", ["model.critic_summary=[layer_widths]"])
-    from hepgan.data.events import check_event_architecture
+    from hepgan.models import check_event_architecture
 
     with pytest.raises(ConfigError, match=r"model\.critic_summary: kind 'events' needs \[\]"):
         check_event_architecture(config.model)

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from hepgan.domains import train
 from hepgan.errors import InputFileError, TrainingError
 from hepgan.training.checkpoint import list_checkpoints, load_checkpoint, load_latest_valid
-from hepgan.training.trainer import HOLDOUT_FILE, Trainer, new_run_dir, train
+from hepgan.training.trainer import HOLDOUT_FILE, new_run_dir
 
-from .helpers import small_config
+from .helpers import make_trainer, small_config
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -50,7 +51,7 @@ def test_two_seeded_runs_give_identical_weights(tmp_path: Path, reference_file: 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, reference_file: Path) -> None:
     straight = train(small_config(tmp_path / "straight", reference_file), progress=False)
     config = small_config(tmp_path / "killed", reference_file)
-    trainer = Trainer(
+    trainer = make_trainer(
         small_config(tmp_path / "killed", reference_file, max_steps=3), new_run_dir(config), progress=False
     )
     trainer.fit()  # "killed" after the checkpoint at step 3
@@ -61,9 +62,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path, reference_file: 
 
 
 def test_nan_losses_stop_training_without_a_checkpoint(tmp_path: Path, reference_file: Path) -> None:
-    trainer = Trainer(
-        small_config(tmp_path, reference_file), new_run_dir(small_config(tmp_path, reference_file)), progress=False
-    )
+    trainer = make_trainer(small_config(tmp_path, reference_file), progress=False)
     with torch.no_grad():
         next(trainer.generator.parameters()).fill_(float("nan"))
     with pytest.raises(TrainingError, match=r"diverged at step 1: .*NaN/inf"):

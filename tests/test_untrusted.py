@@ -69,7 +69,7 @@ def showers(n: int, seed: int = 0) -> ShowerBatch:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, reference_file: Path) -> Path:
     """A tiny trained checkpoint (1 step) on the CaloChallenge ds1 geometry."""
-    from hepgan.training.trainer import train
+    from hepgan.domains import train
 
     tmp = tmp_path_factory.mktemp("untrusted_checkpoint")
     return train(small_config(tmp, reference_file, max_steps=1, checkpoint_every=1), progress=False).checkpoint

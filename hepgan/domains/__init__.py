@@ -166,7 +166,9 @@ def validate_files(
 
 
 __all__ = [
+    "CALO",
     "DOMAINS",
+    "EVENTS",
     "Domain",
     "ValidateOptions",
     "Validation",

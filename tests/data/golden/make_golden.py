@@ -3,13 +3,13 @@ import sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, ".")
-from tests.conftest import small_config
+from tests.helpers import small_config
 from tests.test_event_pipeline import small_event_config, toy_zmumu
 from hepgan.config import load_config
 from hepgan.simulate import simulate_to_file
-from hepgan.training.trainer import train
+from hepgan.domains import train
 from hepgan.generate import ShowerGenerator
-from hepgan.generate_events import EventGenerator
+from hepgan.generate import EventGenerator
 from hepgan.io.events import write_events
 import shutil, tempfile
 
