@@ -12,6 +12,7 @@ import math
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from hepgan import __version__
 from hepgan.errors import HepganError, TrainingInterrupted
@@ -61,7 +62,7 @@ def _seed(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2, like every other hepgan error
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2, like every other hepgan error
         self.exit(2, f"hepgan: error: {message}\n")
 
 

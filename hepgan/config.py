@@ -288,7 +288,7 @@ def _require(ok: bool, where: str, name: str, expected: str) -> None:
 def _convert(value: Any, annotation: Any, where: str) -> Any:
     """Convert a YAML value to the annotated type, or raise ConfigError naming ``where``."""
     origin = typing.get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _build(annotation, value, where)
     if annotation is bool:
         if isinstance(value, bool):
@@ -373,7 +373,7 @@ def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfi
 class _NoAliasLoader(yaml.SafeLoader):
     """A safe YAML loader that also refuses anchors/aliases (no exponential 'billion laughs' expansion)."""
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent: yaml.Node | None, index: int | yaml.Node | None) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", event.start_mark)

@@ -82,6 +82,12 @@ def _ramp_coefficients(xp: torch.Tensor, fp: torch.Tensor) -> tuple[torch.Tensor
 class ExportableGenerator(nn.Module):
     """Generator network + float32 ShowerTransform: (noise, incident MeV (N, 1)) → cell energies (MeV)."""
 
+    # buffers (register_buffer); the fitted tables' ``{name}_start`` and ``{name}_slopes`` are read with getattr
+    log_energy_mean: torch.Tensor
+    log_energy_std: torch.Tensor
+    knots: torch.Tensor
+    widths: torch.Tensor
+
     def __init__(self, network: nn.Module, transform: ShowerTransform) -> None:
         super().__init__()
         self.network = network
@@ -99,9 +105,10 @@ class ExportableGenerator(nn.Module):
         tables = {"response_mean": transform.response_mean, "response_std": transform.response_std}
         per_energy = transform.cell_mean.dim() == 2 and len(transform.cell_mean) > 1
         cells = {"cell_mean": transform.cell_mean, "cell_std": transform.cell_std}
-        self.capped = transform.cell_max is not None
-        if self.capped:
-            cells["cell_max"] = transform.cell_max
+        cell_max = transform.cell_max
+        self.capped = cell_max is not None
+        if cell_max is not None:
+            cells["cell_max"] = cell_max
         tables |= {name: table if per_energy else table.reshape(1, -1) for name, table in cells.items()}
         for name, table in tables.items():
             table = table.to(torch.float64).reshape(len(table), -1)  # (n_bins, width)
@@ -222,6 +229,8 @@ def _export_proto(model: nn.Module, latent_dim: int, opset: int) -> onnx.ModelPr
             dynamo=True,
             verbose=False,
         )
+    if program is None:
+        raise HepganError("torch.onnx.export(dynamo=True) returned no ONNX program")
     return program.model_proto
 
 

@@ -56,6 +56,8 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] 
     xy = torch.cat([x, y], dim=0).float()
     d2 = torch.cdist(xy, xy).pow(2)
     kernel = sum(torch.exp(-d2 / (2.0 * h * h)) for h in bandwidths)
+    if not isinstance(kernel, torch.Tensor):
+        raise ValueError("mmd_squared needs at least one kernel bandwidth")
     n = len(x)
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2.0 * kernel[:n, n:].mean()
 

@@ -367,7 +367,7 @@ class EventTransform:
         values = [torch.where(mask, v, torch.zeros_like(v)) for v in (pt, eta, phi, mass)]
         if self.sort:
             values, mask = _sort_by_pt(values, mask)
-        return EventBatch(*(v.numpy() for v in values), mask.numpy())
+        return _event_batch(values, mask)
 
     def _inverse_pair(self, feats: torch.Tensor) -> EventBatch:
         n = len(feats)
@@ -403,7 +403,7 @@ class EventTransform:
         values = [pt, eta, phi, torch.full((n, 2), mass, dtype=torch.float64)]
         if self.sort:
             values, mask = _sort_by_pt(values, mask)
-        return EventBatch(*(v.numpy() for v in values), mask.numpy())
+        return _event_batch(values, mask)
 
     def to_feature(self, name: str, values: torch.Tensor, slot: int | None = None) -> torch.Tensor:
         """Feature of a continuous quantity: (N, n_objects), or (N,) for one ``slot``.
@@ -774,3 +774,9 @@ def _sort_by_pt(values: list[torch.Tensor], mask: torch.Tensor) -> tuple[list[to
     key = torch.where(mask, values[0], torch.full_like(values[0], -1.0))
     order = torch.sort(key, dim=1, descending=True, stable=True).indices
     return [torch.gather(v, 1, order) for v in values], torch.gather(mask, 1, order)
+
+
+def _event_batch(values: list[torch.Tensor], mask: torch.Tensor) -> EventBatch:
+    """An EventBatch from the (pt, eta, phi, mass) tensors and the object mask, all (N, n_objects)."""
+    pt, eta, phi, mass = (v.numpy() for v in values)
+    return EventBatch(pt, eta, phi, mass, mask.numpy())

@@ -178,14 +178,21 @@ class EventData:
             model.mass_scale_gev,
         )
 
+    def _fitted_transform(self) -> EventTransform:
+        """The preprocessing that :meth:`fit_transform` or :meth:`load_transform` set."""
+        if self.transform is None:
+            raise RuntimeError("the event preprocessing is not set: call fit_transform() or load_transform() first")
+        return self.transform
+
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) float32 and empty conditions (N, 0), built chunk by chunk."""
+        transform = self._fitted_transform()
         n_train = int((~self.holdout).sum())
-        features = torch.empty(n_train, self.transform.n_features, dtype=torch.float32)
+        features = torch.empty(n_train, transform.n_features, dtype=torch.float32)
         start = 0
         rng = self._choice_rng()
         for batch in self._chunks(train=True):
-            features[start : start + len(batch)] = self.transform.forward(batch, rng).float()
+            features[start : start + len(batch)] = transform.forward(batch, rng).float()
             start += len(batch)
         return features, torch.empty(n_train, self.cond_dim, dtype=torch.float32)
 
@@ -204,14 +211,15 @@ class EventData:
         O(1) wide and the MMD's kernels (0.1, 0.3, 1) resolve it. With one object per event
         the standardised ln pT of the object is compared instead.
         """
-        if self.transform.n_objects < 2:
+        transform = self._fitted_transform()
+        if transform.n_objects < 2:
             return features[:, :1]
-        mass = leading_pair_mass(features, self.transform)
+        mass = leading_pair_mass(features, transform)
         return ((mass - self.mass_center_gev) / self.mass_scale_gev).unsqueeze(1)
 
     def model_state(self) -> EventModelState:
         """What a checkpoint of this run holds besides the weights."""
-        return EventModelState(self.n_objects, self.transform, self.mass_center_gev, self.mass_scale_gev)
+        return EventModelState(self.n_objects, self._fitted_transform(), self.mass_center_gev, self.mass_scale_gev)
 
 
 @dataclass

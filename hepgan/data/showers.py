@@ -99,16 +99,23 @@ class ShowerData:
         """Use the preprocessing stored in a checkpoint."""
         self.transform = ShowerModelState.from_entries(state, str(self.path)).transform
 
+    def _fitted_transform(self) -> ShowerTransform:
+        """The preprocessing that :meth:`fit_transform` or :meth:`load_transform` set."""
+        if self.transform is None:
+            raise RuntimeError("the shower preprocessing is not set: call fit_transform() or load_transform() first")
+        return self.transform
+
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
+        transform = self._fitted_transform()
         n_train = int((~self.holdout).sum())
-        features = torch.empty(n_train, self.transform.n_features, dtype=torch.float32)
+        features = torch.empty(n_train, transform.n_features, dtype=torch.float32)
         conditions = torch.empty(n_train, self.cond_dim, dtype=torch.float32)
         start = 0
         for cells, inc, _, _ in self._chunks(train=True):
             inc_t = torch.from_numpy(inc)
-            features[start : start + len(cells)] = self.transform.forward(torch.from_numpy(cells), inc_t).float()
-            conditions[start : start + len(cells)] = self.transform.condition(inc_t).float()
+            features[start : start + len(cells)] = transform.forward(torch.from_numpy(cells), inc_t).float()
+            conditions[start : start + len(cells)] = transform.condition(inc_t).float()
             start += len(cells)
         if self._uses_layer_summary():
             order = np.random.default_rng(self.config.seed).permutation(n_train)
@@ -191,19 +198,8 @@ class ShowerData:
         the energy is pulled by about its radial extent × √(n_voxels·WIDTH_PEDESTAL·ε / s)
         (under 1 mm for s > 5 % in the ds1 geometry).
         """
-        transform = self.transform
-        if self._layer_matrix is None:
-            n_vox, n_layers = self.geometry.n_voxels, self.geometry.n_layers
-            layer_of_cell = np.concatenate([self.geometry.layer_of_voxel, np.arange(self.n_extra)])
-            onehot = np.zeros((n_vox + self.n_extra, n_layers))
-            onehot[np.arange(len(layer_of_cell)), layer_of_cell] = 1.0
-            x, y = self.geometry.voxel_centres()
-            coords = np.zeros((n_vox + self.n_extra, 2))
-            coords[:n_vox, 0], coords[:n_vox, 1] = x, y
-            voxel_only = onehot.copy()
-            voxel_only[n_vox:] = 0.0
-            self._layer_matrix = tuple(torch.from_numpy(a).float() for a in (onehot, voxel_only, coords))
-        onehot, voxel_only, coords = (t.to(features.device) for t in self._layer_matrix)
+        transform = self._fitted_transform()
+        onehot, voxel_only, coords = (t.to(features.device) for t in self._layer_matrices())
         fractions = transform.fractions(features, transform.incident_from_condition(cond))
         layer_share = fractions @ onehot
         # width weights: the fractions on a pedestal of WIDTH_PEDESTAL·ε per voxel, which bounds
@@ -216,6 +212,21 @@ class ShowerData:
         dy = coords[:, 1] - mean_y @ voxel_only.T
         spread = (fractions_w * (dx * dx + dy * dy)) @ voxel_only / weight
         return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1)
+
+    def _layer_matrices(self) -> tuple[torch.Tensor, ...]:
+        """Cell → layer one-hot (n_cells, n_layers), the same with the extra cells zeroed, and cell (x, y) in mm."""
+        if self._layer_matrix is None:
+            n_vox, n_layers = self.geometry.n_voxels, self.geometry.n_layers
+            layer_of_cell = np.concatenate([self.geometry.layer_of_voxel, np.arange(self.n_extra)])
+            onehot = np.zeros((n_vox + self.n_extra, n_layers))
+            onehot[np.arange(len(layer_of_cell)), layer_of_cell] = 1.0
+            x, y = self.geometry.voxel_centres()
+            coords = np.zeros((n_vox + self.n_extra, 2))
+            coords[:n_vox, 0], coords[:n_vox, 1] = x, y
+            voxel_only = onehot.copy()
+            voxel_only[n_vox:] = 0.0
+            self._layer_matrix = tuple(torch.from_numpy(a).float() for a in (onehot, voxel_only, coords))
+        return self._layer_matrix
 
 
 class TrainingChunks:

@@ -181,7 +181,11 @@ class ShowerTransform:
     ) -> tuple[torch.Tensor, ...]:
         """Cell means and stds (and caps) of ln(f + ε) at ``incident_mev`` (MeV): (n_cells,) ("global") or
         (N, n_cells) ("per_energy", interpolated linearly in ln E_inc between the fitted bins)."""
-        tables = [self.cell_mean, self.cell_std] + ([self.cell_max] if with_max else [])
+        tables = [self.cell_mean, self.cell_std]
+        if with_max:
+            if self.cell_max is None:
+                raise ValueError("with_max=True needs a transform with cell caps (cell_max)")
+            tables.append(self.cell_max)
         tables = [t.to(device, dtype) for t in tables]
         if tables[0].dim() == 1:
             return tuple(tables)
@@ -192,6 +196,13 @@ class ShowerTransform:
         idx = torch.clamp(torch.searchsorted(xp, log_e, right=True) - 1, 0, len(xp) - 2)
         w = ((log_e - xp[idx]) / (xp[idx + 1] - xp[idx])).to(dtype).unsqueeze(1)
         return tuple(torch.lerp(t[idx], t[idx + 1], w) for t in tables)
+
+    def _cell_tables(
+        self, incident_mev: torch.Tensor, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Cell means, stds and caps (None without ``cell_max``) at ``incident_mev``, as :meth:`cell_parameters`."""
+        mean, std, *cap = self.cell_parameters(incident_mev, device, dtype, with_max=self.cell_max is not None)
+        return mean, std, (cap[0] if cap else None)
 
     def forward(self, cells_mev: torch.Tensor, incident_mev: torch.Tensor) -> torch.Tensor:
         """Features (N, 1 + n_cells), float64, from cell energies (N, n_cells) in MeV."""
@@ -216,8 +227,8 @@ class ShowerTransform:
         feats = features.to(work)
         mu, sigma = self._response_params(incident_mev)
         response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0] / self.response_scale, min=0.0)
-        params = self.cell_parameters(incident_mev, device, work, with_max=self.cell_max is not None)
-        fractions = raw_fractions(feats[:, 1:], *params, self.fraction_epsilon, in_place=True)
+        mean, std, cap = self._cell_tables(incident_mev, device, work)
+        fractions = raw_fractions(feats[:, 1:], mean, std, cap, self.fraction_epsilon, in_place=True)
         if self.empty_cell_cut:
             fractions.masked_fill_(fractions < self.fraction_epsilon, 0.0)
         norm = fractions.sum(dim=1)
@@ -233,8 +244,8 @@ class ShowerTransform:
         The same map as :meth:`inverse` without the empty-cell cut (a step function, which
         would stop gradients); computed in float32 on the features' device.
         """
-        params = self.cell_parameters(incident_mev, features.device, torch.float32, with_max=self.cell_max is not None)
-        fractions = raw_fractions(features[:, 1:].float(), *params, self.fraction_epsilon, in_place=False)
+        mean, std, cap = self._cell_tables(incident_mev, features.device, torch.float32)
+        fractions = raw_fractions(features[:, 1:].float(), mean, std, cap, self.fraction_epsilon, in_place=False)
         return fractions / fractions.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
     def incident_from_condition(self, condition: torch.Tensor) -> torch.Tensor:
@@ -244,7 +255,7 @@ class ShowerTransform:
         return torch.exp(log_e)
 
     # ------------------------------------------------------------ persistence
-    def state_dict(self) -> dict[str, torch.Tensor | int | float]:
+    def state_dict(self) -> dict[str, torch.Tensor | int | float | str]:
         """Plain tensors and numbers, loadable with ``torch.load(weights_only=True)``."""
         return {
             "n_cells": self.n_cells,

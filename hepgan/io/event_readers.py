@@ -108,8 +108,10 @@ class EventReader:
     @property
     def n_objects(self) -> int:
         """Object slots per event in the batches this reader yields."""
-        selection = self._source.selection
-        return selection.n_objects if selection is not None else self._source.n_objects
+        source = self._source
+        if isinstance(source, RootSelectionSource):
+            return source.selection.n_objects
+        return source.selection.n_objects if source.selection is not None else source.n_objects
 
     @property
     def attrs(self) -> dict[str, Any]:

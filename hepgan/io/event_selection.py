@@ -200,13 +200,13 @@ class EventSelection:
         """A checked selection from a config mapping; errors name ``source.field``."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source}: expected a mapping, got {type(data).__name__}")
-        allowed = ("collection", "kind", "fields", "mass_gev", "pdg_id", "status", "pt_min_gev", "abs_eta_max")
-        allowed += ("n_objects", "tree")
+        allowed: tuple[str, ...] = ("collection", "kind", "fields", "mass_gev", "pdg_id", "status", "pt_min_gev")
+        allowed += ("abs_eta_max", "n_objects", "tree")
         unknown = sorted(set(data) - set(allowed))
         if unknown:
             raise ConfigError(f"{source}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
         status, mass = data.get("status"), data.get("mass_gev")
-        values = {
+        values: dict[str, Any] = {
             "collection": _string(data.get("collection", ""), _where(source, "collection")),
             "kind": _string(data.get("kind", "jagged"), _where(source, "kind")),
             "fields": _fields(data.get("fields"), _where(source, "fields")),

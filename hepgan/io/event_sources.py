@@ -256,8 +256,9 @@ class RootTableSource(_RootTreeSource):
         interp = self._interpretation(key)
         shape = tuple(getattr(interp, "inner_shape", ()) or ())
         ok = isinstance(interp, uproot.AsDtype) and len(shape) == 1
-        dtype = np.dtype(interp.to_dtype).base if ok else None
-        ok = ok and (dtype.kind == "b" if key == "mask" else _is_number_dtype(dtype))
+        if ok:
+            dtype = np.dtype(interp.to_dtype).base
+            ok = dtype.kind == "b" if key == "mask" else _is_number_dtype(dtype)
         if not ok:
             expected = "booleans" if key == "mask" else "numbers"
             raise InputFileError(f"{self.path}: branch '{key}' is not a fixed-size array of {expected} per event")
@@ -303,6 +304,7 @@ class HDF5TableSource:
             if shape is not None and dataset.shape != shape:
                 raise InputFileError(f"{path}: dataset '{key}' has shape {dataset.shape}, 'pt' has {shape}")
             shape = dataset.shape
+        assert shape is not None, "TABLE_KEYS names at least one dataset"
         self.n_events, self.n_objects = int(shape[0]), int(shape[1])
         checks.check_not_empty(str(path), "pt", self.n_events)
 

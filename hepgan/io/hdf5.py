@@ -293,6 +293,7 @@ class HDF5Sink:
             raise
 
     def _row_shapes(self, with_overflow: bool) -> dict[str, tuple[tuple[int, ...], type, str]]:
+        shapes: dict[str, tuple[tuple[int, ...], type, str]]
         if self.layout == "calochallenge":
             shapes = {
                 "incident_energies": ((1,), np.float64, "MeV"),

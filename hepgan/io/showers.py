@@ -67,11 +67,11 @@ class ShowerBatch:
         """One batch holding ``batches`` in order (all with or all without overflow)."""
         if not batches:
             raise ValueError("cannot concatenate an empty list of batches")
-        overflows = [b.overflow_mev for b in batches]
+        overflows = [b.overflow_mev for b in batches if b.overflow_mev is not None]
         return cls(
             np.concatenate([b.incident_energies_mev for b in batches]),
             np.concatenate([b.showers_mev for b in batches]),
-            None if any(o is None for o in overflows) else np.concatenate(overflows),
+            np.concatenate(overflows) if len(overflows) == len(batches) else None,
         )
 
 

@@ -91,8 +91,9 @@ class DCGANCritic(nn.Module):
     def __init__(self, cond_dim: int, layer_shapes: list[tuple[int, int]], n_extra: int, channels: int) -> None:
         super().__init__()
         self.sizes = [r * c for r, c in layer_shapes]
-        self.encoders = nn.ModuleList(_LayerImageEncoder(shape, channels) for shape in layer_shapes)
-        n_code = sum(e.n_out for e in self.encoders) + 1 + n_extra + cond_dim
+        encoders = [_LayerImageEncoder(shape, channels) for shape in layer_shapes]
+        self.encoders = nn.ModuleList(encoders)
+        n_code = sum(e.n_out for e in encoders) + 1 + n_extra + cond_dim
         self.head = nn.Sequential(nn.Linear(n_code, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
 
     def forward(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -39,9 +39,10 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.special import gammainc
 
 from hepgan.errors import ConfigError
@@ -233,7 +234,7 @@ def _capped_inverse(denominator: np.ndarray, cap: float = SIGMA_CAP) -> np.ndarr
     return np.where(denominator > 0, np.minimum(cap, 1.0 / safe), cap)
 
 
-def _ln_y(energy_mev: np.ndarray, critical_energy_mev: float) -> np.ndarray:
+def _ln_y(energy_mev: np.ndarray | float, critical_energy_mev: float) -> np.ndarray:
     return np.log(np.asarray(energy_mev, dtype=np.float64) / critical_energy_mev)
 
 
@@ -358,6 +359,7 @@ def profile_parameters(energy_mev: np.ndarray | float, calorimeter: CalorimeterS
     med = calorimeter.medium()
     if calorimeter.mode == "homogeneous":
         return homogeneous_profile_parameters(energy_mev, med.z, med.critical_energy_mev, clamp=True)
+    assert med.sampling_frequency is not None and med.e_over_mip is not None, "a sampling medium has F_S and ê"
     return sampling_profile_parameters(
         energy_mev, med.z, med.critical_energy_mev, med.sampling_frequency, med.e_over_mip
     )[1]
@@ -617,7 +619,8 @@ class ShowerSimulator:
         """
         remaining = energies[:, None] * (1.0 - cdf[:, :-1])
         killed = (remaining <= self.kill_energy_mev) & (length > 0)
-        has = killed.any(axis=1)
+        # numpy's stubs give ndarray.any(axis=int) as np.bool | NDArray; on the 2-d ``killed`` it is an array
+        has = cast(NDArray[np.bool_], killed.any(axis=1))
         first = np.argmax(killed, axis=1)
         rows = np.flatnonzero(has)
         d_energy[rows, first[rows]] = remaining[rows, first[rows]]

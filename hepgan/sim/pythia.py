@@ -160,7 +160,7 @@ class PythiaConfig:
             raise ConfigError(f"{source}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(names))})")
         process = _string(data.get("process", "zmumu"), f"{source}.process")
         pdg_default, status_default = DEFAULT_OBJECTS.get(process, ((), ()))
-        values = {
+        values: dict[str, Any] = {
             "process": process,
             "sqrt_s_gev": _number(data.get("sqrt_s_gev", 13_000.0), f"{source}.sqrt_s_gev"),
             "settings": tuple(

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 class Rate:
@@ -32,7 +32,7 @@ class MetricsLog:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path  # None: a rank other than 0, which logs nothing
-        self.handle = None
+        self.handle: TextIO | None = None
 
     def __enter__(self) -> MetricsLog:
         if self.path is not None:
