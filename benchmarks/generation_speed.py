@@ -24,7 +24,8 @@ from hepgan.cli import parse_count
 from hepgan.domains import generate_to_file
 from hepgan.generate import ShowerGenerator, resolve_checkpoint
 from hepgan.io.geometry import load_geometry
-from hepgan.sim.gflash import CalorimeterSpec, ShowerSimulator
+from hepgan.sim.calorimeter import CalorimeterSpec
+from hepgan.sim.gflash import ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum
 
 PUBLISHED = (

@@ -15,7 +15,8 @@ import numpy as np
 from hepgan.config import RunConfig
 from hepgan.io import ShowerBatch, ShowerWriter
 from hepgan.io.geometry import load_geometry
-from hepgan.sim.gflash import CalorimeterSpec, ShowerSimulator
+from hepgan.sim.calorimeter import CalorimeterSpec
+from hepgan.sim.gflash import ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum
 
 

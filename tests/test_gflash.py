@@ -27,7 +27,7 @@ from hepgan.sim import (
     sampling_profile_parameters,
     spot_profile_parameters,
 )
-from hepgan.sim.gflash import K4_SLOPE_GEANT4, K4_SLOPE_PAPER
+from hepgan.sim.calorimeter import K4_SLOPE_GEANT4, K4_SLOPE_PAPER
 
 PBWO4_G4 = CalorimeterSpec(mode="homogeneous", material="PbWO4", convention="geant4")
 PB_LAR = CalorimeterSpec(

@@ -74,18 +74,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from hepgan.data.event_statistics import FIXED_MASS_RTOL, KNOT_PAD, RunningStats, SampleStats
 from hepgan.data.interpolation import interp_linear
+from hepgan.data.pair_kinematics import pair_kinematics
 from hepgan.errors import ConfigError, TrainingError
 from hepgan.io.events import EventBatch
 
 MASS_MODES = ("auto", "fixed", "log")
 CONTINUOUS_MODES = ("quantile", "standard")
 QUANTILE_KNOTS = 1025
-QUANTILE_SAMPLE = 1_000_000  # values per slot used to place the quantile knots
 QUANTILE_EPS = 1e-12
 PRESENCE_MODES = ("auto", "on", "off")
-FIXED_MASS_RTOL = 1e-6
-"""Masses of one slot equal to this relative tolerance count as one fixed mass."""
 REPRESENTATIONS = ("objects", "pair")
 SYMMETRIES = ("eta_flip", "phi_rotation")
 PAIR_FEATURES = (
@@ -102,10 +101,6 @@ PAIR_CONTINUOUS = ("pair_log_mass", "pair_log_pt", "pair_y", "cos_theta")
 """Mapped (quantile or standard) pair quantities, in feature order: columns 0, 1, 2, 5."""
 PAIR_CHOICE_SEED = 0
 """Seed of the object choice for (θ*, φ*) when :meth:`EventTransform.forward` is given no generator."""
-KNOT_PAD = 1e-6
-"""Outer knots of the pair quantities and of symmetrised maps moved out by this fraction of the
-range, so the fitted extremes map to levels above the clamp ``QUANTILE_EPS``: they round trip
-exactly and mirror to the negated feature."""
 PAIR_PT_MIN_GEV = 1e-9
 """Smallest pair pT (GeV) fed to the logarithm; a pair exactly at rest comes back with this pT."""
 FIELD = "preprocessing.events"
@@ -228,8 +223,8 @@ class EventTransform:
             ValueError: a batch has another ``n_objects``.
         """
         eta_flip = "eta_flip" in self.symmetries
-        stats = _RunningStats(self.n_objects)
-        pair_stats = _SampleStats(PAIR_CONTINUOUS) if self.representation == "pair" else None
+        stats = RunningStats(self.n_objects)
+        pair_stats = SampleStats(PAIR_CONTINUOUS) if self.representation == "pair" else None
         n_missing = 0
         for batch in chunks:
             if batch.n_objects != self.n_objects:
@@ -269,7 +264,7 @@ class EventTransform:
         self.fitted = True
         return self
 
-    def _fit_pair(self, stats: _RunningStats, pair_stats: _SampleStats, eta_flip: bool) -> None:
+    def _fit_pair(self, stats: RunningStats, pair_stats: SampleStats, eta_flip: bool) -> None:
         masses = stats.slot_mass()
         if self.mass_mode != "fixed" or not np.isclose(masses[0], masses[1], rtol=FIXED_MASS_RTOL, atol=0.0):
             raise ConfigError(
@@ -557,53 +552,6 @@ def check_symmetries(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
-def pair_kinematics(batch: EventBatch, mass: float, second: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """The "pair" representation's physical quantities of a two-object batch, objects of ``mass`` (GeV).
-
-    Returns float64 tensors (N,): ``m_12`` and ``pt_12`` (GeV), ``y_12``, ``phi_12`` (rad),
-    and ``cos_theta_star``, ``phi_star`` (rad, in [−π, π]) of object 1 (object 2 where
-    ``second`` is True) in the pair rest frame: after the pure boost of the lab by −P/E,
-    θ* is the polar angle to the beam (z) axis and φ* the azimuth measured from the pair's
-    transverse direction (see the module docstring). The masses stored in ``batch`` are
-    not used.
-    """
-    if second is None:
-        second = np.zeros(len(batch), dtype=bool)
-    pt, eta, phi = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (batch.pt, batch.eta, batch.phi))
-    m2 = mass * mass
-    px, py, pz = pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)
-    m_t = torch.sqrt(m2 + pt**2)
-    y = torch.asinh(pz / m_t)
-    # p1·p2 (Minkowski) = mT1 mT2 cosh Δy − pT1 pT2 cos Δφ as a sum of non-negative terms
-    pt1, pt2, mt1, mt2 = pt[:, 0], pt[:, 1], m_t[:, 0], m_t[:, 1]
-    dot = (
-        (m2 * (pt1**2 + pt2**2) + m2 * m2) / torch.clamp(mt1 * mt2 + pt1 * pt2, min=1e-300)
-        + 2.0 * mt1 * mt2 * torch.sinh((y[:, 0] - y[:, 1]) / 2.0) ** 2
-        + 2.0 * pt1 * pt2 * torch.sin((phi[:, 0] - phi[:, 1]) / 2.0) ** 2
-    )
-    mass_12 = torch.sqrt(2.0 * m2 + 2.0 * dot)
-    total = (px.sum(dim=1), py.sum(dim=1), pz.sum(dim=1))
-    pt_12 = torch.hypot(total[0], total[1])
-    phi_12 = torch.atan2(total[1], total[0])
-    y_12 = torch.asinh(total[2] / torch.sqrt(mass_12**2 + pt_12**2))
-    energy = torch.sqrt(mass_12**2 + pt_12**2 + total[2] ** 2)
-    sign = 1.0 - 2.0 * torch.from_numpy(np.asarray(second, dtype=np.float64))  # +1: object 1 defines the angles
-    q = [sign * (c[:, 0] - c[:, 1]) / 2.0 for c in (px, py, pz)]
-    k = sum(a * b for a, b in zip(total, q, strict=True)) / (energy * (energy + mass_12))
-    q_star = [qc - k * p for qc, p in zip(q, total, strict=True)]  # boosted into the pair rest frame
-    along = q_star[0] * torch.cos(phi_12) + q_star[1] * torch.sin(phi_12)
-    across = -q_star[0] * torch.sin(phi_12) + q_star[1] * torch.cos(phi_12)
-    norm = torch.sqrt(along**2 + across**2 + q_star[2] ** 2)
-    return {
-        "m_12": mass_12,
-        "pt_12": pt_12,
-        "y_12": y_12,
-        "phi_12": phi_12,
-        "cos_theta_star": torch.clamp(q_star[2] / torch.clamp(norm, min=1e-300), -1.0, 1.0),
-        "phi_star": torch.atan2(across, along),
-    }
-
-
 def _pair_continuous(kinematics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The mapped pair quantities (:data:`PAIR_CONTINUOUS`) from :func:`pair_kinematics` output."""
     return {
@@ -612,144 +560,6 @@ def _pair_continuous(kinematics: dict[str, torch.Tensor]) -> dict[str, torch.Ten
         "pair_y": kinematics["y_12"],
         "cos_theta": kinematics["cos_theta_star"],
     }
-
-
-class _SampleStats:
-    """Streaming mean, width and a capped sample (for quantile knots) of named (N,) quantities."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.count = 0
-        self.sums = dict.fromkeys(names, 0.0)
-        self.squares = dict.fromkeys(self.sums, 0.0)
-        self.samples: dict[str, list[np.ndarray]] = {name: [] for name in self.sums}
-        self.sampled = 0
-
-    def add(self, values: dict[str, np.ndarray]) -> None:
-        room = QUANTILE_SAMPLE - self.sampled
-        n = 0
-        for name, value in values.items():
-            n = len(value)
-            self.sums[name] += float(value.sum())
-            self.squares[name] += float((value * value).sum())
-            if room > 0:
-                self.samples[name].append(value[:room])
-        self.count += n
-        self.sampled += max(0, min(room, n))
-
-    def mean_std(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1,) mean and standard deviation (width >= 1e-6)."""
-        n = max(self.count, 1)
-        mean = self.sums[name] / n
-        var = max(self.squares[name] / n - mean**2, 0.0)
-        std = np.sqrt(var) if var > 1e-12 else 1.0
-        return torch.tensor([mean], dtype=torch.float64), torch.tensor([std], dtype=torch.float64)
-
-    def knots(self, name: str, levels: np.ndarray, symmetric: bool = False, pad: float = 0.0) -> torch.Tensor:
-        """(1, len(levels)) strictly increasing quantiles (see :func:`_knots`)."""
-        parts = self.samples[name]
-        values = np.concatenate(parts) if parts else np.zeros(0)
-        return torch.from_numpy(_knots(values, levels, symmetric, pad)[None, :])
-
-
-def _knots(values: np.ndarray, levels: np.ndarray, symmetric: bool, pad: float = 0.0) -> np.ndarray:
-    """Quantiles of ``values`` at ``levels``, made strictly increasing (ties of discrete values).
-
-    ``symmetric``: the quantiles of ``values`` together with ``−values``, made exactly odd
-    (q(1 − u) = −q(u)), so the map x → Φ⁻¹(F(x)) is odd as well. ``pad``: the first and
-    last knot moved out by this fraction of the range.
-    """
-    if not values.size:
-        return levels.copy()
-    if symmetric:
-        q = np.quantile(np.concatenate([values, -values]), levels)
-        q = 0.5 * (q - q[::-1])
-        span = max(float(q[-1] - q[0]), 1.0)
-        q = q + (np.arange(len(q)) - (len(q) - 1) / 2.0) * 1e-12 * span
-    else:
-        q = np.quantile(values, levels)
-        span = max(float(q[-1] - q[0]), 1.0)
-        q = q + np.arange(len(q)) * 1e-12 * span
-    if pad > 0:
-        q[0] -= pad * span
-        q[-1] += pad * span
-    return q
-
-
-class _RunningStats:
-    """Per-slot sums over present objects for means and widths, and the mass range."""
-
-    def __init__(self, n_objects: int) -> None:
-        self.n_events = 0
-        self.any_absent = False
-        self.count = np.zeros(n_objects)
-        self.sums = {key: np.zeros(n_objects) for key in ("log_pt", "eta", "log_mass", "mass")}
-        self.squares = {key: np.zeros(n_objects) for key in ("log_pt", "eta", "log_mass")}
-        self.mass_min = np.full(n_objects, np.inf)
-        self.mass_max = np.full(n_objects, -np.inf)
-        self.samples: dict[str, list[list[np.ndarray]]] = {
-            key: [[] for _ in range(n_objects)] for key in ("log_pt", "eta")
-        }
-        self.sampled = np.zeros(n_objects, dtype=np.int64)
-
-    def add(self, batch: EventBatch, mass_epsilon_gev: float) -> None:
-        mask = batch.mask
-        mass = np.maximum(batch.mass, 0.0)
-        values = {
-            "log_pt": np.log(np.where(mask, batch.pt, 1.0)),
-            "eta": batch.eta,
-            "log_mass": np.log(mass + mass_epsilon_gev),
-            "mass": mass,
-        }
-        self.n_events += len(batch)
-        self.any_absent = self.any_absent or not bool(mask.all())
-        self.count += mask.sum(axis=0)
-        for key, value in values.items():
-            present = np.where(mask, value, 0.0)
-            self.sums[key] += present.sum(axis=0)
-            if key in self.squares:
-                self.squares[key] += (present * present).sum(axis=0)
-        for j in range(mask.shape[1]):  # the first QUANTILE_SAMPLE present values of each slot
-            room = QUANTILE_SAMPLE - int(self.sampled[j])
-            if room > 0:
-                for key in ("log_pt", "eta"):
-                    self.samples[key][j].append(values[key][mask[:, j], j][:room])
-                self.sampled[j] += min(room, int(mask[:, j].sum()))
-        self.mass_min = np.minimum(self.mass_min, np.where(mask, mass, np.inf).min(axis=0, initial=np.inf))
-        self.mass_max = np.maximum(self.mass_max, np.where(mask, mass, -np.inf).max(axis=0, initial=-np.inf))
-
-    def mean_std(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-slot mean and standard deviation (0 and 1 for slots never present; width >= 1e-6)."""
-        n = np.maximum(self.count, 1.0)
-        mean = self.sums[key] / n
-        var = np.maximum(self.squares[key] / n - mean**2, 0.0)
-        std = np.where(var > 1e-12, np.sqrt(var), 1.0)
-        return torch.from_numpy(np.where(self.count > 0, mean, 0.0)), torch.from_numpy(std)
-
-    def knots(self, key: str, levels: np.ndarray, symmetric: bool = False) -> torch.Tensor:
-        """(n_objects, len(levels)) strictly increasing quantiles of ``key`` per slot (0..1 for empty slots).
-
-        ``symmetric``: quantiles of the values and their mirror image (see :func:`_knots`).
-        """
-        pad = KNOT_PAD if symmetric else 0.0
-        rows = [
-            _knots(np.concatenate(parts) if parts else np.zeros(0), levels, symmetric, pad)
-            for parts in self.samples[key]
-        ]
-        return torch.from_numpy(np.array(rows))
-
-    def slot_mass(self) -> np.ndarray:
-        """Per-slot mass in GeV: the one value where all agree (exactly as read), else the mean; 0 if never present."""
-        mean = self.sums["mass"] / np.maximum(self.count, 1.0)
-        return np.where(self.count > 0, np.where(self._fixed_slots(), self.mass_min, mean), 0.0)
-
-    def _fixed_slots(self) -> np.ndarray:
-        spread = np.where(self.count > 0, self.mass_max - self.mass_min, 0.0)
-        scale = np.where(self.count > 0, np.maximum(np.abs(self.mass_max), 1e-12), 1.0)
-        return spread <= FIXED_MASS_RTOL * scale
-
-    def masses_fixed(self) -> bool:
-        """Whether every slot's present masses agree to ``FIXED_MASS_RTOL``."""
-        return bool(np.all(self._fixed_slots()))
 
 
 def _like(value: torch.Tensor, other: torch.Tensor) -> torch.Tensor:

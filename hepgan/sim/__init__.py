@@ -7,9 +7,8 @@ spectra (:mod:`hepgan.sim.spectra`). Energies in MeV, lengths in mm, depths in X
 
 from __future__ import annotations
 
+from hepgan.sim.calorimeter import CalorimeterSpec, EffectiveMedium
 from hepgan.sim.gflash import (
-    CalorimeterSpec,
-    EffectiveMedium,
     FluctuatedProfile,
     ProfileParameters,
     ShowerSimulator,
