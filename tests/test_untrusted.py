@@ -240,7 +240,7 @@ def test_hostile_strings_are_escaped_in_the_report(tmp_path: Path, capsys, caplo
     assert result.code == 0, result
     page = (out / "index.html").read_text(encoding="utf-8").lower()
     assert "<script" not in page and "<img src=x" not in page and "onerror=alert" not in page.replace("&gt;", "")
-    assert "&lt;script&gt;alert(&#x27;desc&#x27;)&lt;/script&gt;" in page  # the description, escaped
+    assert "&lt;script&gt;alert(&#39;desc&#39;)&lt;/script&gt;" in page  # the description, escaped
     assert snapshot(inputs) == before
     outside = [p for p in tmp_path.rglob("*") if not (p.is_relative_to(out) or p.is_relative_to(inputs))]
     assert sorted(str(p.relative_to(tmp_path)) for p in outside) == ["deep"]

@@ -316,3 +316,9 @@ def classifier_two_sample_test(
         reference_folds=fold_of[0],
         generated_folds=fold_of[1],
     )
+
+
+def classifier_auc_metric(features_ref: np.ndarray, features_gen: np.ndarray) -> dict[str, float]:
+    """The ``classifier_auc`` entry of :data:`hepgan.validation.metrics.METRICS`: held-out AUC and its error."""
+    result = classifier_two_sample_test(features_ref, features_gen)
+    return {"classifier_auc": result.auc, "classifier_auc_err": result.auc_err}

@@ -1,34 +1,33 @@
-"""Validation report for event kinematics: observables, χ², W1 with floors, the resonance peak, plots, JSON, HTML.
+"""Validation report for event kinematics: observables with floors and verdicts, the resonance peak, plots, JSON, HTML.
 
 Entry points: :func:`validate_event_arrays` for :class:`~hepgan.io.events.EventBatch` es in
 memory, :func:`validate_event_files` for event tables / ROOT files read chunk by chunk
 (only a few floats per event are kept).
 
-What is compared, for every observable of :func:`hepgan.validation.kinematics.event_observables`
-(object pT, η, φ; leading-pair invariant mass m_12, ΔR_12, pT_12, y_12):
+Every observable of :func:`hepgan.validation.kinematics.event_observables` (object pT, η, φ;
+leading-pair invariant mass m_12, ΔR_12, pT_12, y_12) is compared with the machinery of the
+shower report (:func:`hepgan.validation.comparison.compare_observable`): the χ² homogeneity
+test on common bins (under/overflow included), W1 and separation power with bootstrap errors,
+their *floor* (the same metrics between two random halves of the reference) and the verdict
+of :mod:`hepgan.validation.verdicts` (the worse of the W1 and χ²/ndf verdicts: ok when the
+excess over the floor is within 2σ of the combined error, tension within 5σ, fail beyond).
 
-- the χ² homogeneity test on common bins (under/overflow included;
-  :func:`hepgan.validation.metrics.chi2_two_histograms`);
-- the Wasserstein-1 distance W1 (:func:`hepgan.validation.metrics.wasserstein_1d`) and its
-  *floor*: W1 between two random halves of the reference, what a perfect generator would
-  score with half the statistics. The target is W1 ≤ 3 × floor.
-
-The resonance peak of m_12 (the Z for Z → μμ) is summarised in the window 80–100 GeV by
-robust quantiles rather than a fit, which needs no starting values and cannot fail to
+Physics targets, reported next to the verdicts (``w1_within_target``, ``peak``, ``summary``):
+W1 ≤ 3 × floor for each observable, and the resonance peak of m_12 (the Z for Z → μμ)
+within 0.5 % in position and 10 % in width. The peak is summarised in the window 80–100 GeV
+by robust quantiles rather than a fit, which needs no starting values and cannot fail to
 converge: the position is the median of the masses in the window and the width their
-interquartile range (for a pure Breit–Wigner the IQR equals the full width Γ; the
-window truncation and the detector-free FSR tail make it somewhat smaller, equally for
-both samples). Errors are bootstrap standard deviations. Targets: |Δposition|/position
-≤ 0.5 % and |Δwidth|/width ≤ 10 %.
+interquartile range (for a pure Breit–Wigner the IQR equals the full width Γ; the window
+truncation and the detector-free FSR tail make it somewhat smaller, equally for both
+samples). Errors are bootstrap standard deviations.
 
-Output in ``out_dir``: ``metrics.json``, ``index.html`` (every string escaped; opens from
-disk) and ``plots/<observable>.png`` (mplhep, ratio panel) plus ``plots/m_12_peak.png``.
+Output in ``out_dir``: ``metrics.json``, ``index.html`` (``event_report.html.j2``; every string
+escaped; opens from disk) and ``plots/<observable>.png`` (mplhep, ratio panel) plus
+``plots/m_12_peak.png``.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,12 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from hepgan.errors import InputFileError, OutputError
+from hepgan.errors import InputFileError
 from hepgan.io.events import TABLE_LAYOUT, EventBatch, EventReader
-from hepgan.validation.histograms import common_edges, finite, histogram_counts
+from hepgan.validation.comparison import compare_observable, histogram_bin_count
+from hepgan.validation.histograms import common_edges, finite
+from hepgan.validation.html import render
 from hepgan.validation.kinematics import describe_event, event_observables
-from hepgan.validation.metrics import chi2_two_histograms, wasserstein_1d
+from hepgan.validation.observables import concatenate_observables
 from hepgan.validation.plots import plot_comparison
+from hepgan.validation.report_files import prepare_out_dir, write_json, write_text
+from hepgan.validation.verdicts import verdict_counts
 
 METRICS_FORMAT = "hepgan-event-validation/1"
 PEAK_WINDOW_GEV = (80.0, 100.0)
@@ -60,45 +63,39 @@ def batch_observables(batch: EventBatch) -> dict[str, np.ndarray]:
     return event_observables(batch.pt, batch.eta, batch.phi, batch.mass, batch.mask)
 
 
-def _concatenate(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
-
-
-def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint random index sets of size n // 2 (the reference split for the floor)."""
-    order = np.random.default_rng(seed).permutation(n)
-    return order[: n // 2], order[n // 2 : 2 * (n // 2)]
-
-
 def observable_edges(name: str, reference: np.ndarray, generated: np.ndarray) -> np.ndarray:
     """Common bin edges: the observable's fixed range (φ) or the reference's 0.5–99.5 % quantiles."""
     info = describe_event(name)
-    n_bins = int(min(MAX_BINS, max(5, min(reference.size, generated.size) // 10)))
+    n_bins = histogram_bin_count(reference.size, generated.size, MAX_BINS)
     if info.range is not None:
         return np.linspace(*info.range, n_bins + 1)
     return common_edges(reference, generated, n_bins, log=info.log)
 
 
 def compare_event_observable(name: str, reference: np.ndarray, generated: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """χ² on common bins, W1 and the W1 floor of observable ``name`` (finite values only).
+    """Metrics, floor and verdict of observable ``name`` (finite values only), with its W1 target.
 
     Returns:
-        ``n_reference``, ``n_generated``, ``chi2``, ``ndf``, ``p_value``, ``chi2_ndf``,
-        ``chi2_ndf_err``, ``w1`` (in the observable's unit), ``w1_floor``, ``w1_over_floor``,
-        ``w1_within_target`` (W1 ≤ 3 × floor) and ``edges`` (the bins), or ``skipped``
-        when either sample has fewer than 20 values.
+        The results of :func:`hepgan.validation.comparison.compare_observable` on the bins of
+        :func:`observable_edges` (``chi2``, ``ndf``, ``p_value``, ``chi2_ndf``, ``chi2_ndf_err``,
+        ``w1``/``w1_err`` in the observable's unit, ``w1_normalised``, ``separation_power``,
+        ``floor``, ``verdict``, ``n_reference``, ``n_generated``) plus ``w1_floor``/``w1_floor_err``
+        (W1 between the two reference halves), ``w1_over_floor``, ``w1_within_target``
+        (W1 ≤ 3 × floor) and ``edges`` (the bins); or ``skipped`` when either sample has
+        fewer than 20 values.
     """
     ref, gen = finite(reference), finite(generated)
-    entry: dict[str, Any] = {"n_reference": int(ref.size), "n_generated": int(gen.size)}
     if min(ref.size, gen.size) < MIN_VALUES:
-        return {**entry, "skipped": f"fewer than {MIN_VALUES} values"}
+        skipped = f"fewer than {MIN_VALUES} values"
+        return {"n_reference": int(ref.size), "n_generated": int(gen.size), "skipped": skipped}
     edges = observable_edges(name, ref, gen)
-    entry.update(chi2_two_histograms(histogram_counts(ref, edges), histogram_counts(gen, edges)).as_dict())
-    first, second = _halves(ref.size, seed)
-    entry["w1"] = wasserstein_1d(ref, gen)
-    entry["w1_floor"] = wasserstein_1d(ref[first], ref[second])
-    entry["w1_over_floor"] = entry["w1"] / entry["w1_floor"] if entry["w1_floor"] > 0 else None
-    entry["w1_within_target"] = bool(entry["w1"] <= TARGET_W1_FLOOR_FACTOR * entry["w1_floor"])
+    entry, _ = compare_observable(ref, gen, edges=edges, seed=seed)
+    floor = entry.get("floor") or {}
+    w1, w1_floor = entry.get("w1"), floor.get("w1")
+    entry["w1_floor"], entry["w1_floor_err"] = w1_floor, floor.get("w1_err")
+    known = w1 is not None and w1_floor is not None
+    entry["w1_over_floor"] = w1 / w1_floor if known and w1_floor > 0 else None
+    entry["w1_within_target"] = bool(known and w1 <= TARGET_W1_FLOOR_FACTOR * w1_floor)
     entry["edges"] = edges
     return entry
 
@@ -155,11 +152,13 @@ def compare_peaks(reference: np.ndarray, generated: np.ndarray, seed: int = 0) -
 
 
 # ----------------------------------------------------------------------------- plots
-def _plot_observable(name: str, entry: Mapping[str, Any], ref: np.ndarray, gen: np.ndarray, plots: Path) -> str:
+def _plot_observable(
+    name: str, entry: Mapping[str, Any], edges: np.ndarray, ref: np.ndarray, gen: np.ndarray, plots: Path
+) -> str:
     info = describe_event(name)
     metrics = {key: entry.get(key) for key in ("chi2", "ndf", "p_value", "w1")}
     path = plots / f"{name}.png"
-    plot_comparison(ref, gen, entry["edges"], info.label, path, metrics=metrics, unit=info.unit, log_x=info.log)
+    plot_comparison(ref, gen, edges, info.label, path, metrics=metrics, unit=info.unit, log_x=info.log)
     return f"plots/{path.name}"
 
 
@@ -173,136 +172,30 @@ def _plot_peak(reference: np.ndarray, generated: np.ndarray, plots: Path) -> str
 
 
 # ----------------------------------------------------------------------------- output
-def _json_ready(value: Any) -> Any:
-    """numpy types → Python, NaN/inf → None, arrays → lists (recursively)."""
-    if isinstance(value, Mapping):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    return value
-
-
-def _fmt(value: Any, spec: str = ".4g") -> str:
-    return "–" if value is None or (isinstance(value, float) and not np.isfinite(value)) else format(value, spec)
-
-
-def _row(cells: list[Any]) -> str:
-    return "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
-
-
-def _peak_rows(peak: Mapping[str, Any]) -> list[str]:
-    ref, gen = peak["reference"], peak["generated"]
-    rows = []
-    for key, label, target, ok in (
-        ("position", "position (median) [GeV]", peak["target_position_rel"], peak["position_within_target"]),
-        ("width", "width (IQR) [GeV]", peak["target_width_rel"], peak["width_within_target"]),
-    ):
-        rel = peak[f"{key}_rel_diff"]
-        rows.append(
-            _row(
-                [
-                    label,
-                    f"{_fmt(ref[f'{key}_gev'])} ± {_fmt(ref[f'{key}_err_gev'], '.2g')}",
-                    f"{_fmt(gen[f'{key}_gev'])} ± {_fmt(gen[f'{key}_err_gev'], '.2g')}",
-                    f"{_fmt(100 * rel, '+.2f')} %" if rel is not None and np.isfinite(rel) else "–",
-                    f"± {100 * target:g} %",
-                    "ok" if ok else "missed",
-                ]
-            )
-        )
-    return rows
-
-
-def _observable_rows(observables: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    rows = []
-    for name, entry in observables.items():
-        if "skipped" in entry:
-            rows.append(_row([name, entry["skipped"], "", "", "", "", ""]))
-            continue
-        rows.append(
-            _row(
-                [
-                    name,
-                    f"{_fmt(entry['chi2'])}/{int(entry['ndf'])}",
-                    _fmt(entry["p_value"], ".2g"),
-                    _fmt(entry["w1"]),
-                    _fmt(entry["w1_floor"]),
-                    _fmt(entry["w1_over_floor"], ".2f"),
-                    "ok" if entry["w1_within_target"] else "missed",
-                ]
-            )
-        )
-    return rows
-
-
-def _table(header: list[str], rows: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
 def render_event_html(report: Mapping[str, Any]) -> str:
-    """Standalone HTML page: peak table, observable table, plots; every string is escaped."""
-    e = html.escape
-    title = "hepgan event validation"
-    figures = [
-        f'<figure><a href="{e(path, quote=True)}"><img src="{e(path, quote=True)}" alt="{e(name, quote=True)}" '
-        f'width="420"></a><figcaption>{e(name)}</figcaption></figure>'
-        for name, path in report["plots"].items()
+    """The standalone HTML page of an event report (``event_report.html.j2``; every string escaped)."""
+    peak_rows = [
+        ("position", "position (median) [GeV]", report["peak"]["target_position_rel"]),
+        ("width", "width (IQR) [GeV]", report["peak"]["target_width_rel"]),
     ]
-    intro = (
-        f"Reference events: {report['n_reference']}; generated events: {report['n_generated']}. "
-        f"The W1 floor is W1 between two random halves of the reference; target W1 ≤ "
-        f"{TARGET_W1_FLOOR_FACTOR:g} × floor. Peak of {PEAK_OBSERVABLE} in {PEAK_WINDOW_GEV[0]:g}–"
-        f"{PEAK_WINDOW_GEV[1]:g} GeV: {report['peak']['estimator']}."
+    labels = {name: describe_event(name).label for name in report["observables"]}
+    return render(
+        "event_report.html.j2",
+        title="hepgan event validation",
+        report=report,
+        peak_rows=peak_rows,
+        labels=labels,
+        window_gev=PEAK_WINDOW_GEV,
+        w1_factor=TARGET_W1_FLOOR_FACTOR,
     )
-    peak_header = ["peak", "reference", "generated", "gen/ref − 1", "target", "verdict"]
-    obs_header = ["observable", "χ²/ndf", "p", "W1", "W1 floor", "W1/floor", f"W1 ≤ {TARGET_W1_FLOOR_FACTOR:g}×floor"]
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>{e(title)}</title>",
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse;font-size:small}"
-            "td,th{border:1px solid #ccc;padding:2px 6px}figure{display:inline-block;margin:4px}"
-            "figcaption{font-size:small}</style></head><body>",
-            f"<h1>{e(title)}</h1>",
-            f"<p>{e(intro)}</p>",
-            "<h2>Resonance peak</h2>",
-            _table(peak_header, _peak_rows(report["peak"])),
-            "<h2>Observables</h2>",
-            _table(obs_header, _observable_rows(report["observables"])),
-            "<h2>Plots</h2>",
-            *figures,
-            "</body></html>",
-        ]
-    )
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def _prepare(out_dir: Path) -> Path:
-    try:
-        (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create output directory ({exc.strerror or exc})") from None
-    return out_dir
 
 
 def summarise_event_report(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Whether every target is met: peak position, peak width, W1 ≤ 3 × floor for each observable."""
+    """Whether every target is met (peak position, peak width, W1 ≤ 3 × floor for each observable),
+    and how many observables got each verdict (``verdicts``)."""
     compared = [entry for entry in report["observables"].values() if "skipped" not in entry]
     return {
+        "verdicts": verdict_counts(entry["verdict"] for entry in compared),
         "peak_position_within_target": report["peak"]["position_within_target"],
         "peak_width_within_target": report["peak"]["width_within_target"],
         "observables_within_target": sum(entry["w1_within_target"] for entry in compared),
@@ -320,8 +213,15 @@ def validate_event_observables(
     generated: Mapping[str, np.ndarray],
     out_dir: str | os.PathLike[str],
     seed: int = 0,
+    make_plots: bool = True,
 ) -> dict[str, Any]:
     """Compare observables computed elsewhere (name → (N,) arrays), write plots, ``metrics.json``, ``index.html``.
+
+    Args:
+        reference, generated: name → (N,) observables (:func:`batch_observables`); common names are compared.
+        out_dir: output directory (created).
+        seed: seeds the reference splits of the floors and the peak bootstraps.
+        make_plots: write the PNG plots and show them in the HTML.
 
     Returns:
         The report written to ``metrics.json`` (format ``hepgan-event-validation/1``):
@@ -329,7 +229,7 @@ def validate_event_observables(
         :func:`compare_event_observable`), ``peak`` (:func:`compare_peaks`), ``summary``
         (:func:`summarise_event_report`), ``plots`` (name → relative PNG path).
     """
-    out_dir = _prepare(Path(out_dir))
+    out_dir = prepare_out_dir(Path(out_dir), "plots")
     names = [name for name in reference if name in generated]
     if PEAK_OBSERVABLE not in names:
         raise InputFileError(f"the events have fewer than 2 objects: no {PEAK_OBSERVABLE} peak to compare")
@@ -337,16 +237,17 @@ def validate_event_observables(
     plots: dict[str, str] = {}
     for name in names:
         entry = compare_event_observable(name, reference[name], generated[name], seed)
-        if "edges" in entry:
+        edges = entry.pop("edges", None)
+        if edges is not None and make_plots:
             plots[name] = _plot_observable(
-                name, entry, finite(reference[name]), finite(generated[name]), out_dir / "plots"
+                name, entry, edges, finite(reference[name]), finite(generated[name]), out_dir / "plots"
             )
-            entry.pop("edges")
         observables[name] = entry
     peak = compare_peaks(reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], seed)
-    plots[f"{PEAK_OBSERVABLE}_peak"] = _plot_peak(
-        reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], out_dir / "plots"
-    )
+    if make_plots:
+        plots[f"{PEAK_OBSERVABLE}_peak"] = _plot_peak(
+            reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], out_dir / "plots"
+        )
     report: dict[str, Any] = {
         "format": METRICS_FORMAT,
         "units": {"pt": "GeV", "mass": "GeV", "phi": "rad"},
@@ -357,17 +258,22 @@ def validate_event_observables(
         "plots": plots,
     }
     report["summary"] = summarise_event_report(report)
-    report = _json_ready(report)
-    _write_text(out_dir / "metrics.json", json.dumps(report, indent=1))
-    _write_text(out_dir / "index.html", render_event_html(report))
+    report = write_json(out_dir / "metrics.json", report)
+    write_text(out_dir / "index.html", render_event_html(report))
     return report
 
 
 def validate_event_arrays(
-    reference: EventBatch, generated: EventBatch, out_dir: str | os.PathLike[str], seed: int = 0
+    reference: EventBatch,
+    generated: EventBatch,
+    out_dir: str | os.PathLike[str],
+    seed: int = 0,
+    make_plots: bool = True,
 ) -> dict[str, Any]:
     """Validate generated against reference events in memory; see :func:`validate_event_observables`."""
-    return validate_event_observables(batch_observables(reference), batch_observables(generated), out_dir, seed)
+    return validate_event_observables(
+        batch_observables(reference), batch_observables(generated), out_dir, seed, make_plots
+    )
 
 
 def _file_observables(path: Path, chunk_size: int) -> dict[str, np.ndarray]:
@@ -375,7 +281,7 @@ def _file_observables(path: Path, chunk_size: int) -> dict[str, np.ndarray]:
         chunks = [batch_observables(batch) for batch in reader.iter_chunks()]
     if not chunks:
         raise InputFileError(f"{path}: no events to validate")
-    return _concatenate(chunks)
+    return concatenate_observables(chunks)
 
 
 def validate_event_files(

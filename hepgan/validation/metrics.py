@@ -1,22 +1,29 @@
-"""Two-sample comparison metrics for validating generated against reference showers.
+"""Two-sample comparison metrics for validating generated against reference samples.
 
-Metrics are kept in a registry (:data:`METRICS`) so that validation reports and training
-monitors use the same code. A metric is registered with the kind of input it needs:
+Metrics are kept in one registry (:data:`METRICS`) used by the validation reports
+(:mod:`hepgan.validation.comparison`) and by the training monitor (:func:`quick_metrics`).
+A metric is registered with the kind of input it needs:
 
 - ``"histogram"``: called as ``func(counts_ref, counts_gen)`` on histograms with common
   binning (under/overflow included as ordinary bins);
 - ``"sample"``: called as ``func(values_ref, values_gen)`` on 1-D samples;
 - ``"multivariate"``: called as ``func(features_ref, features_gen)`` on (N, d) arrays
-  (reserved for Fréchet/kernel physics distances and classifier tests).
+  (Fréchet/kernel physics distances and classifier tests).
 
 Every metric returns a flat ``dict[str, float]`` so results serialise to JSON directly and
 wrappers (e.g. bootstrap uncertainties) can be applied uniformly. A metric's uncertainty is
 the key with the suffix ``_err`` (``w1`` and ``w1_err``; ``fpd`` and ``fpd_err``).
 
-Registered metrics: ``chi2``, ``separation_power`` (histogram), ``w1`` (sample), ``fpd``,
-``kpd`` and ``classifier_auc`` (multivariate; see :mod:`hepgan.validation.physics_distances`
-and :mod:`hepgan.validation.classifier`). :func:`quick_metrics` is the cheap summary used
-during training.
+Registered metrics: ``chi2``, ``separation_power`` (histogram), ``w1`` (sample), ``fpd`` and
+``kpd`` (multivariate; :mod:`hepgan.validation.physics_distances`). ``classifier_auc``
+(multivariate, :mod:`hepgan.validation.classifier`) is registered by the package
+:mod:`hepgan.validation` and imports torch on first use; this module never imports the
+classifier (which takes :func:`roc_auc` from here).
+
+W1 normalisation (one rule for reports and training): :func:`normalised_w1` divides W1 by
+:func:`w1_scale`, the population standard deviation (ddof = 0) of the finite reference values,
+so that W1 is dimensionless and comparable between observables; it is undefined (NaN) for a
+constant reference.
 """
 
 from __future__ import annotations
@@ -27,6 +34,16 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from hepgan.validation.histograms import common_edges, finite, histogram_counts
+from hepgan.validation.physics_distances import (
+    fpd,
+    frechet_distance_samples,
+    high_level_matrix,
+    high_level_names,
+    kpd,
+    standardise,
+)
 
 MetricFunction = Callable[[np.ndarray, np.ndarray], dict[str, float]]
 METRIC_KINDS = ("histogram", "sample", "multivariate")
@@ -332,26 +349,14 @@ def _w1_metric(values_ref: np.ndarray, values_gen: np.ndarray) -> dict[str, floa
 
 @register_metric("fpd", "multivariate")
 def _fpd_metric(features_ref: np.ndarray, features_gen: np.ndarray) -> dict[str, float]:
-    from hepgan.validation.physics_distances import fpd
-
     value, error = fpd(features_ref, features_gen)
     return {"fpd": value, "fpd_err": error}
 
 
 @register_metric("kpd", "multivariate")
 def _kpd_metric(features_ref: np.ndarray, features_gen: np.ndarray) -> dict[str, float]:
-    from hepgan.validation.physics_distances import kpd
-
     value, error = kpd(features_ref, features_gen)
     return {"kpd": value, "kpd_err": error}
-
-
-@register_metric("classifier_auc", "multivariate")
-def _classifier_metric(features_ref: np.ndarray, features_gen: np.ndarray) -> dict[str, float]:
-    from hepgan.validation.classifier import classifier_two_sample_test
-
-    result = classifier_two_sample_test(features_ref, features_gen)
-    return {"classifier_auc": result.auc, "classifier_auc_err": result.auc_err}
 
 
 DEFAULT_1D_METRICS = ("chi2", "w1", "separation_power")
@@ -391,17 +396,27 @@ def finite_or_none(results: Mapping[str, float]) -> dict[str, float | None]:
     return {key: (float(value) if np.isfinite(value) else None) for key, value in results.items()}
 
 
+def w1_scale(reference: np.ndarray) -> float:
+    """The W1 normalisation of an observable: the population standard deviation (ddof = 0) of its
+    finite reference values, in the observable's unit; NaN when the reference is constant or empty."""
+    values = finite(reference)
+    std = float(np.std(values)) if values.size else 0.0
+    return std if std > 0 else float("nan")
+
+
+def normalised_w1(w1: float | None, scale: float) -> float:
+    """W1 (or its error), in the observable's unit, over ``scale`` = :func:`w1_scale` of the reference: dimensionless.
+
+    NaN when ``w1`` is None/NaN or the scale is undefined. Used by the reports (``w1_normalised``)
+    and by :func:`quick_metrics` (``w1_mean``), so both give the same number for the same samples.
+    """
+    if w1 is None or not np.isfinite(scale):
+        return float("nan")
+    return float(w1) / scale
+
+
 QUICK_METRIC_NAMES = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 """Keys of :func:`quick_metrics`; all are "lower is better"."""
-
-
-def _scale(values: np.ndarray) -> float:
-    """Robust spread of a sample: its standard deviation, or the interquantile range if 0."""
-    std = float(np.std(values))
-    if std > 0:
-        return std
-    low, high = np.quantile(values, [0.005, 0.995])
-    return float(high - low)
 
 
 def quick_metrics(
@@ -410,7 +425,9 @@ def quick_metrics(
     """Cheap summary of how well generated observables match the reference (for training).
 
     Meant to be called every few hundred steps to select the best checkpoint; all values are
-    "lower is better" and take well under a second for a few thousand showers.
+    "lower is better" and take well under a second for a few thousand showers. The 1-D
+    metrics are the registered ``chi2``, ``w1`` and ``separation_power`` of :data:`METRICS`,
+    the same functions the validation report runs.
 
     Args:
         ref_observables, gen_observables: name → (N,) per-shower observables, e.g. from
@@ -419,7 +436,8 @@ def quick_metrics(
 
     Returns:
         ``chi2_ndf_mean``: mean χ²/ndf of the two-histogram test over observables;
-        ``w1_mean``: mean W1 divided by the reference standard deviation (dimensionless);
+        ``w1_mean``: mean of :func:`normalised_w1` (W1 over the reference standard deviation,
+        dimensionless; the report's ``w1_normalised``);
         ``separation_power_mean``: mean separation power;
         ``fpd``: Fréchet distance of the standardised high-level observables
         (:func:`hepgan.validation.physics_distances.high_level_names`, or all common ones
@@ -428,29 +446,19 @@ def quick_metrics(
         only at equal sample sizes). Observables constant in the reference are skipped.
         NaN when nothing could be compared.
     """
-    from hepgan.validation.histograms import common_edges, histogram_counts
-    from hepgan.validation.physics_distances import (
-        frechet_distance_samples,
-        high_level_matrix,
-        high_level_names,
-        standardise,
-    )
-
     names = [name for name in ref_observables if name in gen_observables]
     chi2s, w1s, separations = [], [], []
     for name in names:
-        ref = np.asarray(ref_observables[name], dtype=np.float64)
-        gen = np.asarray(gen_observables[name], dtype=np.float64)
-        ref, gen = ref[np.isfinite(ref)], gen[np.isfinite(gen)]
-        if min(ref.size, gen.size) < 2 or _scale(ref) <= 0:
+        ref, gen = finite(ref_observables[name]), finite(gen_observables[name])
+        scale = w1_scale(ref)
+        if min(ref.size, gen.size) < 2 or not np.isfinite(scale):
             continue
         edges = common_edges(ref, gen, n_bins)
-        counts_ref, counts_gen = histogram_counts(ref, edges), histogram_counts(gen, edges)
-        chi2 = chi2_unweighted(counts_ref, counts_gen)
-        if chi2.ndf > 0:
-            chi2s.append(chi2.chi2_ndf)
-        separations.append(separation_power(counts_ref, counts_gen))
-        w1s.append(wasserstein_sorted(np.sort(ref), np.sort(gen)) / _scale(ref))
+        results = compare_1d(ref, gen, histogram_counts(ref, edges), histogram_counts(gen, edges))
+        if results["ndf"] > 0:
+            chi2s.append(results["chi2_ndf"])
+        separations.append(results["separation_power"])
+        w1s.append(normalised_w1(results["w1"], scale))
     out = {
         "chi2_ndf_mean": float(np.mean(chi2s)) if chi2s else float("nan"),
         "w1_mean": float(np.mean(w1s)) if w1s else float("nan"),

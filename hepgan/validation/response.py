@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hepgan.validation.report import make_energy_binning, response_statistics
+from hepgan.validation.energy_bins import make_energy_binning, response_statistics
 
 
 def response_per_energy(

@@ -1,0 +1,212 @@
+"""Whole-sample metrics of the shower report, each with value, error, floor and verdict.
+
+:func:`global_metrics` gives the means of the per-observable χ²/ndf, normalised W1 and
+separation power, FPD and KPD on the standardised high-level features
+(:mod:`hepgan.validation.physics_distances`), and classifier AUCs on high-level and
+low-level (voxel) features (:mod:`hepgan.validation.classifier`), also per incident-energy
+bin. Floors and verdicts follow :mod:`hepgan.validation.verdicts`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hepgan.validation.energy_bins import EnergyBinning
+from hepgan.validation.physics_distances import fpd, high_level_matrix, high_level_names, kpd
+from hepgan.validation.sampling import DEFAULT_MAX_SHOWERS_LOW_LEVEL, LowLevelSample
+from hepgan.validation.verdicts import MetricPair, metric_with_floor, reference_halves, verdict
+
+if TYPE_CHECKING:
+    from hepgan.validation.classifier import ClassifierResult
+
+log = logging.getLogger(__name__)
+
+MIN_SHOWERS_GLOBAL = 50
+CLASSIFIER_ENTRIES = (("classifier_auc_high_level", "high-level"), ("classifier_auc_low_level", "voxels"))
+
+
+def _none_if_nan(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _with_floor(
+    func: MetricPair, reference: np.ndarray, generated: np.ndarray, seed: int, ideal: float, description: str
+) -> dict[str, Any]:
+    """:func:`hepgan.validation.verdicts.metric_with_floor` when both samples are large enough, else skipped."""
+    if min(len(reference), len(generated)) < MIN_SHOWERS_GLOBAL or len(reference) < 2 * MIN_SHOWERS_GLOBAL:
+        return {
+            "description": description,
+            "ideal": ideal,
+            "skipped": f"needs >= {MIN_SHOWERS_GLOBAL} generated and {2 * MIN_SHOWERS_GLOBAL} reference showers",
+            "verdict": "n/a",
+        }
+    return metric_with_floor(func, reference, generated, split_seed=seed + 1, ideal=ideal, description=description)
+
+
+def _mean_entry(
+    observables: Mapping[str, Mapping[str, Any]], key: str, error_key: str | None, description: str
+) -> dict[str, Any]:
+    """Mean of one per-observable metric (and of its floor) over observables; errors added in quadrature / n."""
+    values, errors, floors, floor_errors = [], [], [], []
+    for entry in observables.values():
+        overall = entry["overall"]
+        floor = overall.get("floor") or {}
+        if overall.get(key) is None or floor.get(key) is None:
+            continue
+        values.append(overall[key])
+        floors.append(floor[key])
+        errors.append(overall.get(error_key) or 0.0 if error_key else 0.0)
+        floor_errors.append(floor.get(error_key) or 0.0 if error_key else 0.0)
+    out: dict[str, Any] = {"description": description, "ideal": 0.0, "n_observables": len(values)}
+    if values:
+        n = len(values)
+        out.update(
+            value=float(np.mean(values)),
+            error=float(np.sqrt(np.sum(np.square(errors))) / n),
+            floor=float(np.mean(floors)),
+            floor_error=float(np.sqrt(np.sum(np.square(floor_errors))) / n),
+        )
+    out["verdict"] = verdict(out.get("value"), out.get("error"), out.get("floor"), out.get("floor_error"))
+    return out
+
+
+def _cap_rows(features: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    if len(features) <= cap:
+        return features
+    return features[np.sort(np.random.default_rng(seed).choice(len(features), cap, replace=False))]
+
+
+def _classifier(features_ref: np.ndarray, features_gen: np.ndarray, seed: int) -> ClassifierResult:
+    from hepgan.validation.classifier import classifier_two_sample_test
+
+    result = classifier_two_sample_test(features_ref, features_gen, seed=seed)
+    if not result.converged:
+        log.warning(
+            "classifier AUC: a fold stopped at its epoch limit (%d) before its validation loss settled; "
+            "the AUC %.3f may be too low",
+            result.epochs,
+            result.auc,
+        )
+    return result
+
+
+def _classifier_entry(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    reference_incident: np.ndarray,
+    generated_incident: np.ndarray,
+    binning: EnergyBinning | None,
+    seed: int,
+    description: str,
+) -> dict[str, Any]:
+    """Classifier AUC with its floor (:func:`_with_floor`), plus both per incident-energy bin.
+
+    The per-bin AUCs reuse the held-out scores of the overall test (no extra training):
+    ``per_energy_bin`` lists, per bin, the AUC of generated against reference showers of that
+    bin and the same for the two reference halves that make the floor.
+    """
+    from hepgan.validation.classifier import auc_by_group
+
+    results: list[ClassifierResult] = []
+
+    def run(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        results.append(_classifier(a, b, seed))
+        return results[-1].auc, results[-1].auc_err
+
+    entry = _with_floor(run, reference, generated, seed, 0.5, description)
+    if binning is None or len(results) != 2:
+        return entry
+    first, second = reference_halves(len(reference), seed + 1)
+    ref_bins, gen_bins = binning.assign(reference_incident), binning.assign(generated_incident)
+    value = auc_by_group(results[0], ref_bins, gen_bins, binning.n_bins)
+    floor = auc_by_group(results[1], ref_bins[first], ref_bins[second], binning.n_bins)
+    entry["per_energy_bin"] = [
+        {
+            "energy_bin": label,
+            "n_reference": v.n_reference,
+            "n_generated": v.n_generated,
+            "value": _none_if_nan(v.auc),
+            "error": _none_if_nan(v.auc_err),
+            "floor": _none_if_nan(f.auc),
+            "floor_error": _none_if_nan(f.auc_err),
+            "verdict": verdict(v.auc, v.auc_err, f.auc, f.auc_err, ideal=0.5),
+        }
+        for label, v, f in zip(binning.labels(), value, floor, strict=True)
+    ]
+    return entry
+
+
+def global_metrics(
+    reference_observables: Mapping[str, np.ndarray],
+    reference_incident: np.ndarray,
+    generated_observables: Mapping[str, np.ndarray],
+    generated_incident: np.ndarray,
+    observable_results: Mapping[str, Mapping[str, Any]],
+    *,
+    reference_low_level: LowLevelSample | None = None,
+    generated_low_level: LowLevelSample | None = None,
+    physics_distances: bool = True,
+    classifier: bool = True,
+    max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL,
+    energy_binning: EnergyBinning | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Whole-sample metrics, each with value, error, floor (two reference halves) and verdict.
+
+    Entries: ``chi2_ndf_mean``, ``w1_normalised_mean``, ``separation_power_mean`` (means of
+    the per-observable results); ``fpd``, ``kpd`` (standardised high-level features: all
+    compared observables); ``classifier_auc_high_level`` (the same features plus
+    log E_inc, at most ``max_showers_low_level`` showers per sample) and
+    ``classifier_auc_low_level`` (voxel energies, when low-level samples are given). With
+    ``energy_binning`` the classifier entries also hold their AUCs per incident-energy bin.
+    """
+    from hepgan.validation.classifier import high_level_features, low_level_features
+
+    out = {
+        "chi2_ndf_mean": _mean_entry(observable_results, "chi2_ndf", "chi2_ndf_err", "mean χ²/ndf over observables"),
+        "w1_normalised_mean": _mean_entry(
+            observable_results, "w1_normalised", "w1_normalised_err", "mean W1 / reference std over observables"
+        ),
+        "separation_power_mean": _mean_entry(
+            observable_results, "separation_power", "separation_power_err", "mean separation power over observables"
+        ),
+    }
+    names = high_level_names([name for name in observable_results if name in generated_observables])
+    if physics_distances and names:
+        ref_x, gen_x = high_level_matrix(reference_observables, names), high_level_matrix(generated_observables, names)
+        out["fpd"] = _with_floor(
+            lambda a, b: fpd(a, b, seed=seed), ref_x, gen_x, seed, 0.0, "Fréchet physics distance, high-level (1/N → 0)"
+        )
+        out["kpd"] = _with_floor(
+            lambda a, b: kpd(a, b, seed=seed), ref_x, gen_x, seed, 0.0, "kernel physics distance (MMD², cubic kernel)"
+        )
+    if classifier and names:
+        ref_h = high_level_features(reference_observables, reference_incident, names)
+        gen_h = high_level_features(generated_observables, generated_incident, names)
+        ref_h, gen_h = _cap_rows(ref_h, max_showers_low_level, seed), _cap_rows(gen_h, max_showers_low_level, seed)
+        out["classifier_auc_high_level"] = _classifier_entry(
+            ref_h,
+            gen_h,
+            _cap_rows(reference_incident, max_showers_low_level, seed),
+            _cap_rows(generated_incident, max_showers_low_level, seed),
+            energy_binning,
+            seed,
+            "classifier AUC, high-level features",
+        )
+    if classifier and reference_low_level is not None and generated_low_level is not None:
+        ref_l = low_level_features(reference_low_level.showers_mev, reference_low_level.incident_mev)
+        gen_l = low_level_features(generated_low_level.showers_mev, generated_low_level.incident_mev)
+        out["classifier_auc_low_level"] = _classifier_entry(
+            ref_l,
+            gen_l,
+            reference_low_level.incident_mev,
+            generated_low_level.incident_mev,
+            energy_binning,
+            seed,
+            "classifier AUC, voxel energies / E_inc",
+        )
+    return out
