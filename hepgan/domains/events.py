@@ -18,14 +18,14 @@ from torch import nn
 from hepgan.config import RunConfig
 from hepgan.data.events import KIND, EventData, EventModelState
 from hepgan.domains.base import ValidateOptions, Validation
-from hepgan.errors import ConfigError, InputFileError
+from hepgan.errors import ConfigError
 from hepgan.generate.events import EventGenerator, generate_events_to_file
 from hepgan.generate.stream import GenerationSummary, JobPlan
-from hepgan.io.events import TABLE_LAYOUT, EventReader, read_events
+from hepgan.io.events import EventReader, read_events
 from hepgan.models import build_event_networks, check_event_architecture
 from hepgan.training.protocols import StepHook
 from hepgan.training.trainer import HOLDOUT_FILE
-from hepgan.validation.event_report import validate_event_arrays, validate_event_files
+from hepgan.validation.event_report import is_event_file, validate_event_arrays, validate_event_files
 
 MIN_GENERATED_EVENTS = 50_000
 """Events generated for an event run's validation at least (more than the hold-out: less noise on the GAN side)."""
@@ -174,11 +174,7 @@ class EventDomain:
 
     def owns_file(self, path: Path) -> bool:
         """Whether ``path`` is a hepgan event table (file attribute ``layout`` = "hepgan-events")."""
-        try:
-            with EventReader(path, None, chunk_size=1) as reader:
-                return reader.attrs.get("layout") == TABLE_LAYOUT
-        except InputFileError:
-            return False
+        return is_event_file(path)
 
     def describe_file(self, path: Path) -> list[str]:
         with EventReader(path, None) as reader:
