@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,11 +156,13 @@ def _observable_entry(
     """One observable overall and per incident-energy bin; its edges overall and per bin."""
     info = describe(name)
     ref_values, gen_values = reference.observables[name], generated.observables[name]
-    compare = {"log_bins": info.log, "n_bins": options.n_bins, "metrics": options.metrics, "seed": options.seed}
-    overall, edges = compare_observable(ref_values, gen_values, **compare)
+    compare = partial(
+        compare_observable, log_bins=info.log, n_bins=options.n_bins, metrics=options.metrics, seed=options.seed
+    )
+    overall, edges = compare(ref_values, gen_values)
     per_bin, bin_edges = [], []
     for i, label in enumerate(binning.labels()):
-        result, edges_i = compare_observable(ref_values[ref_bins == i], gen_values[gen_bins == i], **compare)
+        result, edges_i = compare(ref_values[ref_bins == i], gen_values[gen_bins == i])
         per_bin.append({"energy_bin": label, **result})
         bin_edges.append(edges_i)
     alarms = sum(1 for r in per_bin if r.get("p_value") is not None and r["p_value"] < P_VALUE_ALARM)

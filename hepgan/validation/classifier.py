@@ -151,10 +151,10 @@ def high_level_features(
 
 def _fold_parts(
     n: int, folds: int, validation_fraction: float, rng: np.random.Generator
-) -> list[tuple[np.ndarray, ...]]:
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per fold: (train, validation, test) index arrays for ``n`` items; the test parts cover every item once."""
     chunks = np.array_split(rng.permutation(n), folds)
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for k in range(folds):
         rest = np.concatenate([chunk for j, chunk in enumerate(chunks) if j != k])
         n_val = max(1, round(validation_fraction * len(rest)))

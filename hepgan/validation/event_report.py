@@ -93,9 +93,11 @@ def compare_event_observable(name: str, reference: np.ndarray, generated: np.nda
     floor = entry.get("floor") or {}
     w1, w1_floor = entry.get("w1"), floor.get("w1")
     entry["w1_floor"], entry["w1_floor_err"] = w1_floor, floor.get("w1_err")
-    known = w1 is not None and w1_floor is not None
-    entry["w1_over_floor"] = w1 / w1_floor if known and w1_floor > 0 else None
-    entry["w1_within_target"] = bool(known and w1 <= TARGET_W1_FLOOR_FACTOR * w1_floor)
+    if w1 is not None and w1_floor is not None:
+        entry["w1_over_floor"] = w1 / w1_floor if w1_floor > 0 else None
+        entry["w1_within_target"] = bool(w1 <= TARGET_W1_FLOOR_FACTOR * w1_floor)
+    else:
+        entry["w1_over_floor"], entry["w1_within_target"] = None, False
     entry["edges"] = edges
     return entry
 

@@ -23,9 +23,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 import vector
+
+FourMomenta: TypeAlias = Any
+"""A ``vector.MomentumNumpy4D`` array of four-momenta, as :func:`four_momenta` builds it.
+
+Typed ``Any``: vector's stubs type its arithmetic (``a + b``) as a plain ndarray, its indexing
+(``p4[:, i]``) as a union of coordinate classes and :func:`vector.array` as the ``VectorNumpy`` base,
+none of which carries the momentum properties (``pt``, ``mass2``, ``boostCM_of_p4``, ...) used here.
+"""
 
 
 @dataclass(frozen=True)
@@ -86,33 +95,33 @@ def event_observable_names(n_objects: int) -> list[str]:
     return names + (list(PAIR_OBSERVABLES) if n_objects >= 2 else [])
 
 
-def four_momenta(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray) -> vector.MomentumNumpy4D:
+def four_momenta(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray) -> FourMomenta:
     """``vector`` four-momenta from pT (GeV), η, φ (rad) and mass (GeV) arrays of one shape."""
     arrays = [np.asarray(a, dtype=np.float64) for a in (pt, eta, phi, mass)]
     return vector.array(dict(zip(("pt", "eta", "phi", "mass"), arrays, strict=True)))
 
 
-def pair_mass(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+def pair_mass(a: FourMomenta, b: FourMomenta) -> np.ndarray:
     """Invariant mass sqrt((a + b)²) in GeV (0 for rounding-level negative m²)."""
     return np.sqrt(np.maximum(np.asarray((a + b).mass2, dtype=np.float64), 0.0))
 
 
-def delta_r(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+def delta_r(a: FourMomenta, b: FourMomenta) -> np.ndarray:
     """ΔR = sqrt(Δη² + Δφ²) with Δφ wrapped into [−π, π]."""
     return np.asarray(a.deltaR(b), dtype=np.float64)
 
 
-def pair_pt(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+def pair_pt(a: FourMomenta, b: FourMomenta) -> np.ndarray:
     """Transverse momentum of a + b in GeV."""
     return np.asarray((a + b).pt, dtype=np.float64)
 
 
-def pair_rapidity(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> np.ndarray:
+def pair_rapidity(a: FourMomenta, b: FourMomenta) -> np.ndarray:
     """Rapidity y = ½ ln((E + p_z)/(E − p_z)) of a + b."""
     return np.asarray((a + b).rapidity, dtype=np.float64)
 
 
-def decay_angles(a: vector.MomentumNumpy4D, b: vector.MomentumNumpy4D) -> tuple[np.ndarray, np.ndarray]:
+def decay_angles(a: FourMomenta, b: FourMomenta) -> tuple[np.ndarray, np.ndarray]:
     """cos θ* and φ* (rad, in (−π, π]) of ``a`` in the rest frame of a + b.
 
     The rest frame is reached by the pure boost of the lab by −P/E (P = a + b); θ* is the
@@ -148,7 +157,7 @@ def event_observables(
         return _observables(four_momenta(pt, eta, phi, mass), mask)
 
 
-def _observables(p4: vector.MomentumNumpy4D, mask: np.ndarray) -> dict[str, np.ndarray]:
+def _observables(p4: FourMomenta, mask: np.ndarray) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for i in range(mask.shape[1]):
         present = mask[:, i]

@@ -258,7 +258,7 @@ def shower_observables(
 
     out: dict[str, np.ndarray] = {"e_total": e_total, "e_ratio": safe_divide(e_total, incident)}
     out.update(longitudinal_observables(layer_energies, geometry))
-    per_layer: dict[str, dict[str, np.ndarray]] = {base: {} for base, info in OBSERVABLES.items() if info.per_layer}
+    per_layer: dict[str, dict[int, np.ndarray]] = {base: {} for base, info in OBSERVABLES.items() if info.per_layer}
     for index, (layer, sl) in enumerate(zip(geometry.layers, geometry.layer_slices, strict=True)):
         energy = layer_energies[:, index]
         block = showers[:, sl]

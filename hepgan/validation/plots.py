@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 import matplotlib.style
@@ -33,7 +33,9 @@ REFERENCE_COLOUR = "#9ecae1"
 GENERATED_COLOUR = "#d62728"
 
 
-def _new_figure(width: float, height: float, layout: str | None = None) -> Figure:
+def _new_figure(
+    width: float, height: float, layout: Literal["constrained", "compressed", "tight"] | None = None
+) -> Figure:
     figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
     return figure
@@ -238,7 +240,7 @@ def plot_latent_walk(
     path: Path,
     *,
     incident_mev: float | None = None,
-    positions: Sequence[float] | None = None,
+    positions: Sequence[float] | np.ndarray | None = None,
 ) -> Path:
     """Layer images (rows) of showers generated along a latent-space line (columns).
 

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from hepgan.validation.energy_bins import make_energy_binning, response_statistics
+
+
+class ResponseRow(TypedDict):
+    """One incident-energy bin of :func:`response_per_energy`."""
+
+    e_inc_mev: float
+    label: str
+    n_reference: int
+    n_generated: int
+    mean_reference: float
+    mean_generated: float
+    std_reference: float
+    std_generated: float
+    mean_rel_diff: float
+    std_rel_diff: float
 
 
 def response_per_energy(
@@ -12,7 +29,7 @@ def response_per_energy(
     reference_incident: np.ndarray,
     generated_ratio: np.ndarray,
     generated_incident: np.ndarray,
-) -> list[dict[str, float]]:
+) -> list[ResponseRow]:
     """Mean and standard deviation of E_tot/E_inc per incident-energy bin, reference vs generated.
 
     Bins come from the reference (one per energy for discrete spectra, else quantile bins).
@@ -28,7 +45,7 @@ def response_per_energy(
     gen = response_statistics(
         np.asarray(generated_ratio, np.float64), binning.assign(generated_incident), binning.n_bins
     )
-    rows = []
+    rows: list[ResponseRow] = []
     for i, label in enumerate(binning.labels()):
         if ref["n"][i] < 2 or gen["n"][i] < 2:
             continue

@@ -72,6 +72,8 @@ class ShowerReservoir:
         incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
         take = min(self.capacity - self._filled(), len(incident))
         if take > 0:
+            # below capacity both are still lists of chunks (they become arrays together, once full)
+            assert isinstance(self._showers, list) and isinstance(self._incident, list), "reservoir not yet full"
             self._showers.append(showers[:take].copy())
             self._incident.append(incident[:take].copy())
             if self._filled() == self.capacity:
@@ -97,4 +99,5 @@ class ShowerReservoir:
             showers = np.concatenate(self._showers) if self._showers else np.zeros((0, self.n_voxels), np.float32)
             incident = np.concatenate(self._incident) if self._incident else np.zeros(0)
             return LowLevelSample(showers, incident, self.seen)
+        assert isinstance(self._showers, np.ndarray), "showers and incident energies become arrays together"
         return LowLevelSample(self._showers, self._incident, self.seen)
