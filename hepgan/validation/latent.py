@@ -18,7 +18,7 @@ import torch
 from hepgan.validation.plots import plot_latent_walk
 
 if TYPE_CHECKING:
-    from hepgan.generate import ShowerGenerator
+    from hepgan.generate.showers import ShowerGenerator
 
 
 def latent_line(latent_dim: int, n_steps: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
