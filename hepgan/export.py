@@ -37,6 +37,7 @@ from hepgan import __version__
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate.showers import ShowerGenerator
+from hepgan.io.atomic import refuse_output_onto_inputs
 
 if TYPE_CHECKING:
     import onnx
@@ -294,10 +295,11 @@ def export_onnx(checkpoint: Path, output: Path, opset: int = 17, use_ema: bool =
     Raises:
         MissingDependencyError: ``onnx``/``onnxscript`` not installed (gives the install line).
         InputFileError: missing, corrupt or non-hepgan checkpoint.
-        OutputError: output folder missing or not writable.
+        OutputError: output folder missing or not writable, or ``output`` is the checkpoint.
         HepganError: unsupported opset.
     """
     checkpoint, output = Path(checkpoint), Path(output)
+    refuse_output_onto_inputs(output, [checkpoint], "checkpoint")
     _require_exporter()
     if not 13 <= int(opset) <= 23:
         raise HepganError(f"--opset: expected an ONNX opset in [13, 23], got {opset}")

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from hepgan.data.state_checks import check_non_decreasing, check_range, check_shape
 from hepgan.data.transforms import energy_bins
 
 N_LEVELS = 101
@@ -39,6 +40,8 @@ MAX_SHOWERS_PER_BIN = 2000
 """Reference showers kept per energy bin for the reference quantiles (the first met in the file)."""
 MAX_KEPT_VALUES = 50_000_000
 """Cap on kept reference fractions (showers × cells, all bins): fewer showers per bin for large geometries."""
+FRACTION_ATOL = 1e-5
+"""Energy fractions read from a checkpoint may exceed 1 by this much (float32 rounding of a ratio)."""
 
 
 def _fractions(cells: np.ndarray) -> np.ndarray:
@@ -214,6 +217,38 @@ class CellCalibration:
             "reference_zero": torch.from_numpy(self.reference_zero),
             "reference_floor": torch.from_numpy(self.reference_floor),
         }
+
+    def check(self, n_cells: int, where: str = "cell_calibration") -> None:
+        """ValueError (one line naming the table) unless the tables fit ``n_cells`` cells and make sense.
+
+        Shapes: quantiles (B, n_cells, N_LEVELS), shares and floors (B, n_cells), inner
+        edges (B − 1,); quantiles non-decreasing along the level axis; quantiles, floors
+        and empty shares are energy fractions in [0, 1]; edges in increasing order.
+        """
+        reference = torch.from_numpy(self.reference_quantiles)
+        if reference.dim() != 3 or reference.shape[0] < 1:
+            found = tuple(reference.shape)
+            raise ValueError(f"{where}.reference_quantiles has shape {found}, expected (bins, {n_cells}, {N_LEVELS})")
+        n_bins = reference.shape[0]
+        cells = f"{n_bins} energy bins, {n_cells} cells"
+        tables = {"reference_quantiles": reference}
+        if self.generated_quantiles is not None:
+            tables["generated_quantiles"] = torch.from_numpy(self.generated_quantiles)
+        for name, table in tables.items():
+            check_shape(table, (n_bins, n_cells, N_LEVELS), f"{where}.{name}", f"{cells}, {N_LEVELS} levels")
+            check_range(table, 0.0, 1.0 + FRACTION_ATOL, f"{where}.{name}", "energy fractions")
+            check_non_decreasing(table, f"{where}.{name}")
+        shares = {"reference_zero": self.reference_zero, "reference_floor": self.reference_floor}
+        if self.generated_zero is not None:
+            shares["generated_zero"] = self.generated_zero
+        for name, array in shares.items():
+            table = torch.from_numpy(array)
+            check_shape(table, (n_bins, n_cells), f"{where}.{name}", cells)
+            high = 1.0 + FRACTION_ATOL if name == "reference_floor" else 1.0
+            check_range(table, 0.0, high, f"{where}.{name}", "fractions" if name == "reference_floor" else "shares")
+        edges = torch.from_numpy(self.log_edges)
+        check_shape(edges, (n_bins - 1,), f"{where}.log_edges", f"inner edges of {n_bins} energy bins")
+        check_non_decreasing(edges, f"{where}.log_edges")
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> CellCalibration:

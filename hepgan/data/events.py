@@ -33,6 +33,7 @@ Phys. 7 (2019) 075, arXiv:1907.03764.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,16 @@ import numpy as np
 import torch
 
 from hepgan.config import RunConfig
-from hepgan.data.event_transforms import EventTransform
+from hepgan.data.event_transforms import PAIR_CONTINUOUS, QUANTILE_KNOTS, EventTransform
 from hepgan.data.split import holdout_mask
+from hepgan.data.state_checks import (
+    check_finite_entries,
+    check_non_decreasing,
+    check_positive,
+    check_range,
+    check_shape,
+    one_line,
+)
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.io.events import EventBatch, EventReader, EventSelection, EventWriter
 
@@ -222,6 +231,30 @@ class EventData:
         return EventModelState(self.n_objects, self._fitted_transform(), self.mass_center_gev, self.mass_scale_gev)
 
 
+def check_event_transform(transform: EventTransform, where: str = "transform") -> None:
+    """ValueError (one line naming the entry) unless a loaded preprocessing fits its ``n_objects`` and makes sense.
+
+    Per-object means and widths are (n_objects,), quantile knots (n_objects, 1025) and
+    non-decreasing, widths > 0 and fixed masses >= 0 GeV; the pair quantities of the
+    "pair" representation have one slot each.
+    """
+    n = transform.n_objects
+    slots = {"log_pt": n, "eta": n, "log_mass": n}
+    if transform.representation == "pair":
+        slots.update({name: 1 for name in PAIR_CONTINUOUS})
+    for name, count in slots.items():
+        why = f"one per object slot ({count})" if name in ("log_pt", "eta", "log_mass") else "one pair slot"
+        check_shape(getattr(transform, f"{name}_mean"), (count,), f"{where}.{name}_mean", why)
+        check_shape(getattr(transform, f"{name}_std"), (count,), f"{where}.{name}_std", why)
+        check_positive(getattr(transform, f"{name}_std"), f"{where}.{name}_std")
+        if transform.continuous == "quantile" and name != "log_mass":
+            knots = getattr(transform, f"{name}_knots")
+            check_shape(knots, (count, QUANTILE_KNOTS), f"{where}.{name}_knots", f"{why}, {QUANTILE_KNOTS} knots")
+            check_non_decreasing(knots, f"{where}.{name}_knots")
+    check_shape(transform.fixed_mass, (n,), f"{where}.fixed_mass", f"one per object slot ({n})")
+    check_range(transform.fixed_mass, 0.0, math.inf, f"{where}.fixed_mass", "masses")
+
+
 @dataclass
 class EventModelState:
     """What an event checkpoint holds besides the weights and the config; written and read here only.
@@ -251,17 +284,30 @@ class EventModelState:
     def from_entries(cls, state: Mapping[str, Any], source: str) -> EventModelState:
         """Read the entries of :meth:`entries`.
 
+        The preprocessing is checked before it is used: every tensor floating point and
+        finite, shapes that fit ``n_objects``, widths > 0, quantile knots non-decreasing
+        (:func:`check_event_transform`).
+
         Raises:
-            InputFileError: an entry is missing or malformed, naming ``source``.
+            InputFileError: an entry is missing or malformed, naming ``source`` and the entry.
         """
         try:
+            check_finite_entries(state["transform"], "transform")
             transform = EventTransform.from_state_dict(state["transform"])
+            check_event_transform(transform)
+            if int(state.get("n_objects", transform.n_objects)) != transform.n_objects:
+                raise ValueError(
+                    f"n_objects is {state['n_objects']}, but the preprocessing has {transform.n_objects} object slots"
+                )
+            for key in ("mmd_mass_center_gev", "mmd_mass_scale_gev"):
+                if key in state and not math.isfinite(float(state[key])):
+                    raise ValueError(f"{key} is {state[key]}, expected a finite number")
             return cls(
                 n_objects=int(state.get("n_objects", transform.n_objects)),
                 transform=transform,
                 mass_center_gev=float(state.get("mmd_mass_center_gev", 0.0)),
                 mass_scale_gev=float(state.get("mmd_mass_scale_gev", 1.0)),
             )
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, ConfigError) as exc:
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None

@@ -22,9 +22,11 @@ import torch
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
 from hepgan.data.split import holdout_mask
+from hepgan.data.state_checks import check_finite_entries, one_line
 from hepgan.data.transforms import ShowerTransform
 from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
+from hepgan.io.checks import check_training_energies
 from hepgan.io.geometry import CaloGeometry, geometry_from_dict, load_geometry
 
 KIND = "calo"
@@ -77,6 +79,9 @@ class ShowerData:
         offset = 0
         with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
             for batch in reader.iter_chunks(0, self.n):
+                check_training_energies(str(self.path), "voxel", np.asarray(batch.showers_mev), offset)
+                if self.n_extra and batch.overflow_mev is not None:
+                    check_training_energies(str(self.path), "overflow cell", np.asarray(batch.overflow_mev), offset)
                 held_out = self.holdout[offset : offset + len(batch)]
                 sel = ~held_out if train else held_out
                 offset += len(batch)
@@ -272,17 +277,31 @@ class ShowerModelState:
     def from_entries(cls, state: Mapping[str, Any], source: str) -> ShowerModelState:
         """Read the entries of :meth:`entries` (checkpoints without a kind are shower checkpoints).
 
+        The entries are checked before they are used: every tensor of the preprocessing and
+        the calibration floating point and finite, shapes that fit the geometry's cells
+        (voxels + ``n_extra``), widths > 0, calibration quantiles non-decreasing energy
+        fractions in [0, 1] (:meth:`ShowerTransform.check`, :meth:`CellCalibration.check`).
+
         Raises:
-            InputFileError: an entry is missing or malformed, naming ``source``.
+            InputFileError: an entry is missing or malformed, naming ``source`` and the entry.
         """
         try:
-            calibration = state.get("cell_calibration")
-            return cls(
-                geometry=geometry_from_dict(state["geometry"], f"{source}: geometry"),
-                n_extra=int(state["n_extra"]),
-                transform=ShowerTransform.from_state_dict(state["transform"]),
-                calibration=CellCalibration.from_state_dict(calibration) if calibration is not None else None,
-            )
+            geometry = geometry_from_dict(state["geometry"], f"{source}: geometry")
+            n_extra = int(state["n_extra"])
+            if n_extra not in (0, n_extra_cells(geometry)):
+                raise ValueError(
+                    f"n_extra is {n_extra}, expected 0 or {n_extra_cells(geometry)} for geometry {geometry.name}"
+                )
+            n_cells = geometry.n_voxels + n_extra
+            check_finite_entries(state["transform"], "transform")
+            transform = ShowerTransform.from_state_dict(state["transform"])
+            transform.check(n_cells)
+            calibration = None
+            if state.get("cell_calibration") is not None:
+                check_finite_entries(state["cell_calibration"], "cell_calibration")
+                calibration = CellCalibration.from_state_dict(state["cell_calibration"])
+                calibration.check(n_cells)
+            return cls(geometry=geometry, n_extra=n_extra, transform=transform, calibration=calibration)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None

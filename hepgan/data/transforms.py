@@ -38,12 +38,14 @@ stored in every checkpoint, so generation inverts exactly what training used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 
 from hepgan.data.interpolation import interp_linear
+from hepgan.data.state_checks import check_non_decreasing, check_positive, check_shape
 from hepgan.errors import TrainingError
 
 CELL_STANDARDISATIONS = ("per_energy", "global")
@@ -274,6 +276,41 @@ class ShowerTransform:
             "cell_std": self.cell_std,
             **({} if self.cell_max is None else {"cell_max": self.cell_max}),
         }
+
+    def check(self, n_cells: int, where: str = "transform") -> None:
+        """ValueError (one line naming the entry) unless the fitted numbers fit ``n_cells`` cells and make sense.
+
+        ``n_cells`` is what the geometry holds (voxels + extra cells). Widths (standard
+        deviations, ε, the response scale) must be > 0, ``min_cell_mev`` >= 0 (MeV), the
+        response bins' ln E positions (B,) increasing with means and widths of the same
+        length, and the cell tables of shape (n_cells,) or (B, n_cells).
+        """
+        if self.n_cells != n_cells:
+            raise ValueError(f"{where}.n_cells is {self.n_cells}, the geometry has {n_cells} cells (voxels + extra)")
+        for name, value in (("fraction_epsilon", self.fraction_epsilon), ("response_scale", self.response_scale)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{where}.{name} is {value}, expected a number > 0")
+        if not (math.isfinite(self.min_cell_mev) and self.min_cell_mev >= 0):
+            raise ValueError(f"{where}.min_cell_mev is {self.min_cell_mev}, expected a number >= 0 (MeV)")
+        for name in ("log_energy_mean", "log_energy_std"):
+            if getattr(self, name).numel() != 1:
+                raise ValueError(f"{where}.{name} has shape {tuple(getattr(self, name).shape)}, expected one number")
+        check_positive(self.log_energy_std, f"{where}.log_energy_std")
+        positions = self.response_log_energy
+        if positions.dim() != 1 or len(positions) < 1:
+            raise ValueError(f"{where}.response_log_energy has shape {tuple(positions.shape)}, expected (bins,)")
+        n_bins = len(positions)
+        check_non_decreasing(positions, f"{where}.response_log_energy", strict=True)
+        for name in ("response_mean", "response_std"):
+            check_shape(getattr(self, name), (n_bins,), f"{where}.{name}", "one per response bin")
+        check_positive(self.response_std, f"{where}.response_std")
+        shape = tuple(self.cell_mean.shape)
+        if shape not in ((n_cells,), (n_bins, n_cells)):
+            raise ValueError(f"{where}.cell_mean has shape {shape}, expected ({n_cells},) or ({n_bins}, {n_cells})")
+        check_shape(self.cell_std, shape, f"{where}.cell_std", "the shape of cell_mean")
+        check_positive(self.cell_std, f"{where}.cell_std")
+        if self.cell_max is not None:
+            check_shape(self.cell_max, shape, f"{where}.cell_max", "the shape of cell_mean")
 
     @classmethod
     def from_state_dict(cls, state: dict) -> ShowerTransform:

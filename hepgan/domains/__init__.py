@@ -25,6 +25,7 @@ from hepgan.domains.calo import CALO
 from hepgan.domains.events import EVENTS
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan
+from hepgan.io.atomic import refuse_output_onto_inputs
 from hepgan.training.checkpoint import load_checkpoint
 from hepgan.training.run_record import update_run_record
 from hepgan.training.trainer import TrainResult
@@ -109,8 +110,14 @@ def generate_to_file(
     ``energies_from``, from a reference file. With ``shard=(i, N)`` only shard i of the job is
     written, with its own seed (:func:`hepgan.generate.shard_plan`). The output's attributes
     record seed, shard, checkpoint, step, hepgan version and units.
+
+    Raises:
+        OutputError: ``output`` is the checkpoint or the ``energies_from`` file (checked
+            before anything is read or written).
     """
     checkpoint = Path(checkpoint)
+    refuse_output_onto_inputs(output, [checkpoint], "checkpoint")
+    refuse_output_onto_inputs(output, [energies_from], "--energies-from file")
     job = JobPlan.make(n, seed, shard, checkpoint)
     state = load_checkpoint(checkpoint)
     domain = domain_for_checkpoint(state, str(checkpoint))

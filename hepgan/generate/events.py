@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, EventModelState
+from hepgan.data.state_checks import check_weights, one_line
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
@@ -83,10 +85,13 @@ class EventGenerator:
         try:
             config = config_from_dict(state["config"], f"{source}: config")
             network, _ = build_event_networks(config.model, model.transform.n_features)
+            for key in ("generator", "generator_ema"):
+                if key in state:
+                    check_weights(state[key], network, key)
             network.load_state_dict(state["generator_ema" if use_ema else "generator"])
             step = int(state["step"])
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None
         return cls(network, model, config, step, device, source)
 
@@ -125,6 +130,21 @@ class EventGenerator:
         noise = torch.randn(n, self.latent_dim, device=self.device, generator=generator)
         return self.events_from_noise(noise, generator)
 
+    def check_finite(self, events: EventBatch, first: int = 0) -> None:
+        """InputFileError naming the checkpoint when generated events hold NaN or inf (pT, η, φ or mass).
+
+        ``first`` is the index of the batch's first event in the job, for the message.
+        """
+        bad = np.zeros(len(events), dtype=bool)
+        for values in (events.pt, events.eta, events.phi, events.mass):
+            bad |= ~np.isfinite(np.asarray(values, dtype=np.float64)).reshape(len(events), -1).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise InputFileError(
+                f"{self.source}: non-finite values in generated events ({len(rows)} of {len(events)}, first at "
+                f"event {first + int(rows[0])}); the checkpoint's network or preprocessing gives NaN/inf"
+            )
+
     def sample(self, n: int, seed: int | None = None, batch_size: int = 100_000) -> EventBatch:
         """``n`` events as one :class:`EventBatch` (GeV); the same seed gives the same events."""
         if n < 0:
@@ -132,7 +152,9 @@ class EventGenerator:
         rng = torch.Generator(device=self.device)
         rng.manual_seed(0 if seed is None else int(seed))
         parts = [self.sample_batch(min(batch_size, n - i), rng) for i in range(0, n, batch_size)]
-        return EventBatch.concatenate(parts) if parts else EventBatch.empty(self.n_objects)
+        events = EventBatch.concatenate(parts) if parts else EventBatch.empty(self.n_objects)
+        self.check_finite(events)
+        return events
 
 
 def generate_events_to_file(
@@ -150,7 +172,8 @@ def generate_events_to_file(
     :class:`~hepgan.io.events.EventWriter`).
 
     Raises:
-        ConfigError: bad ``batch_size``; OutputError: the file cannot be written (an earlier file is kept).
+        ConfigError: bad ``batch_size``; OutputError: the file cannot be written (an earlier file is kept);
+        InputFileError: the generator gives NaN/inf events (naming the checkpoint; nothing is written).
     """
     batch_size, compression = job.batch_and_compression(generator.config, batch_size, compression)
     rng = torch.Generator(device=generator.device)
@@ -158,7 +181,9 @@ def generate_events_to_file(
 
     def batches() -> Iterator[EventBatch]:
         for start in range(0, job.n, batch_size):
-            yield generator.sample_batch(min(batch_size, job.n - start), rng)
+            events = generator.sample_batch(min(batch_size, job.n - start), rng)
+            generator.check_finite(events, start)
+            yield events
 
     t0 = time.perf_counter()
     gzip = None if compression == "none" else compression

@@ -27,6 +27,7 @@ from torch import nn
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.calibration import CellCalibration
 from hepgan.data.showers import ShowerModelState
+from hepgan.data.state_checks import check_weights, one_line
 from hepgan.data.transforms import ShowerTransform
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
@@ -104,10 +105,13 @@ class ShowerGenerator:
         try:
             config = config_from_dict(state["config"], f"{source}: config")
             network, _ = shower_networks(config, model.geometry, model.n_extra)
+            for key in ("generator", "generator_ema"):
+                if key in state:
+                    check_weights(state[key], network, key)
             network.load_state_dict(state["generator_ema" if use_ema else "generator"])
             step = int(state["step"])
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:200]
+            detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None
         return cls(network, model, config, step, device, source)
 
@@ -159,7 +163,21 @@ class ShowerGenerator:
             for i in range(0, len(incident), batch_size)
         ]
         cells = np.concatenate(parts) if parts else np.zeros((0, self.geometry.n_voxels + self.n_extra), np.float32)
+        self.check_finite(cells)
         return self.to_batch(cells, incident)
+
+    def check_finite(self, cells: np.ndarray, first: int = 0) -> None:
+        """InputFileError naming the checkpoint when generated cells (N, n_cells) hold NaN or inf.
+
+        ``first`` is the index of the batch's first shower in the job, for the message.
+        """
+        bad = ~np.isfinite(cells)
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(len(cells), -1).any(axis=1))
+            raise InputFileError(
+                f"{self.source}: non-finite values in generated showers ({len(rows)} of {len(cells)}, first at "
+                f"shower {first + int(rows[0])}); the checkpoint's network or preprocessing gives NaN/inf"
+            )
 
     def to_batch(self, cells: np.ndarray, incident: np.ndarray) -> ShowerBatch:
         """A :class:`ShowerBatch` from cells (N, n_voxels + n_extra) and incident energies (N,), MeV."""
@@ -216,6 +234,10 @@ def generate_showers_to_file(
     spectrum) or, with ``energies_from``, from a reference file's ``incident_energies``
     (taken in order from the job's offset, cycled). The output's attributes record seed,
     shard, checkpoint, step, hepgan version and units.
+
+    Raises:
+        InputFileError: the generator gives NaN/inf showers (naming the checkpoint); the
+            output file is not written and an earlier file under its name is kept.
     """
     cfg = generator.config
     batch_size, compression = job.batch_and_compression(cfg, batch_size, compression)
@@ -229,8 +251,11 @@ def generate_showers_to_file(
     torch_rng.manual_seed(int(job.seed))
 
     def batches() -> Iterator[ShowerBatch]:
+        done = 0
         for incident in incident_energy_batches(job.n, batch_size, spectrum, energies, job.seed, job.offset):
             cells = generator.sample_cells(torch.from_numpy(incident), torch_rng).cpu().numpy()
+            generator.check_finite(cells, done)
+            done += len(cells)
             yield generator.to_batch(cells, incident)
 
     t0 = time.perf_counter()

@@ -19,13 +19,16 @@ A writer for one kind of file subclasses :class:`AtomicWriter` and supplies
 ``_open_sink`` (open the format's file under the temporary name) and ``_write_batch``
 (append one batch to it). :func:`write_bytes_atomic` writes a bytes object this way, and
 :func:`atomic_output` lends the temporary name to code that creates the file itself.
+
+A job that reads files and writes one calls :func:`refuse_output_onto_inputs` before it opens
+anything, so its output can never replace one of its own inputs.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sized
+from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +72,40 @@ def output_path(path: str | os.PathLike[str], example: str = "out.h5") -> Path:
     if not text or text.endswith(("/", os.sep)) or out.name in ("", ".", ".."):
         raise OutputError(f"{text!r}: output path names no file; expected a file name such as {example}")
     return out
+
+
+def same_file(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file.
+
+    True when they resolve to the same path (symbolic links, '.', '..' and repeated slashes
+    followed, relative paths taken from the working folder; the files need not exist), or
+    when both exist and are the same file on disk (hard links, bind mounts).
+    """
+    try:
+        if os.path.realpath(first) == os.path.realpath(second):
+            return True
+    except (OSError, ValueError):  # ValueError: a NUL character in a path
+        pass
+    try:
+        return os.path.samefile(first, second)
+    except (OSError, ValueError):  # one of them does not exist (or cannot be reached)
+        return False
+
+
+def refuse_output_onto_inputs(
+    output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None], what: str
+) -> None:
+    """OutputError when ``output`` is one of ``inputs`` (see :func:`same_file`); None entries are skipped.
+
+    Call it before anything is opened or written: writing the output would replace the input.
+    ``what`` names the inputs' role in the message, e.g. "checkpoint" or "input shard".
+    """
+    for path in inputs:
+        if path is not None and same_file(output, path):
+            raise OutputError(
+                f"{os.fspath(output)}: output is the {what} {os.fspath(path)} (the same file); "
+                "writing it would replace that input, choose another output name"
+            )
 
 
 def check_folder(path: Path) -> None:

@@ -117,6 +117,23 @@ def check_non_negative(
         )
 
 
+def check_training_energies(source: str, what: str, energies_mev: np.ndarray, offset: int = 0) -> None:
+    """Reject any negative energy (MeV) in showers used for training: no tolerance, unlike :func:`check_non_negative`.
+
+    ``what`` names the cells in the message ("voxel", "overflow cell"); the message gives
+    the first event (absolute index), the cell within it and the value.
+    """
+    bad = energies_mev < 0
+    if bad.any():
+        _, first = _first_bad_row(bad)
+        cell = int(np.flatnonzero(bad[first].reshape(-1))[0])
+        value = float(energies_mev[first].reshape(-1)[cell])
+        raise InputFileError(
+            f"{source}: negative {what} energy {value:g} MeV at event {offset + first}, {what} {cell}; "
+            "training needs every cell energy >= 0 MeV"
+        )
+
+
 def check_max_incident(source: str, key: str, incident_mev: np.ndarray, offset: int = 0) -> None:
     """Reject incident energies above ``MAX_INCIDENT_MEV`` (10 TeV)."""
     bad = incident_mev > MAX_INCIDENT_MEV

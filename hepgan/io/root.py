@@ -120,6 +120,24 @@ def _inner_shape(tree: Any, branch: str) -> tuple[int, ...] | None:
     return None
 
 
+def _check_numeric(tree: Any, branch: str, path: Path) -> None:
+    """Refuse a branch of booleans (or other non-numbers) where energies belong, as HDF5 datasets are refused.
+
+    Integer and floating-point branches pass; booleans would otherwise be read as 0/1 MeV.
+    A branch whose element type uproot does not state is left to the reading itself.
+    """
+    try:
+        interpretation = tree[branch].interpretation
+        dtype = getattr(interpretation, "to_dtype", None)
+        if dtype is None:
+            dtype = getattr(getattr(interpretation, "content", None), "to_dtype", None)
+        dtype = None if dtype is None else np.dtype(dtype)
+    except Exception:  # an odd branch type: reading it reports the problem
+        return
+    if dtype is not None and dtype.base.kind not in "iuf":
+        raise InputFileError(f"{path}: '{branch}' holds {dtype.base} values, expected numbers")
+
+
 def _regular(values: Any, width: int, key: str, offset: int, path: Path) -> np.ndarray:
     """(n, width) numpy array from a fixed-size or variable-length awkward array."""
     if values.ndim == 1:
@@ -213,6 +231,9 @@ class RootSource:
             if shape is not None:
                 checks.check_voxel_count(str(path), names["showers"], int(np.prod(shape)), self.geometry)
         self.has_overflow = names["overflow"] in self._branch_names
+        numeric = [self.energy_key, names["cell_energy"] if self.sparse else names["showers"]]
+        for branch in numeric + ([names["overflow"]] if self.has_overflow else []):
+            _check_numeric(self._tree, branch, path)
 
     def _arrays(self, start: int, stop: int) -> Any:
         names = self.names
