@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hepgan import __version__
-from hepgan.errors import HepganError, TrainingInterrupted
+from hepgan.errors import HepganError, Interrupted
 
 MAX_COUNT = 10**12
 
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    except TrainingInterrupted as exc:
+    except Interrupted as exc:  # training or generation stopped by SIGTERM/SIGINT
         print(f"hepgan: {exc}", file=sys.stderr)
         return 143 if "SIGTERM" in str(exc) else 130
     except HepganError as exc:

@@ -23,5 +23,13 @@ class TrainingError(HepganError):
     """Training cannot continue (NaN/inf losses, divergence, missing checkpoint)."""
 
 
-class TrainingInterrupted(HepganError):
+class Interrupted(HepganError):
+    """A job was stopped by a signal (SIGTERM from the batch system, SIGINT); the message names the signal."""
+
+
+class TrainingInterrupted(Interrupted):
     """Training was stopped by a signal (SIGTERM from the batch system, SIGINT) after a checkpoint."""
+
+
+class GenerationInterrupted(Interrupted):
+    """Generation was stopped by a signal (SIGTERM, SIGINT); the partial output file was removed."""

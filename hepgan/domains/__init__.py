@@ -27,6 +27,7 @@ from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan
 from hepgan.io.atomic import refuse_output_onto_inputs
 from hepgan.training.checkpoint import load_checkpoint
+from hepgan.training.resume import check_resume
 from hepgan.training.run_record import update_run_record
 from hepgan.training.trainer import TrainResult
 from hepgan.training.trainer import train as train_loop
@@ -69,8 +70,12 @@ def domain_for_files(*paths: Path) -> Domain:
 def train(config: RunConfig, resume_dir: str | Path | None = None, progress: bool = True) -> TrainResult:
     """Train a model of the config's kind, in a new run folder or continuing ``resume_dir``.
 
-    Rank 0 then draws ``training_history.png`` into the run folder.
+    A resumed run must keep the checkpoint's networks, preprocessing and data
+    (:mod:`hepgan.training.resume` lists what may change). Rank 0 then draws
+    ``training_history.png`` into the run folder.
     """
+    if resume_dir is not None:
+        check_resume(config, resume_dir)  # before the data are read: a refused resume names the changed fields
     domain = domain_for_config(config)
     result = train_loop(config, domain.training_data(config), resume_dir=resume_dir, progress=progress)
     if result.main_process:

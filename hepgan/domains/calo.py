@@ -33,6 +33,7 @@ from hepgan.training.trainer import HOLDOUT_FILE
 from hepgan.validation.metrics import quick_metrics
 from hepgan.validation.observables import shower_observables
 from hepgan.validation.report import validate_arrays, validate_files
+from hepgan.validation.report_files import json_ready, write_text
 from hepgan.validation.response import response_per_energy
 
 CALIBRATION_SAMPLES_PER_REFERENCE = 2
@@ -253,7 +254,7 @@ class CaloDomain:
             "max_abs_std_rel_diff": float(np.nanmax(np.abs([r["std_rel_diff"] for r in rows]))) if rows else None,
             "metrics": metrics,
         }
-        (out_dir / "response.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        write_text(out_dir / "response.json", json.dumps(json_ready(rows), indent=1, allow_nan=False))
         lines = [f"held-out validation ({len(reference)} showers): {out_dir / 'index.html'}", *response_lines(rows)]
         return Validation(summary, lines)
 

@@ -36,6 +36,7 @@ from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
 from hepgan.io.events import EventBatch, EventWriter
 from hepgan.models import build_event_networks
 from hepgan.training.checkpoint import load_checkpoint
+from hepgan.training.run_log import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,11 @@ def generate_events_to_file(
 
     t0 = time.perf_counter()
     gzip = None if compression == "none" else compression
-    with EventWriter(output, generator.n_objects, attrs=job.attrs(generator.step), compression=gzip) as writer:
-        stream_batches(writer, batches(), job.n, "events", progress)
+    with (
+        StopSignals() as stop,
+        EventWriter(output, generator.n_objects, attrs=job.attrs(generator.step), compression=gzip) as writer,
+    ):
+        stream_batches(writer, batches(), job.n, "events", progress, stop)
     seconds = time.perf_counter() - t0
     log.info("generated %d events in %.1f s (%.0f events/s) -> %s", job.n, seconds, job.n / max(seconds, 1e-9), output)
     return GenerationSummary(Path(output), job.n, seconds, "events")

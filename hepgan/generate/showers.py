@@ -37,6 +37,7 @@ from hepgan.io.geometry import CaloGeometry
 from hepgan.models import build_networks
 from hepgan.sim.spectra import EnergySpectrum
 from hepgan.training.checkpoint import load_checkpoint
+from hepgan.training.run_log import StopSignals
 
 
 def shower_networks(config: RunConfig, geometry: CaloGeometry, n_extra: int) -> tuple[nn.Module, nn.Module]:
@@ -260,6 +261,6 @@ def generate_showers_to_file(
 
     t0 = time.perf_counter()
     gzip = None if compression == "none" else compression
-    with ShowerWriter(output, generator.geometry, attrs=attrs, compression=gzip) as writer:
-        stream_batches(writer, batches(), job.n, "showers", progress)
+    with StopSignals() as stop, ShowerWriter(output, generator.geometry, attrs=attrs, compression=gzip) as writer:
+        stream_batches(writer, batches(), job.n, "showers", progress, stop)
     return GenerationSummary(Path(output), job.n, time.perf_counter() - t0, "showers")

@@ -5,7 +5,10 @@ device are handed to a writer thread by :func:`write_in_background` (so computin
 batch overlaps with writing the last, at flat memory); :func:`stream_batches` drives both
 with an optional progress bar; :class:`GenerationSummary` says what was written. The writers
 (:class:`~hepgan.io.ShowerWriter`, :class:`~hepgan.io.events.EventWriter`) write to a
-temporary file that appears under its name only when complete.
+temporary file that appears under its name only when complete; the generation functions
+hold :class:`~hepgan.training.run_log.StopSignals` while they write, so SIGTERM or SIGINT
+stops a job between batches, removes the temporary file and raises
+:class:`~hepgan.errors.GenerationInterrupted`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from hepgan.config import RunConfig
-from hepgan.errors import ConfigError, InputFileError
+from hepgan.errors import ConfigError, GenerationInterrupted, InputFileError
 from hepgan.training.checkpoint import latest_run, list_checkpoints
+from hepgan.training.run_log import StopSignals
 
 MAX_ITEMS = 10**12
 """Most showers or events one job may ask for."""
@@ -117,14 +121,17 @@ def write_in_background(writer: BatchWriter, produce: Callable[[Callable[[Any], 
     """Run ``produce(put)`` here while a thread hands what it puts to ``writer.write``.
 
     The queue holds two batches (flat memory), so computing the next batch overlaps with
-    writing the last. A write error stops production and is re-raised here.
+    writing the last. A write error stops production and is re-raised here; when
+    ``produce`` raises, batches still queued are dropped and the thread is joined before
+    the exception goes on (so the caller can abort the writer safely).
     """
     pending: queue.Queue = queue.Queue(maxsize=2)
     failure: list[BaseException] = []
+    cancelled = threading.Event()
 
     def drain() -> None:
         while (item := pending.get()) is not None:
-            if failure:
+            if failure or cancelled.is_set():
                 continue
             try:
                 writer.write(item)
@@ -140,6 +147,9 @@ def write_in_background(writer: BatchWriter, produce: Callable[[Callable[[Any], 
     thread.start()
     try:
         produce(put)
+    except BaseException:
+        cancelled.set()
+        raise
     finally:
         pending.put(None)
         thread.join()
@@ -147,22 +157,45 @@ def write_in_background(writer: BatchWriter, produce: Callable[[Callable[[Any], 
         raise failure[0]
 
 
-def stream_batches(writer: BatchWriter, batches: Iterable[Any], n: int, unit: str, progress: bool = False) -> None:
+def stream_batches(
+    writer: BatchWriter,
+    batches: Iterable[Any],
+    n: int,
+    unit: str,
+    progress: bool = False,
+    stop: StopSignals | None = None,
+) -> None:
     """Write ``batches`` (``n`` items in all) through an open ``writer`` in the background, with an optional bar.
 
-    Call it with the writer open, so an error line is never glued to a bar.
+    Call it with the writer open, so an error line is never glued to a bar. With ``stop``
+    (active :class:`~hepgan.training.run_log.StopSignals`), a SIGTERM or SIGINT received
+    while batches are made raises :class:`~hepgan.errors.GenerationInterrupted` before the
+    next batch, so the writer's ``with`` block aborts and removes its temporary file.
     """
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, desc="generate", unit=unit.rstrip("s"), unit_scale=True, dynamic_ncols=True)
+    done = 0
+
+    def check_stop() -> None:
+        if stop is not None and stop.signal is not None:
+            target = getattr(writer, "path", "the output")
+            raise GenerationInterrupted(
+                f"stopped by {stop.signal} after {done} of {n} {unit}; {target} was not written "
+                "(its partial temporary file was removed)"
+            )
 
     def produce(put: Callable[[Any], None]) -> None:
+        nonlocal done
         for batch in batches:
+            check_stop()
             put(batch)
+            done += len(batch)
             if bar is not None:
                 bar.update(len(batch))
+        check_stop()
 
     try:
         write_in_background(writer, produce)

@@ -33,7 +33,12 @@ def checkpoint_name(step: int) -> str:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` atomically to ``path`` (temporary file + fsync + rename)."""
+    """Write ``state`` atomically to ``path`` (temporary file + fsync + rename).
+
+    Raises:
+        OutputError: the checkpoint could not be written (disk full, file-size limit, ...);
+            the temporary file is removed and an earlier file at ``path`` is untouched.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -43,10 +48,23 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from None
+        if isinstance(exc, OSError | RuntimeError):  # torch's zip writer reports a failed write as RuntimeError
+            raise OutputError(f"{path}: cannot write checkpoint ({_write_failure(exc)})") from None
+        raise
     return path
+
+
+def _write_failure(exc: BaseException) -> str:
+    """The operating system's reason behind a failed write (torch wraps it in its own errors), on one line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return " ".join(str(seen.strerror or seen).split())
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(exc).split())
+    return text[:160] or type(exc).__name__
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -101,16 +119,35 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
+RUN_DIR_NAME = re.compile(r"^(?P<name>.+)-(?P<stamp>\d{8}-\d{6})(?:-(?P<index>\d+))?$")
+"""Run folder names: ``<name>-<YYYYmmdd>-<HHMMSS>``, with ``-N`` (N >= 2) when several runs start in one second."""
+
+
+def run_dir_order(path: Path) -> tuple[str, int, float]:
+    """Sort key of run folders, oldest first: (time stamp, suffix, modification time).
+
+    Folders named otherwise sort before stamped ones, by modification time.
+    """
+    match = RUN_DIR_NAME.match(path.name)
+    mtime = path.stat().st_mtime
+    if match is None:
+        return ("", 0, mtime)
+    return (match["stamp"], int(match["index"] or 1), mtime)
+
+
 def latest_run(runs_dir: str | Path, name: str | None = None) -> Path:
     """Newest run folder under ``runs_dir`` (optionally of the given run name) that has checkpoints."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise InputFileError(f"{runs_dir}: no runs folder (train a model first: hepgan train configs/calo.yaml)")
     runs = [
-        p
-        for p in runs_dir.iterdir()
-        if p.is_dir() and list_checkpoints(p) and (name is None or p.name.rsplit("-", 2)[0] == name)
+        p for p in runs_dir.iterdir() if p.is_dir() and list_checkpoints(p) and (name is None or _run_name(p) == name)
     ]
     if not runs:
         raise InputFileError(f"{runs_dir}: no run with checkpoints found" + (f" for run name {name!r}" if name else ""))
-    return max(runs, key=lambda p: (p.name.rsplit("-", 2)[-2:], p.stat().st_mtime))
+    return max(runs, key=run_dir_order)
+
+
+def _run_name(path: Path) -> str | None:
+    match = RUN_DIR_NAME.match(path.name)
+    return match["name"] if match else None

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from hepgan.errors import OutputError
+
 
 class Rate:
     """Showers (or events) per second between logging steps."""
@@ -36,21 +38,36 @@ class MetricsLog:
 
     def __enter__(self) -> MetricsLog:
         if self.path is not None:
-            self.handle = open(self.path, "a", encoding="utf-8")
+            try:
+                self.handle = open(self.path, "a", encoding="utf-8")
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot open the metrics log ({exc.strerror or exc})") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
-            self.handle.close()
+            handle, self.handle = self.handle, None
+            try:
+                handle.close()
+            except OSError:  # a line that did not fit was reported by write()
+                pass
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append one record as a JSON line and flush it (OutputError when the disk is full)."""
         if self.handle is not None:
-            self.handle.write(json.dumps(record) + "\n")
-            self.handle.flush()
+            try:
+                self.handle.write(json.dumps(record) + "\n")
+                self.handle.flush()
+            except OSError as exc:
+                raise OutputError(f"{self.path}: cannot append to the metrics log ({exc.strerror or exc})") from None
 
 
 class StopSignals:
-    """Turn SIGTERM (batch-system preemption) and SIGINT into a request to checkpoint and stop."""
+    """Turn SIGTERM (batch-system preemption) and SIGINT into a request to stop, read from ``signal``.
+
+    Training checkpoints, then stops; generation drops its partial output, then stops.
+    Handlers are installed in the main thread only and restored on exit.
+    """
 
     def __init__(self) -> None:
         self.signal: str | None = None

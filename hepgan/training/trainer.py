@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,12 +26,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from hepgan import __version__
-from hepgan.config import RunConfig, dump_config, load_config
+from hepgan.config import RunConfig, load_config
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
+from hepgan.io.atomic import write_bytes_atomic
 from hepgan.losses import GANObjective
 from hepgan.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -41,6 +44,7 @@ from hepgan.training.checkpoint import (
 )
 from hepgan.training.distributed import DistributedContext, init_distributed
 from hepgan.training.protocols import TrainingData
+from hepgan.training.resume import check_resume_config
 from hepgan.training.run_log import MetricsLog, Rate, StopSignals
 from hepgan.training.run_record import write_run_record
 
@@ -71,16 +75,65 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(rank, step)).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+MAX_RUN_DIR_TRIES = 10_000
+"""Suffixes tried for one run name and second before giving up."""
+
+
 def new_run_dir(config: RunConfig) -> Path:
-    """``runs/<name>-<YYYYmmdd>-<HHMMSS>`` (a suffix is added if that exists)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    """Create and return a new, empty run folder ``runs/<name>-<YYYYmmdd>-<HHMMSS>[-N]``.
+
+    The folder is created here with ``mkdir(exist_ok=False)``, trying ``-2``, ``-3``, ...
+    after the time stamp while the name is taken, so processes that start together (a
+    batch-system job array) each get a folder of their own. :func:`release_run_dir`
+    removes it again while it is still empty.
+
+    Raises:
+        OutputError: the runs folder cannot be created or written.
+    """
+    return _reserve_run_dir(config)[0]
+
+
+def _reserve_run_dir(config: RunConfig) -> tuple[Path, list[Path]]:
+    """The new run folder and the folders above it that were created for it (outermost first)."""
     base = Path(config.training.runs_dir)
-    run_dir = base / f"{config.name}-{stamp}"
-    i = 1
-    while run_dir.exists():
-        run_dir = base / f"{config.name}-{stamp[:-2]}{int(stamp[-2:]) + i:02d}"
-        i += 1
-    return run_dir
+    created = [folder for folder in (base, *base.parents) if not folder.exists()][::-1]
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        for index in range(1, MAX_RUN_DIR_TRIES + 1):
+            run_dir = base / (f"{config.name}-{stamp}" if index == 1 else f"{config.name}-{stamp}-{index}")
+            for _ in range(3):  # another process may remove an empty runs folder just now
+                base.mkdir(parents=True, exist_ok=True)
+                try:
+                    run_dir.mkdir()
+                except FileNotFoundError:
+                    continue
+                except FileExistsError:
+                    break
+                return run_dir, created
+    except (OSError, ValueError) as exc:
+        _remove_empty(created)
+        raise OutputError(f"{base}: cannot create a run folder ({getattr(exc, 'strerror', None) or exc})") from None
+    _remove_empty(created)
+    raise OutputError(f"{base}: cannot create a run folder ({MAX_RUN_DIR_TRIES} runs named {config.name}-{stamp})")
+
+
+def release_run_dir(run_dir: Path, created: Sequence[Path] = ()) -> None:
+    """Remove a run folder made by :func:`new_run_dir` if it is still empty, with the ``created`` folders above it."""
+    _remove_empty([*created, run_dir])
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove the folders that are empty, innermost (last) first; others are left alone."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            pass
+
+
+def write_config(config: RunConfig, path: Path) -> None:
+    """Write the resolved configuration as YAML atomically (an earlier file stays whole if writing fails)."""
+    write_bytes_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False).encode("utf-8"))
 
 
 class Trainer:
@@ -124,14 +177,16 @@ class Trainer:
         resume_state: dict[str, Any] | None = None
         if resume:
             ckpt_path, resume_state = load_latest_valid(self.run_dir, map_location="cpu")
+            check_resume_config(config, resume_state, self.run_dir, ckpt_path)  # before anything is written
             log.info("resuming from %s (step %d)", ckpt_path, resume_state["step"])
             if self.dist.is_main:
                 for stale in (self.run_dir / "checkpoints").glob(".step_*.tmp-*"):  # left by a killed writer
                     stale.unlink(missing_ok=True)
-                dump_config(config, self.run_dir / "config.yaml")
+                write_config(config, self.run_dir / "config.yaml")
             self.data.load_transform(resume_state)
         else:
-            # read (and check) all the data before anything is written: bad input leaves no run folder
+            # read (and check) all the data before anything is written into the (empty) run folder:
+            # train() removes it again when this fails, so bad input leaves no run folder
             self.data.fit_transform()  # deterministic: the same on every rank
             if self.dist.is_main:
                 self._create_run_dir()
@@ -169,14 +224,17 @@ class Trainer:
             self._load_state(resume_state)
 
     def _create_run_dir(self) -> None:
-        """The new run folder with its config and held-out sample; removed again if that fails."""
+        """Fill the new run folder (made here, or empty from :func:`new_run_dir`); removed again if that fails."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            if not self.run_dir.is_dir() or any(self.run_dir.iterdir()):
+                raise OutputError(f"{self.run_dir}: cannot create the run folder (it exists, not empty)") from None
         except (OSError, ValueError) as exc:
             raise OutputError(f"{self.run_dir}: cannot create the run folder ({exc})") from None
         try:
             (self.run_dir / "checkpoints").mkdir()
-            dump_config(self.config, self.run_dir / "config.yaml")
+            write_config(self.config, self.run_dir / "config.yaml")
             self.data.write_holdout(self.run_dir / HOLDOUT_FILE)
         except OSError as exc:
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -499,8 +557,12 @@ class Trainer:
         if self.dist.is_main:
             best = checkpoint.with_name(BEST_CHECKPOINT)
             tmp = best.with_name(f".{best.name}.tmp-{os.getpid()}")
-            shutil.copyfile(checkpoint, tmp)
-            os.replace(tmp, best)
+            try:
+                shutil.copyfile(checkpoint, tmp)
+                os.replace(tmp, best)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise OutputError(f"{best}: cannot write the best checkpoint ({exc.strerror or exc})") from None
             log_file.write({"step": self.step, "event": "best", **self.best})
 
 
@@ -535,8 +597,23 @@ def train(
         if resume_dir is not None:
             trainer = Trainer(config, Path(resume_dir), data, resume=True, progress=progress, dist=dist)
         else:
-            run_dir = dist.broadcast_object(new_run_dir(config) if dist.is_main else None)
-            trainer = Trainer(config, run_dir, data, resume=False, progress=progress, dist=dist)
+            reserved: Path | None = None
+            created: list[Path] = []
+            refusal: str | None = None
+            if dist.is_main:
+                try:
+                    reserved, created = _reserve_run_dir(config)
+                except OutputError as exc:  # every rank stops with it, none waits for a folder
+                    refusal = str(exc)
+            run_dir, refusal = dist.broadcast_object((reserved, refusal))
+            if refusal is not None:
+                raise OutputError(refusal)
+            try:
+                trainer = Trainer(config, run_dir, data, resume=False, progress=progress, dist=dist)
+            except BaseException:
+                if dist.is_main:  # bad input (found while reading the data) leaves no run folder
+                    release_run_dir(run_dir, created)
+                raise
         result = trainer.fit()
     finally:
         dist.close()

@@ -48,7 +48,7 @@ from hepgan.validation.plots import (
     plot_latent_walk,
     plot_response_per_energy,
 )
-from hepgan.validation.report_files import prepare_out_dir, write_json, write_text
+from hepgan.validation.report_files import report_folder, write_json, write_text
 from hepgan.validation.sampling import (
     DEFAULT_MAX_SHOWERS_LOW_LEVEL,
     LowLevelSample,
@@ -304,12 +304,29 @@ def shower_report(
 ) -> dict[str, Any]:
     """Compare two summarised shower samples and write ``metrics.json``, ``index.html`` and the plots.
 
+    The folder is written whole or not at all (:func:`~hepgan.validation.report_files.report_folder`):
+    an earlier report in ``out_dir`` is replaced only by a complete new one.
+
     Returns:
         The metrics dictionary written to ``out_dir/metrics.json`` (format ``hepgan-validation-metrics/2``).
     """
+    with report_folder(out_dir, "plots/energy") as folder:
+        report = _write_shower_report(reference, generated, geometry, folder, options, latent_walk)
+    log.info("validation report written to %s", out_dir)
+    return report
+
+
+def _write_shower_report(
+    reference: ShowerSample,
+    generated: ShowerSample,
+    geometry: CaloGeometry,
+    out_dir: Path,
+    options: ReportOptions,
+    latent_walk: LatentWalk | None,
+) -> dict[str, Any]:
+    """The body of :func:`shower_report`, writing into the (new, empty) folder ``out_dir``."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    out_dir = prepare_out_dir(Path(out_dir), "plots/energy")
     ref_incident = np.asarray(reference.incident_mev, dtype=np.float64).reshape(-1)
     gen_incident = np.asarray(generated.incident_mev, dtype=np.float64).reshape(-1)
     binning = make_energy_binning(ref_incident, options.energy_bins)
@@ -387,7 +404,6 @@ def shower_report(
     report["timings_s"] = timings
     report = write_json(out_dir / "metrics.json", report)
     write_text(out_dir / "index.html", render_html(report))
-    log.info("validation report written to %s", out_dir)
     return report
 
 

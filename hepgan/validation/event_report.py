@@ -43,7 +43,7 @@ from hepgan.validation.html import render
 from hepgan.validation.kinematics import describe_event, event_observables
 from hepgan.validation.observables import concatenate_observables
 from hepgan.validation.plots import plot_comparison
-from hepgan.validation.report_files import prepare_out_dir, write_json, write_text
+from hepgan.validation.report_files import report_folder, write_json, write_text
 from hepgan.validation.verdicts import verdict_counts
 
 METRICS_FORMAT = "hepgan-event-validation/1"
@@ -221,7 +221,7 @@ def validate_event_observables(
 
     Args:
         reference, generated: name → (N,) observables (:func:`batch_observables`); common names are compared.
-        out_dir: output directory (created).
+        out_dir: report folder (created, or an earlier report's folder replaced whole by the new report).
         seed: seeds the reference splits of the floors and the peak bootstraps.
         make_plots: write the PNG plots and show them in the HTML.
 
@@ -231,10 +231,22 @@ def validate_event_observables(
         :func:`compare_event_observable`), ``peak`` (:func:`compare_peaks`), ``summary``
         (:func:`summarise_event_report`), ``plots`` (name → relative PNG path).
     """
-    out_dir = prepare_out_dir(Path(out_dir), "plots")
     names = [name for name in reference if name in generated]
     if PEAK_OBSERVABLE not in names:
         raise InputFileError(f"the events have fewer than 2 objects: no {PEAK_OBSERVABLE} peak to compare")
+    with report_folder(out_dir, "plots") as folder:
+        return _write_event_report(reference, generated, names, folder, seed, make_plots)
+
+
+def _write_event_report(
+    reference: Mapping[str, np.ndarray],
+    generated: Mapping[str, np.ndarray],
+    names: list[str],
+    out_dir: Path,
+    seed: int,
+    make_plots: bool,
+) -> dict[str, Any]:
+    """The body of :func:`validate_event_observables`, writing into the (new, empty) folder ``out_dir``."""
     observables: dict[str, dict[str, Any]] = {}
     plots: dict[str, str] = {}
     for name in names:

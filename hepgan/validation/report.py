@@ -108,7 +108,7 @@ def validate_observables(
             are compared.
         reference_incident, generated_incident: (N,) incident energies in MeV.
         geometry: the calorimeter geometry (its name and description go into the report).
-        out_dir: output directory (created).
+        out_dir: report folder (created, or an earlier report's folder replaced whole by the new report).
         reference_mean_shower, generated_mean_shower: (n_voxels,) mean showers in MeV for
             the average-layer-image plot (skipped when either is ``None``).
         reference_low_level, generated_low_level: voxel subsamples for the low-level
