@@ -178,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from hepgan.domains import train, validate_run
     from hepgan.training.checkpoint import latest_run
-    from hepgan.training.trainer import run_config
+    from hepgan.training.run_folder import run_config
 
     config = _load(args)
     resume_dir = None

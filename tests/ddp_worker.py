@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hepgan.training.distributed import init_distributed
-from hepgan.training.trainer import new_run_dir
+from hepgan.training.run_folder import new_run_dir
 from tests.helpers import make_trainer, small_config, use_sgd
 
 

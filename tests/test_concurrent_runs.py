@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from hepgan.config import RunConfig, TrainingConfig
 from hepgan.io import ShowerBatch, load_geometry, write_showers
 from hepgan.training.checkpoint import RUN_DIR_NAME, checkpoint_name, latest_run, list_checkpoints
-from hepgan.training.trainer import new_run_dir
+from hepgan.training.run_folder import new_run_dir
 
 from .cli_checks import assert_one_error_line, run_cli
 from .helpers import ROOT, case_counter

@@ -18,22 +18,18 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from hepgan import __version__
-from hepgan.config import RunConfig, load_config
+from hepgan.config import RunConfig
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
-from hepgan.io.atomic import write_bytes_atomic
 from hepgan.losses import GANObjective
 from hepgan.training.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -45,6 +41,7 @@ from hepgan.training.checkpoint import (
 from hepgan.training.distributed import DistributedContext, init_distributed
 from hepgan.training.protocols import TrainingData
 from hepgan.training.resume import check_resume_config
+from hepgan.training.run_folder import new_run_dir, release_run_dir, reserve_run_dir, run_config, write_config
 from hepgan.training.run_log import MetricsLog, Rate, StopSignals
 from hepgan.training.run_record import write_run_record
 
@@ -73,67 +70,6 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
     if rank == 0 and step == 0:
         return seed  # a single-process run is seeded by the config's seed itself
     return int(np.random.SeedSequence(seed, spawn_key=(rank, step)).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-MAX_RUN_DIR_TRIES = 10_000
-"""Suffixes tried for one run name and second before giving up."""
-
-
-def new_run_dir(config: RunConfig) -> Path:
-    """Create and return a new, empty run folder ``runs/<name>-<YYYYmmdd>-<HHMMSS>[-N]``.
-
-    The folder is created here with ``mkdir(exist_ok=False)``, trying ``-2``, ``-3``, ...
-    after the time stamp while the name is taken, so processes that start together (a
-    batch-system job array) each get a folder of their own. :func:`release_run_dir`
-    removes it again while it is still empty.
-
-    Raises:
-        OutputError: the runs folder cannot be created or written.
-    """
-    return _reserve_run_dir(config)[0]
-
-
-def _reserve_run_dir(config: RunConfig) -> tuple[Path, list[Path]]:
-    """The new run folder and the folders above it that were created for it (outermost first)."""
-    base = Path(config.training.runs_dir)
-    created = [folder for folder in (base, *base.parents) if not folder.exists()][::-1]
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        for index in range(1, MAX_RUN_DIR_TRIES + 1):
-            run_dir = base / (f"{config.name}-{stamp}" if index == 1 else f"{config.name}-{stamp}-{index}")
-            for _ in range(3):  # another process may remove an empty runs folder just now
-                base.mkdir(parents=True, exist_ok=True)
-                try:
-                    run_dir.mkdir()
-                except FileNotFoundError:
-                    continue
-                except FileExistsError:
-                    break
-                return run_dir, created
-    except (OSError, ValueError) as exc:
-        _remove_empty(created)
-        raise OutputError(f"{base}: cannot create a run folder ({getattr(exc, 'strerror', None) or exc})") from None
-    _remove_empty(created)
-    raise OutputError(f"{base}: cannot create a run folder ({MAX_RUN_DIR_TRIES} runs named {config.name}-{stamp})")
-
-
-def release_run_dir(run_dir: Path, created: Sequence[Path] = ()) -> None:
-    """Remove a run folder made by :func:`new_run_dir` if it is still empty, with the ``created`` folders above it."""
-    _remove_empty([*created, run_dir])
-
-
-def _remove_empty(folders: Sequence[Path]) -> None:
-    """Remove the folders that are empty, innermost (last) first; others are left alone."""
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:  # not empty, or already gone
-            pass
-
-
-def write_config(config: RunConfig, path: Path) -> None:
-    """Write the resolved configuration as YAML atomically (an earlier file stays whole if writing fails)."""
-    write_bytes_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False).encode("utf-8"))
 
 
 class Trainer:
@@ -575,14 +511,6 @@ def _progress_bar(trainer: Trainer):
     )
 
 
-def run_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """The saved configuration of a run folder, with ``key=value`` overrides (e.g. a new max_steps)."""
-    saved = Path(run_dir) / "config.yaml"
-    if not saved.is_file():
-        raise InputFileError(f"{run_dir}: not a run folder (config.yaml missing)")
-    return load_config(saved, overrides)
-
-
 def train(
     config: RunConfig, data: TrainingData, resume_dir: str | Path | None = None, progress: bool = True
 ) -> TrainResult:
@@ -602,7 +530,7 @@ def train(
             refusal: str | None = None
             if dist.is_main:
                 try:
-                    reserved, created = _reserve_run_dir(config)
+                    reserved, created = reserve_run_dir(config)
                 except OutputError as exc:  # every rank stops with it, none waits for a folder
                     refusal = str(exc)
             run_dir, refusal = dist.broadcast_object((reserved, refusal))
@@ -626,3 +554,16 @@ def train(
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+__all__ = [
+    "BEST_CHECKPOINT",
+    "HOLDOUT_FILE",
+    "TrainResult",
+    "Trainer",
+    "count_parameters",
+    "new_run_dir",
+    "rank_seed",
+    "run_config",
+    "train",
+]
