@@ -25,17 +25,6 @@ from hepgan.cli import parse_count
 from hepgan.domains import generate_to_file
 from hepgan.generate import EventGenerator, events_per_second, resolve_checkpoint
 from hepgan.sim.pythia import PythiaConfig, make_pythia, select_particles
-from hepgan.training.checkpoint import latest_run, list_checkpoints, load_checkpoint
-
-
-def newest_event_checkpoint(runs_dir: str) -> Path:
-    """The newest checkpoint of the newest run whose checkpoints hold an event model."""
-    runs = sorted(Path(runs_dir).iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    for run in runs:
-        found = list_checkpoints(run) if run.is_dir() else []
-        if found and load_checkpoint(found[-1]).get("kind") == "events":
-            return found[-1]
-    return list_checkpoints(latest_run(runs_dir))[-1]
 
 
 def pythia_rate(config: PythiaConfig, level: str, n: int, chunk: int = 200) -> tuple[float, float]:
@@ -55,16 +44,15 @@ def pythia_rate(config: PythiaConfig, level: str, n: int, chunk: int = 200) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", help="event checkpoint or run folder (default: newest events run)")
+    parser.add_argument(
+        "--checkpoint", help="event checkpoint or run folder (default: best of the newest finished events run)"
+    )
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--n-pythia", type=parse_count, default=1000, help="events per Pythia timing")
     parser.add_argument("--n-gan", type=parse_count, default=1_000_000, help="events per GAN timing")
     args = parser.parse_args()
 
-    if args.checkpoint:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
-    else:
-        checkpoint = newest_event_checkpoint(args.runs_dir)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="events")
     cpu_generator = EventGenerator.from_checkpoint(checkpoint, device="cpu")
     pythia_config = PythiaConfig.from_dict(cpu_generator.config.simulation.pythia, "simulation.pythia")
     gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"

@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--large", type=parse_count, default=10_000_000)
     parser.add_argument("--dir", help="where to write the files (default: a temporary folder)")
     args = parser.parse_args()
-    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="calo")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         rows = []
         for n in (args.small, args.large):

@@ -2,10 +2,19 @@
 GFlash reference simulator measured in the same run, and the end-to-end rate to an HDF5 file.
 
     python benchmarks/generation_speed.py [--checkpoint RUN_OR_FILE] [--n-file 1e6]
+    python benchmarks/generation_speed.py --compression-table [--n-table 1e5]
 
 Prints one table: device, batch size, ms/shower of the GAN, ms/shower of the reference
 simulator on the same spectrum, and their ratio (simulator / GAN = speed-up). Also prints
 the published CaloChallenge dataset-1-photon timings when ../shared/data is present.
+
+``--compression-table`` prints instead, for each ``generation.compression`` choice (``none``,
+``gzip``: h5py's gzip at its default level 4), the size of ``--n-table`` generated showers in
+MB (and per million showers), the time per shower of ``hepgan generate`` to that file (CPU) and
+of reading it back; then, for orientation, the same showers written with h5py filters, most of
+which ``generation.compression`` does not offer (other gzip levels, shuffle, lzf), write time
+only. Uncompressed, a dataset-1 shower is 368 float32 cells and one float64 energy, 1480 bytes:
+1e6 showers are 1.48 GB.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
@@ -64,6 +74,82 @@ def time_simulator(generator: ShowerGenerator, spectrum: EnergySpectrum, n: int)
     return 1e3 * (time.perf_counter() - t0) / n
 
 
+COMPRESSIONS = ("none", "gzip")
+"""The ``generation.compression`` choices (:class:`hepgan.config.GenerationConfig`)."""
+H5PY_FILTERS = (
+    ("none", {}),
+    ("gzip level 4 (= gzip)", {"compression": "gzip", "compression_opts": 4}),
+    ("gzip level 1", {"compression": "gzip", "compression_opts": 1}),
+    ("gzip level 9", {"compression": "gzip", "compression_opts": 9}),
+    ("shuffle + gzip 4", {"compression": "gzip", "compression_opts": 4, "shuffle": True}),
+    ("lzf", {"compression": "lzf"}),
+)
+CHUNK_ROWS = 1024
+"""Showers per HDF5 chunk, as hepgan's shower writer."""
+
+
+def read_ms_per_shower(path: Path, n: int) -> float:
+    """ms/shower to read every shower and incident energy of a file back into memory."""
+    t0 = time.perf_counter()
+    with h5py.File(path, "r") as f:
+        for start in range(0, n, 100_000):
+            f["showers"][start : start + 100_000]
+        f["incident_energies"][:]
+    return 1e3 * (time.perf_counter() - t0) / n
+
+
+def rewrite_ms_per_shower(source: Path, target: Path, filters: dict) -> float:
+    """ms/shower to write the showers of ``source`` to ``target`` with h5py ``filters`` (same chunks)."""
+    with h5py.File(source, "r") as f:
+        showers, energies = f["showers"][:], f["incident_energies"][:]
+    t0 = time.perf_counter()
+    with h5py.File(target, "w") as f:
+        f.create_dataset("incident_energies", data=energies, chunks=(CHUNK_ROWS, 1), **filters)
+        f.create_dataset("showers", data=showers, chunks=(CHUNK_ROWS, showers.shape[1]), **filters)
+    return 1e3 * (time.perf_counter() - t0) / len(showers)
+
+
+def compression_table(checkpoint: Path, n: int, repeats: int = 2) -> None:
+    """Size and speed of ``n`` generated showers for each ``generation.compression`` choice (CPU).
+
+    Times are the best of ``repeats`` runs (after a warm-up), so that another process on the
+    machine distorts them less.
+    """
+    print(f"checkpoint: {checkpoint}")
+    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, h5py {h5py.__version__}")
+    print(f"\n{n:.0e} showers per file, generated on the CPU in batches of 10000 (best of {repeats} runs):\n")
+    print(
+        f"{'generation.compression':24s} {'MB':>8s} {'MB per 1e6':>11s} {'vs none':>8s} {'ms/shower':>10s} "
+        f"{'read ms/shower':>15s}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_to_file(checkpoint, 10_000, Path(tmp) / "warm-up.h5", seed=0, batch_size=10_000, device="cpu")
+        sizes: dict[str, float] = {}
+        for choice in COMPRESSIONS:
+            out = Path(tmp) / f"{choice}.h5"
+            ms = min(
+                generate_to_file(
+                    checkpoint, n, out, seed=0, batch_size=10_000, device="cpu", compression=choice
+                ).ms_per_item
+                for _ in range(repeats)
+            )
+            read_ms = min(read_ms_per_shower(out, n) for _ in range(repeats))
+            sizes[choice] = out.stat().st_size / 1e6
+            print(
+                f"{choice:24s} {sizes[choice]:8.1f} {sizes[choice] * 1e6 / n:11.0f} "
+                f"{sizes[choice] / sizes['none']:8.2f} {ms:10.4f} {read_ms:15.4f}"
+            )
+        print("\nthe same showers written with h5py filters, most of which generation.compression does not offer")
+        print("(writing only, from memory):\n")
+        print(f"{'h5py filter':24s} {'MB':>8s} {'MB per 1e6':>11s} {'vs none':>8s} {'write ms/shower':>16s}")
+        for name, filters in H5PY_FILTERS:
+            out = Path(tmp) / "rewritten.h5"
+            ms = min(rewrite_ms_per_shower(Path(tmp) / "none.h5", out, filters) for _ in range(repeats))
+            size = out.stat().st_size / 1e6
+            print(f"{name:24s} {size:8.1f} {size * 1e6 / n:11.0f} {size / sizes['none']:8.2f} {ms:16.4f}")
+            out.unlink()
+
+
 def published_rows() -> list[dict[str, str]]:
     if not PUBLISHED.is_file():
         return []
@@ -77,9 +163,19 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--n-sim", type=int, default=150, help="showers for the simulator timing")
     parser.add_argument("--n-file", type=parse_count, default=1_000_000, help="showers for the end-to-end file run")
+    parser.add_argument(
+        "--compression-table",
+        action="store_true",
+        help="print only the file size and speed of each generation.compression choice",
+    )
+    parser.add_argument("--n-table", type=parse_count, default=100_000, help="showers per file of the table")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per entry of the table (the best is shown)")
     args = parser.parse_args()
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="calo")
+    if args.compression_table:
+        compression_table(checkpoint, args.n_table, args.repeats)
+        return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"checkpoint: {checkpoint}")
     print(

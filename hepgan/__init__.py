@@ -5,6 +5,7 @@ The notebook API (imported lazily, so ``import hepgan`` stays cheap)::
     from hepgan import ShowerGenerator, read_showers, write_showers, load_geometry
     from hepgan import EventGenerator, read_events, write_events
     from hepgan import load_generator, generate_to_file, train, validate_files
+    from hepgan import compare                  # two samples: metrics, floor, verdict and hist.Hist histograms
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _LAZY = {
     "load_geometry": "hepgan.io.geometry",
     "load_config": "hepgan.config",
     "read_events": "hepgan.io.events",
+    "compare": "hepgan.validation",
     "write_events": "hepgan.io.events",
 }
 

@@ -97,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate showers with a trained model")
     p.add_argument("--n", type=parse_count, required=True, help="number of showers, e.g. 1e6")
     p.add_argument("-o", "--output", required=True, help="output file (.h5 CaloChallenge/CaloGAN layout, or .root)")
-    p.add_argument("--checkpoint", help="checkpoint file or run folder (default: newest run's newest checkpoint)")
+    p.add_argument(
+        "--checkpoint", help="checkpoint file or run folder (default: the best checkpoint of the newest finished run)"
+    )
     p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=_positive_int, help="showers per batch (default: generation.batch_size)")
@@ -125,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the generator with its pre/post-processing for C++ (ONNX)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
     p.add_argument("-o", "--output", required=True, help="output file, e.g. generator.onnx")
-    p.add_argument("--checkpoint", help="checkpoint file or run folder (default: newest run's newest checkpoint)")
+    p.add_argument(
+        "--checkpoint",
+        help="checkpoint file or run folder (default: the best checkpoint of the newest finished shower run)",
+    )
     p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator weights instead of their average")
@@ -204,9 +209,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from hepgan.domains import generate_to_file
-    from hepgan.generate.stream import resolve_checkpoint
+    from hepgan.generate.checkpoint_choice import choose_checkpoint
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    choice = choose_checkpoint(args.checkpoint, args.runs_dir)
+    if choice.line:
+        print(choice.line)
+    checkpoint = choice.path
     summary = generate_to_file(
         checkpoint,
         args.n,
@@ -255,9 +263,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from hepgan.export import export_onnx
-    from hepgan.generate.stream import resolve_checkpoint
+    from hepgan.generate.checkpoint_choice import choose_checkpoint
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir)
+    choice = choose_checkpoint(args.checkpoint, args.runs_dir, kind="calo")  # ONNX export is for shower models
+    if choice.line:
+        print(choice.line)
+    checkpoint = choice.path
     path = export_onnx(checkpoint, Path(args.output), opset=args.opset, use_ema=not args.no_ema)
     print(f"wrote {path} (inputs: noise, incident_energy [MeV]; output: showers [MeV]) from {checkpoint}")
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 from hepgan.config import RunConfig
 from hepgan.io import ShowerBatch, ShowerWriter
 from hepgan.io.geometry import load_geometry
+from hepgan.progress import progress_bar
 from hepgan.sim.calorimeter import CalorimeterSpec
 from hepgan.sim.gflash import ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum
@@ -66,11 +67,7 @@ def simulate_to_file(
         "calorimeter": repr(calorimeter.to_dict()),
         "spectrum": repr(spectrum.to_dict()),
     }
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="simulate", unit="shower", dynamic_ncols=True)
+    bar = progress_bar(n, "simulate", "shower") if progress else None
     t0 = time.perf_counter()
     with ShowerWriter(output, geometry, attrs=attrs, compression="gzip") as writer:
         for start in range(0, n, chunk_size):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -44,12 +45,16 @@ def test_simulate_train_generate_validate(
     assert main(["train", CONFIG, "--no-progress", *small]) == 0
     out = capsys.readouterr().out
     assert "held-out validation (20 showers)" in out and "2.048 GeV" in out
+    # the summary table with the report's verdicts, not only the response table
+    assert re.search(r"^  chi2_ndf_mean +\S+ ± \S+ +\S+   (ok|tension|fail|no floor)$", out, re.M), out
     run_dir = next((tmp_path / "runs").iterdir())
     assert (run_dir / "validation" / "index.html").is_file()
     response = json.loads((run_dir / "validation" / "response.json").read_text())
     assert [row["e_inc_mev"] for row in response] == [2048.0, 8192.0]
 
     assert main(["generate", "--n", "3e2", "-o", "events.h5", "--batch-size", "128", "--no-progress"]) == 0
+    best = Path("runs") / run_dir.name / "checkpoints" / "best.pt"
+    assert f"using {best} (best chi2_ndf_mean" in capsys.readouterr().out  # which checkpoint, and why
     with h5py.File("events.h5") as f:
         assert f["showers"].shape == (300, 368)
         assert np.all(f["showers"][:] >= 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -110,6 +111,7 @@ def test_simulate_train_generate_validate_events(
     assert main(["train", CONFIG, "--no-progress", *small]) == 0
     out = capsys.readouterr().out
     assert "m_12 peak" in out and "delta_r_12" in out
+    assert re.search(r"^ +m_12 +\S+ ± .*  (ok|tension|fail|no floor|n/a)$", out, re.M), out  # the verdict column
     run_dir = next((tmp_path / "runs").iterdir())
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert any("mmd" in record for record in records)  # the MMD term on the pair mass is active
@@ -120,6 +122,9 @@ def test_simulate_train_generate_validate_events(
         ShowerGenerator.from_checkpoint(checkpoint)
 
     assert main(["generate", "--n", "1e3", "-o", "gen.h5", "--batch-size", "300", "--seed", "3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"using {Path('runs') / run_dir.name / 'checkpoints' / checkpoint.name} (final checkpoint" in out
+    assert "kind events" in out
     generated = read_events("gen.h5")
     assert len(generated) == 1000 and generated.mask.all()
     assert (generated.pt > 0).all() and (np.abs(generated.phi) <= np.pi).all()
@@ -130,6 +135,7 @@ def test_simulate_train_generate_validate_events(
         assert f.attrs["seed"] == 3 and f.attrs["layout"] == "hepgan-events"
 
     assert main(["validate", "--reference", "zmumu.h5", "--generated", "gen.h5", "-o", "report"]) == 0
+    assert "verdicts (W1 and chi2/ndf against their floors)" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert set(metrics["observables"]) >= {"pt_1", "eta_2", "phi_1", "m_12", "delta_r_12", "pt_12"}
     assert metrics["peak"]["reference"]["n_in_window"] > 100

@@ -79,7 +79,11 @@ def test_failed_generation_keeps_the_earlier_output(tmp_path: Path, checkpoint: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.h5"]
 
 
-def test_resolve_checkpoint_finds_the_newest(checkpoint: Path) -> None:
+def test_resolve_checkpoint_takes_the_runs_best(checkpoint: Path) -> None:
     run_dir = checkpoint.parents[1]
-    assert resolve_checkpoint(run_dir) == checkpoint
-    assert resolve_checkpoint(None, run_dir.parent) == checkpoint
+    best = run_dir / "checkpoints" / "best.pt"
+    assert best.is_file()
+    assert resolve_checkpoint(run_dir) == best
+    assert resolve_checkpoint(None, run_dir.parent) == best
+    assert resolve_checkpoint(None, run_dir.parent, kind="calo") == best
+    assert resolve_checkpoint(checkpoint) == checkpoint

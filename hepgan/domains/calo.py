@@ -180,16 +180,14 @@ def response_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def global_metric_lines(report: Mapping[str, Any]) -> list[str]:
-    """The report's summary metrics (value ± error, floor, verdict), for the console."""
-    lines = []
+    """The report's summary table (value ± error, floor, verdict as in the report), for the console."""
+    lines = [f"  {'summary metric':28s} {'value':>10s} ± {'error':<8s} {'floor':>10s}   verdict"]
     for name, entry in report.get("global_metrics", {}).items():
         if entry.get("value") is not None:
             floor = f"{entry['floor']:.4g}" if entry.get("floor") is not None else "n/a"
-            lines.append(
-                f"  {name:28s} {entry['value']:10.4g} ± {entry.get('error') or 0:.2g}   floor {floor:>10s}"
-                f"   {entry.get('verdict', '')}"
-            )
-    return lines
+            error = f"{entry.get('error') or 0:.2g}"
+            lines.append(f"  {name:28s} {entry['value']:10.4g} ± {error:<8s} {floor:>10s}   {entry.get('verdict', '')}")
+    return lines if len(lines) > 1 else []
 
 
 class CaloDomain:
@@ -255,7 +253,11 @@ class CaloDomain:
             "metrics": metrics,
         }
         write_text(out_dir / "response.json", json.dumps(json_ready(rows), indent=1, allow_nan=False))
-        lines = [f"held-out validation ({len(reference)} showers): {out_dir / 'index.html'}", *response_lines(rows)]
+        lines = [
+            f"held-out validation ({len(reference)} showers): {out_dir / 'index.html'}",
+            *global_metric_lines(metrics),
+            *response_lines(rows),
+        ]
         return Validation(summary, lines)
 
     def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:

@@ -87,16 +87,24 @@ def target_lines(report: Mapping[str, Any]) -> list[str]:
             f"  {key:>14s} {_number(ref[f'{key}_gev'], '10.3f')} {_number(gen[f'{key}_gev'], '10.3f')} "
             f"({_number(peak[f'{key}_rel_diff'], '+6.2f', 100)}%)  ±{100 * peak[f'target_{key}_rel']:g}% {ok}"
         )
-    lines.append("  observable         W1     W1 floor   W1/floor  (target <= 3)")
+    lines.append(
+        f"  {'observable':>12s} {'W1':>10s} ± {'error':<8s} {'W1 floor':>10s} {'W1/floor':>8s}  {'target (<= 3)':>13s}"
+        f"   {'chi2/ndf':>8s} ± {'error':<7s}  verdict"
+    )
     for name, entry in report["observables"].items():
         if "skipped" in entry:
             lines.append(f"  {name:>12s}  skipped: {entry['skipped']}")
             continue
         ok = "ok" if entry["w1_within_target"] else "missed"
+        w1_err = f"{entry.get('w1_err') or 0:.2g}"
+        chi2_err = f"{entry.get('chi2_ndf_err') or 0:.2g}"
         lines.append(
-            f"  {name:>12s} {entry['w1']:10.4g} {entry['w1_floor']:10.4g} "
-            f"{_number(entry['w1_over_floor'], '8.2f')}  {ok}"
+            f"  {name:>12s} {entry['w1']:10.4g} ± {w1_err:<8s} {entry['w1_floor']:10.4g} "
+            f"{_number(entry['w1_over_floor'], '8.2f')}  {ok:>13s}   {_number(entry.get('chi2_ndf'), '8.3g')} ± "
+            f"{chi2_err:<7s}  {entry.get('verdict', 'n/a')}"
         )
+    counts = ", ".join(f"{n} {name}" for name, n in report["summary"].get("verdicts", {}).items())
+    lines.append(f"  verdicts (W1 and chi2/ndf against their floors): {counts or 'none'}")
     lines.append(f"  all targets met: {'yes' if report['summary']['all_targets_met'] else 'no'}")
     return lines
 
@@ -170,7 +178,7 @@ class EventDomain:
             f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
             f"{report['summary']['observables_compared']} observables"
         )
-        return Validation(report, [line, f"report: {out_dir / 'index.html'}"])
+        return Validation(report, [line, *target_lines(report), f"report: {out_dir / 'index.html'}"])
 
     def owns_file(self, path: Path) -> bool:
         """Whether ``path`` is a hepgan event table (file attribute ``layout`` = "hepgan-events")."""

@@ -5,6 +5,8 @@
     from hepgan import EventGenerator
     gen = EventGenerator.from_checkpoint("runs/zmumu-.../checkpoints/step_0004000.pt")
     events = gen.sample(100_000, seed=1)        # EventBatch: pt, eta, phi, mass (GeV, rad), mask
+    muons = gen.sample_awkward(100_000, seed=1)  # awkward array of vector Momentum4D records, jagged
+    dimuon_mass = (muons[:, 0] + muons[:, 1]).mass
 
 With symmetries in the checkpoint's preprocessing (``eta_flip``, ``phi_rotation``) every
 generated event goes through a random symmetry transform drawn from the same seeded
@@ -156,6 +158,10 @@ class EventGenerator:
         events = EventBatch.concatenate(parts) if parts else EventBatch.empty(self.n_objects)
         self.check_finite(events)
         return events
+
+    def sample_awkward(self, n: int, seed: int | None = None, batch_size: int = 100_000) -> Any:
+        """``n`` events as an awkward array of ``Momentum4D`` records (see :meth:`EventBatch.to_awkward`)."""
+        return self.sample(n, seed=seed, batch_size=batch_size).to_awkward()
 
 
 def generate_events_to_file(

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from hepgan.config import RunConfig
-from hepgan.errors import ConfigError, GenerationInterrupted, InputFileError
-from hepgan.training.checkpoint import latest_run, list_checkpoints
+from hepgan.errors import ConfigError, GenerationInterrupted
+from hepgan.generate.checkpoint_choice import choose_checkpoint
+from hepgan.progress import progress_bar
 from hepgan.training.run_log import StopSignals
 
 MAX_ITEMS = 10**12
@@ -37,17 +38,10 @@ class BatchWriter(Protocol):
     def write(self, batch: Any) -> None: ...
 
 
-def resolve_checkpoint(checkpoint: str | Path | None, runs_dir: str | Path = "runs") -> Path:
-    """An explicit checkpoint or run folder, or the newest checkpoint of the newest run."""
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        if path.is_dir():
-            found = list_checkpoints(path)
-            if not found:
-                raise InputFileError(f"{path}: run folder has no checkpoints")
-            return found[-1]
-        return path
-    return list_checkpoints(latest_run(runs_dir))[-1]
+def resolve_checkpoint(checkpoint: str | Path | None, runs_dir: str | Path = "runs", kind: str | None = None) -> Path:
+    """An explicit checkpoint file; a run folder's best checkpoint; or, given nothing, that of the newest finished
+    run under ``runs_dir`` (of ``kind`` if given). See :func:`hepgan.generate.checkpoint_choice.choose_checkpoint`."""
+    return choose_checkpoint(checkpoint, runs_dir, kind).path
 
 
 def shard_plan(n: int, seed: int, index: int, count: int) -> tuple[int, int, int]:
@@ -165,18 +159,15 @@ def stream_batches(
     progress: bool = False,
     stop: StopSignals | None = None,
 ) -> None:
-    """Write ``batches`` (``n`` items in all) through an open ``writer`` in the background, with an optional bar.
+    """Write ``batches`` (``n`` items in all) through an open ``writer`` in the background, with optional progress
+    (:func:`hepgan.progress.progress_bar`: a bar on a terminal, plain lines in a log file).
 
     Call it with the writer open, so an error line is never glued to a bar. With ``stop``
     (active :class:`~hepgan.training.run_log.StopSignals`), a SIGTERM or SIGINT received
     while batches are made raises :class:`~hepgan.errors.GenerationInterrupted` before the
     next batch, so the writer's ``with`` block aborts and removes its temporary file.
     """
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n, desc="generate", unit=unit.rstrip("s"), unit_scale=True, dynamic_ncols=True)
+    bar = progress_bar(n, "generate", unit.rstrip("s"), unit_scale=True) if progress else None
     done = 0
 
     def check_stop() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,25 @@ class EventBatch:
     def subset(self, index: np.ndarray | slice) -> EventBatch:
         """The events selected by ``index`` (boolean mask, indices or slice)."""
         return EventBatch(**{key: value[index] for key, value in self.arrays().items()})
+
+    def to_awkward(self) -> Any:
+        """The events as an awkward array of ``Momentum4D`` records (``vector``), absent objects dropped.
+
+        ``events[i]`` holds the objects of event ``i`` that exist (pT-ordered), each with fields
+        ``pt``, ``eta``, ``phi``, ``mass`` (GeV, rad) and vector's four-vector behaviour:
+        ``events.mass``, ``events[:, 0].deltaR(events[:, 1])`` or, for events with at least two
+        objects, ``(events[:, 0] + events[:, 1]).mass``. The array is jagged (``var`` objects per event).
+        """
+        import awkward as ak
+        import vector
+
+        counts = self.mask.sum(axis=1)
+        objects = ak.zip(
+            {key: getattr(self, key)[self.mask] for key in ("pt", "eta", "phi", "mass")},
+            with_name="Momentum4D",
+            behavior=vector.backends.awkward.behavior,
+        )
+        return ak.unflatten(objects, counts)
 
     @classmethod
     def empty(cls, n_objects: int) -> EventBatch:

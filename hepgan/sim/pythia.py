@@ -40,6 +40,7 @@ import vector
 
 from hepgan.errors import ConfigError, HepganError
 from hepgan.io.events import EventBatch, EventWriter, any_equal, batch_from_momenta, kinematic_keep
+from hepgan.progress import Progress, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -285,10 +286,8 @@ def iter_events(config: PythiaConfig, n: int, chunk_size: int = 200, progress: b
             bar.close()
 
 
-def _progress_bar(n: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=n, desc="pythia", unit="event", dynamic_ncols=True)
+def _progress_bar(n: int) -> Progress:
+    return progress_bar(n, "pythia", "event")
 
 
 def generate_events(config: PythiaConfig, n: int | None = None, progress: bool = False) -> EventBatch:

@@ -31,6 +31,7 @@ from hepgan.config import RunConfig
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError, OutputError, TrainingError, TrainingInterrupted
 from hepgan.losses import GANObjective
+from hepgan.progress import Progress, progress_bar
 from hepgan.training.checkpoint import (
     CHECKPOINT_FORMAT,
     checkpoint_name,
@@ -502,13 +503,10 @@ class Trainer:
             log_file.write({"step": self.step, "event": "best", **self.best})
 
 
-def _progress_bar(trainer: Trainer):
-    from tqdm.auto import tqdm
-
+def _progress_bar(trainer: Trainer) -> Progress:
+    """A bar on a terminal, a line every 10 % (or 30 s) in a log file."""
     tc = trainer.config.training
-    return tqdm(
-        total=tc.max_steps, initial=trainer.step, desc=f"train {trainer.config.name}", unit="it", dynamic_ncols=True
-    )
+    return progress_bar(tc.max_steps, f"train {trainer.config.name}", "it", initial=trainer.step)
 
 
 def train(

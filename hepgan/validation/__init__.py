@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hepgan.validation.comparison import compare
 from hepgan.validation.histograms import common_edges, histogram_counts
 from hepgan.validation.metrics import (
     METRICS,
@@ -80,6 +81,7 @@ __all__ = [
     "chunked_observables",
     "classifier_two_sample_test",
     "common_edges",
+    "compare",
     "describe",
     "fpd",
     "frechet_distance",

@@ -4,17 +4,21 @@
 also per incident-energy bin): χ² on common bins, W1 and separation power with bootstrap errors
 (:data:`hepgan.validation.metrics.METRICS`), W1 normalised by :func:`hepgan.validation.metrics.w1_scale`,
 the same metrics between two halves of the reference (the floor) and the verdict of
-:func:`hepgan.validation.verdicts.observable_verdict`.
+:func:`hepgan.validation.verdicts.observable_verdict`. :func:`compare` is the same comparison for
+any two samples, returning the two histograms as ``hist.Hist`` as well::
+
+    result = compare(reference_values, generated_values, bins=40)
+    result["chi2_ndf"], result["w1"], result["verdict"], result["hist_reference"].plot()
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from hepgan.validation.histograms import common_edges, finite, histogram_counts
+from hepgan.validation.histograms import common_edges, finite, histogram_counts, make_hist
 from hepgan.validation.metrics import DEFAULT_1D_METRICS, compare_1d, finite_or_none, normalised_w1, w1_scale
 from hepgan.validation.verdicts import observable_verdict, reference_halves
 
@@ -87,3 +91,47 @@ def compare_observable(
         base["floor"] = _metrics_on(ref[first], ref[second], edges, metrics, scale)
     base["verdict"] = observable_verdict(base)
     return base, edges
+
+
+def compare(
+    reference: Any,
+    generated: Any,
+    bins: int | Sequence[float] | np.ndarray = 50,
+    *,
+    log: bool = False,
+    metrics: Iterable[str] = DEFAULT_1D_METRICS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Compare two 1-D samples: the report's metrics, floor and verdict, and both histograms as ``hist.Hist``.
+
+    Args:
+        reference, generated: the values (array-likes; non-finite values are dropped), in one unit.
+        bins: a number of bins over the reference's 0.5–99.5 % range (values outside go to the
+            under/overflow bins, which the χ² test sees), or the bin edges.
+        log: log-spaced bins (with a number of bins).
+        metrics: registered 1-D metric names (:data:`hepgan.validation.metrics.METRICS`).
+        seed: seeds the reference split of the floor and the bootstrap errors' resampling.
+
+    Returns:
+        The results of :func:`compare_observable` (``chi2``, ``ndf``, ``p_value``, ``chi2_ndf`` ±
+        ``chi2_ndf_err``, ``w1`` ± ``w1_err`` in the values' unit, ``w1_normalised``,
+        ``separation_power`` ± ``separation_power_err``, ``floor``, ``verdict``, ``n_reference``,
+        ``n_generated``), plus ``edges`` and ``hist_reference`` / ``hist_generated``: the two
+        samples filled on those edges (``hist.Hist`` with weight storage, flow bins included).
+
+    Raises:
+        ValueError: fewer than 10 finite values in either sample, or fewer than 1 bin.
+    """
+    ref, gen = finite(reference), finite(generated)
+    if min(ref.size, gen.size) < MIN_VALUES:
+        raise ValueError(
+            f"compare needs at least {MIN_VALUES} finite values in each sample, got {ref.size} and {gen.size}"
+        )
+    if isinstance(bins, int | np.integer):
+        edges = common_edges(ref, gen, int(bins), log=log)
+    else:
+        edges = np.asarray(bins, dtype=np.float64)
+        if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
+            raise ValueError("bins: expected a number of bins or at least 2 strictly increasing edges")
+    results, _ = compare_observable(ref, gen, metrics=metrics, seed=seed, edges=edges)
+    return {**results, "edges": edges, "hist_reference": make_hist(ref, edges), "hist_generated": make_hist(gen, edges)}

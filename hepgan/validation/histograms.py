@@ -1,6 +1,10 @@
-"""Common binning and histogram filling for reference/generated comparisons (``hist``)."""
+"""Common binning and histogram filling for reference/generated comparisons (``hist``), and reading
+histogram objects (``hist.Hist``, boost-histogram, uproot: any UHI PlottableHistogram) as arrays."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import hist
 import numpy as np
@@ -91,3 +95,89 @@ def make_hist(values: np.ndarray, edges: np.ndarray, weights: np.ndarray | None 
 def histogram_counts(values: np.ndarray, edges: np.ndarray, flow: bool = True) -> np.ndarray:
     """Counts of ``values`` on ``edges``; with ``flow`` the under/overflow bins are first/last."""
     return np.asarray(make_hist(values, edges).values(flow=flow), dtype=np.float64)
+
+
+def _finite_counts(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite")
+    return array
+
+
+def is_histogram(value: Any) -> bool:
+    """Whether ``value`` is a histogram object (``hist.Hist``, boost-histogram, any UHI PlottableHistogram)."""
+    return callable(getattr(value, "values", None)) and hasattr(value, "axes")
+
+
+def _flow_call(method: Any, flow: bool) -> Any:
+    """``method(flow=flow)`` where the histogram library takes it, else ``method()`` (the UHI protocol)."""
+    try:
+        return method(flow=flow)
+    except TypeError:
+        return method()
+
+
+def _axis_edges(axis: Any) -> np.ndarray:
+    """Bin edges of a UHI axis: ``axis.edges`` where present, else from its (lower, upper) bins."""
+    edges = getattr(axis, "edges", None)
+    if edges is not None:
+        return np.asarray(edges, dtype=np.float64)
+    bins = [axis[i] for i in range(len(axis))]
+    return np.asarray([bins[0][0], *(upper for _, upper in bins)], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class HistogramArrays:
+    """Counts, variances (``None`` for plain counts) and edges (``None`` for plain counts) of one histogram."""
+
+    counts: np.ndarray
+    variances: np.ndarray | None = None
+    edges: np.ndarray | None = None
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the variances differ from the counts (filled with weights other than 1)."""
+        return self.variances is not None and not np.allclose(self.variances, self.counts, rtol=1e-9, atol=0.0)
+
+
+def histogram_arrays(name: str, histogram: Any, flow: bool = True) -> HistogramArrays:
+    """Counts (and variances and edges) of a 1-D histogram object, or of an array of counts.
+
+    A histogram object is read through the UHI PlottableHistogram protocol: ``values()``,
+    ``variances()`` and ``axes[0]``; with ``flow`` (the default, as in hepgan's reports) the
+    under- and overflow bins are included as ordinary bins where the library provides them
+    (``hist``, boost-histogram, uproot).
+    """
+    if not is_histogram(histogram):
+        return HistogramArrays(_finite_counts(name, histogram))
+    if len(histogram.axes) != 1:
+        raise ValueError(f"{name}: expected a 1-D histogram, got {len(histogram.axes)} axes")
+    counts = _finite_counts(name, _flow_call(histogram.values, flow))
+    variances_method = getattr(histogram, "variances", None)
+    variances = None if variances_method is None else _flow_call(variances_method, flow)
+    if variances is not None:
+        variances = _finite_counts(f"{name} variances", variances)
+        if variances.shape != counts.shape:
+            variances = None
+    return HistogramArrays(counts, variances, _axis_edges(histogram.axes[0]))
+
+
+def histogram_pair(histogram_1: Any, histogram_2: Any) -> tuple[HistogramArrays, HistogramArrays]:
+    """:func:`histogram_arrays` of two histograms (or arrays of counts) on the same bins.
+
+    Flow bins are included when both sides have them; when only one side does (a plain UHI
+    histogram or an array of in-range counts against a ``hist.Hist``), the in-range bins are compared.
+
+    Raises:
+        ValueError: different bin edges, or different numbers of bins.
+    """
+    first, second = histogram_arrays("counts_1", histogram_1), histogram_arrays("counts_2", histogram_2)
+    if first.edges is not None and second.edges is not None:
+        if first.edges.shape != second.edges.shape or not np.allclose(first.edges, second.edges):
+            raise ValueError("the two histograms have different bin edges; fill both on the same axis")
+    if first.counts.shape != second.counts.shape:
+        inner = histogram_arrays("counts_1", histogram_1, False), histogram_arrays("counts_2", histogram_2, False)
+        if inner[0].counts.shape == inner[1].counts.shape:
+            return inner
+        raise ValueError(f"the histograms have {first.counts.size} and {second.counts.size} bins")
+    return first, second

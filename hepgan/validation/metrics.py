@@ -10,6 +10,9 @@ A metric is registered with the kind of input it needs:
 - ``"multivariate"``: called as ``func(features_ref, features_gen)`` on (N, d) arrays
   (Fréchet/kernel physics distances and classifier tests).
 
+The histogram metrics (:func:`chi2_two_histograms`, :func:`separation_power`) take arrays of
+bin counts or histogram objects (``hist.Hist``, any UHI PlottableHistogram).
+
 Every metric returns a flat ``dict[str, float]`` so results serialise to JSON directly and
 wrappers (e.g. bootstrap uncertainties) can be applied uniformly. A metric's uncertainty is
 the key with the suffix ``_err`` (``w1`` and ``w1_err``; ``fpd`` and ``fpd_err``).
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from hepgan.validation.histograms import common_edges, finite, histogram_counts
+from hepgan.validation.histograms import common_edges, finite, histogram_counts, histogram_pair, is_histogram
 from hepgan.validation.physics_distances import (
     fpd,
     frechet_distance_samples,
@@ -153,17 +156,28 @@ def chi2_weighted(counts_1: np.ndarray, counts_2: np.ndarray, sumw2_1: np.ndarra
 
 
 def chi2_two_histograms(
-    counts_1: np.ndarray,
-    counts_2: np.ndarray,
+    counts_1: Any,
+    counts_2: Any,
     sumw2_1: np.ndarray | None = None,
     sumw2_2: np.ndarray | None = None,
 ) -> Chi2Result:
     """Two-histogram χ² test: unweighted ("UU") or, with both ``sumw2`` given, weighted ("WW").
 
+    ``counts_1`` and ``counts_2`` are arrays of bin counts on common bins, or histogram objects
+    (``hist.Hist`` or any UHI PlottableHistogram, read by :func:`histogram_arrays`: under- and
+    overflow included, the same bin edges required). A histogram whose variances differ from its
+    counts (filled with weights) is compared with the weighted test, its variances as ``sumw2``.
+
     See :func:`chi2_unweighted` and :func:`chi2_weighted` for the formulas and sources.
     To compare an unweighted with a weighted histogram pass ``sumw2 = counts`` for the
     unweighted one (unit weights); ROOT's dedicated "UW" test is not implemented.
     """
+    if is_histogram(counts_1) or is_histogram(counts_2):
+        first, second = histogram_pair(counts_1, counts_2)
+        counts_1, counts_2 = first.counts, second.counts
+        if sumw2_1 is None and sumw2_2 is None and (first.weighted or second.weighted):
+            sumw2_1 = first.variances if first.weighted else first.counts
+            sumw2_2 = second.variances if second.weighted else second.counts
     if sumw2_1 is None and sumw2_2 is None:
         return chi2_unweighted(counts_1, counts_2)
     if sumw2_1 is None or sumw2_2 is None:
@@ -184,14 +198,23 @@ def wasserstein_1d(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.wasserstein_distance(a, b))
 
 
-def separation_power(counts_1: np.ndarray, counts_2: np.ndarray) -> float:
+def _counts_pair(counts_1: Any, counts_2: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two arrays of counts from arrays or histogram objects (see :func:`histogram_pair`)."""
+    first, second = histogram_pair(counts_1, counts_2)
+    return first.counts, second.counts
+
+
+def separation_power(counts_1: Any, counts_2: Any) -> float:
     """Separation power ½ Σ_i (h1i − h2i)² / (h1i + h2i) of two histograms normalised to 1.
 
     0 for identical shapes, 1 for histograms with no bin in common. Bins empty in both are
-    skipped. References: TMVA Users Guide, Hoecker et al., arXiv:physics/0703039 ("separation");
-    its use for showers in the CaloChallenge evaluation, Krause et al., arXiv:2410.21611.
+    skipped. The histograms are arrays of counts on common bins or histogram objects
+    (``hist.Hist``, any UHI PlottableHistogram; under- and overflow included, see
+    :func:`histogram_arrays`). References: TMVA Users Guide, Hoecker et al.,
+    arXiv:physics/0703039 ("separation"); its use for showers in the CaloChallenge evaluation,
+    Krause et al., arXiv:2410.21611.
     """
-    n1, n2 = _as_counts("counts_1", counts_1), _as_counts("counts_2", counts_2)
+    n1, n2 = _counts_pair(counts_1, counts_2)
     total_1, total_2 = n1.sum(), n2.sum()
     if total_1 <= 0 or total_2 <= 0:
         raise ValueError("both histograms need a positive total")
@@ -269,18 +292,18 @@ def _separation_rows(h1: np.ndarray, h2: np.ndarray) -> np.ndarray:
 
 
 def separation_power_with_error(
-    counts_1: np.ndarray, counts_2: np.ndarray, n_bootstrap: int = DEFAULT_N_BOOTSTRAP, seed: int = 0
+    counts_1: Any, counts_2: Any, n_bootstrap: int = DEFAULT_N_BOOTSTRAP, seed: int = 0
 ) -> tuple[float, float]:
     """Separation power (see :func:`separation_power`) and its bootstrap standard error.
 
     The error is the standard deviation over ``n_bootstrap`` Poisson resamplings of every
     bin count of both histograms (the bootstrap of a histogram; Efron & Tibshirani 1993).
     """
-    value = separation_power(counts_1, counts_2)
+    n1, n2 = _counts_pair(counts_1, counts_2)
+    value = separation_power(n1, n2)
     if n_bootstrap < 2:
         return value, float("nan")
     rng = np.random.default_rng(seed)
-    n1, n2 = _as_counts("counts_1", counts_1), _as_counts("counts_2", counts_2)
     replicas = _separation_rows(rng.poisson(n1, (n_bootstrap, n1.size)), rng.poisson(n2, (n_bootstrap, n2.size)))
     return value, float(np.std(replicas, ddof=1))
 
