@@ -171,8 +171,10 @@ def test_w1_normalisation_of_a_constant_reference() -> None:
     assert np.isnan(w1_scale(np.ones(10)))
     assert np.isnan(normalised_w1(0.3, w1_scale(np.ones(10))))
     assert normalised_w1(0.3, w1_scale(np.array([0.0, 2.0]))) == pytest.approx(0.3)
-    results, _ = compare_observable(np.ones(40), np.ones(40))
-    assert results["w1_normalised"] is None and results["w1"] == 0.0
+    results, _ = compare_observable(np.ones(40), np.linspace(0.5, 1.5, 40))
+    assert results["w1_normalised"] is None and results["w1"] > 0.0
+    results, _ = compare_observable(np.ones(40), np.ones(40))  # nothing to compare: n/a, no metric values
+    assert results["verdict"] == "n/a" and results["degenerate"] and "w1" not in results
 
 
 def test_json_writer_is_strict_and_atomic(tmp_path: Path) -> None:

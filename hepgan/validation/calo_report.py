@@ -47,6 +47,7 @@ from hepgan.validation.plots import (
     plot_comparison_grid,
     plot_latent_walk,
     plot_response_per_energy,
+    sample_label,
 )
 from hepgan.validation.report_files import report_folder, write_json, write_text
 from hepgan.validation.sampling import (
@@ -186,27 +187,32 @@ def _per_energy_plot(
     gen_bins: np.ndarray,
     bin_edges: Sequence[np.ndarray | None],
     out_dir: Path,
+    title: str,
 ) -> str | None:
     """One small-multiples figure of ``name`` in every incident-energy bin; its relative path."""
     panels = []
     for i, (edges, result) in enumerate(zip(bin_edges, entry["per_energy_bin"], strict=True)):
         if edges is None:
             continue
-        title = result["energy_bin"]
-        if result.get("p_value") is not None:
-            title += f" (p = {result['p_value']:.2g})"
+        panel_title = result["energy_bin"]
+        if result.get("degenerate"):
+            panel_title += " (n/a: constant)"
+        elif result.get("p_value") is not None:
+            panel_title += f" (p = {result['p_value']:.2g})"
         ref_values, gen_values = reference.observables[name][ref_bins == i], generated.observables[name][gen_bins == i]
-        panels.append((ref_values, gen_values, edges, title))
+        panels.append((ref_values, gen_values, edges, panel_title))
     if not panels:
         return None
     relative = f"plots/energy/{name}.png"
-    plot_comparison_grid(panels, entry["label"], out_dir / relative, log_x=describe(name).log)
+    plot_comparison_grid(panels, entry["label"], out_dir / relative, log_x=describe(name).log, title=title)
     return relative
 
 
 def _summary(observables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     p_values = [e["overall"].get("p_value") for e in observables.values()]
-    separations = [e["overall"].get("separation_power") for e in observables.values()]
+    separations = [
+        e["overall"].get("separation_power") for e in observables.values() if not e["overall"].get("degenerate")
+    ]
     separations = [s for s in separations if s is not None and np.isfinite(s)]
     return {
         "n_observables": len(observables),
@@ -246,10 +252,13 @@ def _plot_observables(
     ref_bins: np.ndarray,
     gen_bins: np.ndarray,
     options: ReportOptions,
-    geometry: CaloGeometry,
     out_dir: Path,
+    title: str,
 ) -> None:
-    """Draw every compared observable overall (and per energy bin for the chosen ones) into ``report``'s plots."""
+    """Draw every compared observable overall (and per energy bin for the chosen ones) into ``report``'s plots.
+
+    ``title`` is the experiment label's right-hand text (sample, incident-energy range).
+    """
     energy_names = options.per_energy_names(names)
     for name in names:
         edges, bin_edges = edges_by_name[name]
@@ -265,11 +274,11 @@ def _plot_observables(
                 metrics=entry["overall"],
                 unit=entry["unit"],
                 log_x=describe(name).log,
-                title=geometry.name,
+                title=title,
             )
             report["plots"][name] = relative
         if name in energy_names:
-            path = _per_energy_plot(name, entry, reference, generated, ref_bins, gen_bins, bin_edges, out_dir)
+            path = _per_energy_plot(name, entry, reference, generated, ref_bins, gen_bins, bin_edges, out_dir, title)
             if path is not None:
                 report["plots_per_energy"][name] = path
 
@@ -379,20 +388,28 @@ def _write_shower_report(
     timings["global_metrics"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    energy_range = (float(ref_incident.min()), float(ref_incident.max())) if ref_incident.size else None
+    title = sample_label(geometry.name, geometry.particle, energy_range)
     if options.make_plots:
         _plot_observables(
-            report, names, edges_by_name, reference, generated, ref_bins, gen_bins, options, geometry, out_dir
+            report, names, edges_by_name, reference, generated, ref_bins, gen_bins, options, out_dir, title
         )
     if "e_ratio" in names:
         ref_resp = response_statistics(reference.observables["e_ratio"], ref_bins, binning.n_bins)
         gen_resp = response_statistics(generated.observables["e_ratio"], gen_bins, binning.n_bins)
         report["response_per_energy"] = {"energy_mev": binning.centres, "reference": ref_resp, "generated": gen_resp}
         if options.make_plots:
-            plot_response_per_energy(binning.centres, ref_resp, gen_resp, out_dir / "response_per_energy.png")
+            plot_response_per_energy(
+                binning.centres, ref_resp, gen_resp, out_dir / "response_per_energy.png", title=title
+            )
             report["plots"]["response_per_energy"] = "response_per_energy.png"
     if options.make_plots and reference.mean_shower_mev is not None and generated.mean_shower_mev is not None:
         plot_average_layer_images(
-            reference.mean_shower_mev, generated.mean_shower_mev, geometry, out_dir / "average_layer_images.png"
+            reference.mean_shower_mev,
+            generated.mean_shower_mev,
+            geometry,
+            out_dir / "average_layer_images.png",
+            title=title,
         )
         report["plots"]["average_layer_images"] = "average_layer_images.png"
     if latent_walk is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hepgan.validation.histograms import common_edges, finite, histogram_counts, make_hist
+from hepgan.validation.histograms import common_edges, finite, histogram_counts, lattice_edges, make_hist
 from hepgan.validation.metrics import DEFAULT_1D_METRICS, compare_1d, finite_or_none, normalised_w1, w1_scale
 from hepgan.validation.verdicts import observable_verdict, reference_halves
 
@@ -26,6 +26,27 @@ MIN_VALUES = 10
 """Finite values each sample needs for an observable to be compared."""
 MIN_VALUES_FLOOR = 2 * MIN_VALUES
 """Finite reference values needed for the floor (each half gets one half)."""
+
+
+def is_constant(values: np.ndarray, relative: float = 1e-12) -> bool:
+    """Whether the finite ``values`` (at least one) are all equal up to ``relative`` of their magnitude."""
+    values = finite(values)
+    if values.size == 0:
+        return False
+    return float(np.ptp(values)) <= relative * max(1.0, float(np.max(np.abs(values))))
+
+
+def degenerate_edges(value: float) -> np.ndarray:
+    """Three bins around a constant ``value``, the middle one holding it (for drawing)."""
+    half = 0.5 * abs(value) if value != 0 else 0.5
+    return np.linspace(value - half, value + half, 4)
+
+
+def comparison_edges(reference: np.ndarray, generated: np.ndarray, n_bins: int, log_bins: bool = False) -> np.ndarray:
+    """Common bins: on the values' lattice for a discrete observable (not with ``log_bins``), else
+    :func:`hepgan.validation.histograms.common_edges`."""
+    edges = None if log_bins else lattice_edges(reference, generated, n_bins)
+    return edges if edges is not None else common_edges(reference, generated, n_bins, log=log_bins)
 
 
 def histogram_bin_count(n_reference: int, n_generated: int, n_max: int) -> int:
@@ -58,6 +79,12 @@ def compare_observable(
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Metrics of one observable on common bins (under/overflow included), with their floor and verdict.
 
+    A discrete observable (values on a lattice, such as the fraction of hit voxels) is binned
+    on its lattice (:func:`comparison_edges`). When both samples hold one and the same value
+    (e.g. the centre of energy in y of a layer with a single azimuthal sector) nothing can be
+    compared: the results carry ``degenerate`` (a note), no metric values and the verdict
+    "n/a", and the averages over observables leave them out.
+
     Args:
         reference, generated: the observable's values (non-finite ones are dropped).
         log_bins, n_bins: log-spaced bins and at most ``n_bins`` of them (about 10 entries per
@@ -82,8 +109,12 @@ def compare_observable(
     base: dict[str, Any] = {"n_reference": int(ref.size), "n_generated": int(gen.size)}
     if min(ref.size, gen.size) < MIN_VALUES:
         return {**base, "skipped": f"fewer than {MIN_VALUES} showers"}, None
+    if is_constant(ref) and is_constant(gen) and is_constant(np.array([ref[0], gen[0]])):
+        base["degenerate"] = f"reference and generated are all {ref[0]:.6g}"
+        base["verdict"] = "n/a"
+        return base, degenerate_edges(float(ref[0])) if edges is None else edges
     if edges is None:
-        edges = common_edges(ref, gen, histogram_bin_count(ref.size, gen.size, n_bins), log=log_bins)
+        edges = comparison_edges(ref, gen, histogram_bin_count(ref.size, gen.size, n_bins), log_bins)
     scale = w1_scale(ref)
     base.update(_metrics_on(ref, gen, edges, metrics, scale))
     if floor and ref.size >= MIN_VALUES_FLOOR:

@@ -37,8 +37,8 @@ import numpy as np
 
 from hepgan.errors import InputFileError
 from hepgan.io.events import TABLE_LAYOUT, EventBatch, EventReader
-from hepgan.validation.comparison import compare_observable, histogram_bin_count
-from hepgan.validation.histograms import common_edges, finite
+from hepgan.validation.comparison import compare_observable, comparison_edges, histogram_bin_count
+from hepgan.validation.histograms import finite
 from hepgan.validation.html import render
 from hepgan.validation.kinematics import describe_event, event_observables
 from hepgan.validation.observables import concatenate_observables
@@ -64,12 +64,13 @@ def batch_observables(batch: EventBatch) -> dict[str, np.ndarray]:
 
 
 def observable_edges(name: str, reference: np.ndarray, generated: np.ndarray) -> np.ndarray:
-    """Common bin edges: the observable's fixed range (φ) or the reference's 0.5–99.5 % quantiles."""
+    """Common bin edges: the observable's fixed range (φ), its lattice when discrete, or the reference's
+    0.5–99.5 % quantiles (:func:`hepgan.validation.comparison.comparison_edges`)."""
     info = describe_event(name)
     n_bins = histogram_bin_count(reference.size, generated.size, MAX_BINS)
     if info.range is not None:
         return np.linspace(*info.range, n_bins + 1)
-    return common_edges(reference, generated, n_bins, log=info.log)
+    return comparison_edges(reference, generated, n_bins, log_bins=info.log)
 
 
 def compare_event_observable(name: str, reference: np.ndarray, generated: np.ndarray, seed: int = 0) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def compare_event_observable(name: str, reference: np.ndarray, generated: np.nda
         ``floor``, ``verdict``, ``n_reference``, ``n_generated``) plus ``w1_floor``/``w1_floor_err``
         (W1 between the two reference halves), ``w1_over_floor``, ``w1_within_target``
         (W1 ≤ 3 × floor) and ``edges`` (the bins); or ``skipped`` when either sample has
-        fewer than 20 values.
+        fewer than 20 values; or ``degenerate`` (verdict "n/a", no metric values) when both
+        samples hold one and the same value.
     """
     ref, gen = finite(reference), finite(generated)
     if min(ref.size, gen.size) < MIN_VALUES:
@@ -90,6 +92,9 @@ def compare_event_observable(name: str, reference: np.ndarray, generated: np.nda
         return {"n_reference": int(ref.size), "n_generated": int(gen.size), "skipped": skipped}
     edges = observable_edges(name, ref, gen)
     entry, _ = compare_observable(ref, gen, edges=edges, seed=seed)
+    entry["edges"] = edges
+    if entry.get("degenerate"):
+        return entry
     floor = entry.get("floor") or {}
     w1, w1_floor = entry.get("w1"), floor.get("w1")
     entry["w1_floor"], entry["w1_floor_err"] = w1_floor, floor.get("w1_err")
@@ -98,7 +103,6 @@ def compare_event_observable(name: str, reference: np.ndarray, generated: np.nda
         entry["w1_within_target"] = bool(w1 <= TARGET_W1_FLOOR_FACTOR * w1_floor)
     else:
         entry["w1_over_floor"], entry["w1_within_target"] = None, False
-    entry["edges"] = edges
     return entry
 
 
@@ -155,22 +159,36 @@ def compare_peaks(reference: np.ndarray, generated: np.ndarray, seed: int = 0) -
 
 # ----------------------------------------------------------------------------- plots
 def _plot_observable(
-    name: str, entry: Mapping[str, Any], edges: np.ndarray, ref: np.ndarray, gen: np.ndarray, plots: Path
+    name: str, entry: Mapping[str, Any], edges: np.ndarray, ref: np.ndarray, gen: np.ndarray, plots: Path, title: str
 ) -> str:
     info = describe_event(name)
-    metrics = {key: entry.get(key) for key in ("chi2", "ndf", "p_value", "w1")}
+    metrics = {key: entry.get(key) for key in ("chi2", "ndf", "p_value", "w1", "degenerate")}
     path = plots / f"{name}.png"
-    plot_comparison(ref, gen, edges, info.label, path, metrics=metrics, unit=info.unit, log_x=info.log)
+    plot_comparison(ref, gen, edges, info.label, path, metrics=metrics, unit=info.unit, log_x=info.log, title=title)
     return f"plots/{path.name}"
 
 
-def _plot_peak(reference: np.ndarray, generated: np.ndarray, plots: Path) -> str:
+def _plot_peak(reference: np.ndarray, generated: np.ndarray, plots: Path, title: str) -> str:
     ref, gen = finite(reference), finite(generated)
     edges = np.linspace(*PEAK_WINDOW_GEV, 41)
     path = plots / f"{PEAK_OBSERVABLE}_peak.png"
     label = describe_event(PEAK_OBSERVABLE).label
-    plot_comparison(ref, gen, edges, label, path, unit="GeV", title="resonance window")
+    window = f"window {PEAK_WINDOW_GEV[0]:g}–{PEAK_WINDOW_GEV[1]:g} GeV"
+    plot_comparison(ref, gen, edges, label, path, unit="GeV", log_y=False, title=f"{title}\n{window}")
     return f"plots/{path.name}"
+
+
+def event_sample_label(attrs: Mapping[str, Any]) -> str | None:
+    """Right-hand figure label from an event file's attributes: process and √s in TeV (``None`` when unknown)."""
+    process = attrs.get("process")
+    sqrt_s = attrs.get("sqrt_s_gev")
+    parts = [str(process)] if process else []
+    try:
+        if sqrt_s is not None:
+            parts.append(f"{float(sqrt_s) / 1000:g} TeV")
+    except (TypeError, ValueError):
+        pass
+    return ", ".join(parts) or None
 
 
 # ----------------------------------------------------------------------------- output
@@ -194,8 +212,11 @@ def render_event_html(report: Mapping[str, Any]) -> str:
 
 def summarise_event_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """Whether every target is met (peak position, peak width, W1 ≤ 3 × floor for each observable),
-    and how many observables got each verdict (``verdicts``)."""
-    compared = [entry for entry in report["observables"].values() if "skipped" not in entry]
+    and how many observables got each verdict (``verdicts``). Observables that could not be compared
+    (``skipped``, ``degenerate``) count in neither."""
+    compared = [
+        entry for entry in report["observables"].values() if "skipped" not in entry and "degenerate" not in entry
+    ]
     return {
         "verdicts": verdict_counts(entry["verdict"] for entry in compared),
         "peak_position_within_target": report["peak"]["position_within_target"],
@@ -216,6 +237,7 @@ def validate_event_observables(
     out_dir: str | os.PathLike[str],
     seed: int = 0,
     make_plots: bool = True,
+    sample: str | None = None,
 ) -> dict[str, Any]:
     """Compare observables computed elsewhere (name → (N,) arrays), write plots, ``metrics.json``, ``index.html``.
 
@@ -224,6 +246,7 @@ def validate_event_observables(
         out_dir: report folder (created, or an earlier report's folder replaced whole by the new report).
         seed: seeds the reference splits of the floors and the peak bootstraps.
         make_plots: write the PNG plots and show them in the HTML.
+        sample: the figures' right-hand label (process, √s); by default the numbers of events.
 
     Returns:
         The report written to ``metrics.json`` (format ``hepgan-event-validation/1``):
@@ -235,7 +258,7 @@ def validate_event_observables(
     if PEAK_OBSERVABLE not in names:
         raise InputFileError(f"the events have fewer than 2 objects: no {PEAK_OBSERVABLE} peak to compare")
     with report_folder(out_dir, "plots") as folder:
-        return _write_event_report(reference, generated, names, folder, seed, make_plots)
+        return _write_event_report(reference, generated, names, folder, seed, make_plots, sample)
 
 
 def _write_event_report(
@@ -245,28 +268,31 @@ def _write_event_report(
     out_dir: Path,
     seed: int,
     make_plots: bool,
+    sample: str | None = None,
 ) -> dict[str, Any]:
     """The body of :func:`validate_event_observables`, writing into the (new, empty) folder ``out_dir``."""
     observables: dict[str, dict[str, Any]] = {}
     plots: dict[str, str] = {}
+    n_reference, n_generated = len(next(iter(reference.values()))), len(next(iter(generated.values())))
+    title = sample or f"{n_reference} reference, {n_generated} generated events"
     for name in names:
         entry = compare_event_observable(name, reference[name], generated[name], seed)
         edges = entry.pop("edges", None)
         if edges is not None and make_plots:
             plots[name] = _plot_observable(
-                name, entry, edges, finite(reference[name]), finite(generated[name]), out_dir / "plots"
+                name, entry, edges, finite(reference[name]), finite(generated[name]), out_dir / "plots", title
             )
         observables[name] = entry
     peak = compare_peaks(reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], seed)
     if make_plots:
         plots[f"{PEAK_OBSERVABLE}_peak"] = _plot_peak(
-            reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], out_dir / "plots"
+            reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], out_dir / "plots", title
         )
     report: dict[str, Any] = {
         "format": METRICS_FORMAT,
         "units": {"pt": "GeV", "mass": "GeV", "phi": "rad"},
-        "n_reference": len(next(iter(reference.values()))),
-        "n_generated": len(next(iter(generated.values()))),
+        "n_reference": n_reference,
+        "n_generated": n_generated,
         "observables": observables,
         "peak": peak,
         "plots": plots,
@@ -283,19 +309,22 @@ def validate_event_arrays(
     out_dir: str | os.PathLike[str],
     seed: int = 0,
     make_plots: bool = True,
+    sample: str | None = None,
 ) -> dict[str, Any]:
     """Validate generated against reference events in memory; see :func:`validate_event_observables`."""
     return validate_event_observables(
-        batch_observables(reference), batch_observables(generated), out_dir, seed, make_plots
+        batch_observables(reference), batch_observables(generated), out_dir, seed, make_plots, sample
     )
 
 
-def _file_observables(path: Path, chunk_size: int) -> dict[str, np.ndarray]:
+def _file_observables(path: Path, chunk_size: int) -> tuple[dict[str, np.ndarray], str | None]:
+    """The observables of an event file and its sample label (:func:`event_sample_label`)."""
     with EventReader(path, None, chunk_size=chunk_size) as reader:
         chunks = [batch_observables(batch) for batch in reader.iter_chunks()]
+        label = event_sample_label(reader.attrs)
     if not chunks:
         raise InputFileError(f"{path}: no events to validate")
-    return concatenate_observables(chunks)
+    return concatenate_observables(chunks), label
 
 
 def validate_event_files(
@@ -307,11 +336,12 @@ def validate_event_files(
 ) -> dict[str, Any]:
     """Validate two event tables (HDF5/ROOT, as written by hepgan) read chunk by chunk.
 
-    Only the observables (about ten floats per event) are kept in memory.
+    Only the observables (about ten floats per event) are kept in memory. The figures are
+    labelled with the reference file's process and √s (:func:`event_sample_label`).
     """
-    reference = _file_observables(Path(reference_path), chunk_size)
-    generated = _file_observables(Path(generated_path), chunk_size)
-    return validate_event_observables(reference, generated, out_dir, seed)
+    reference, label = _file_observables(Path(reference_path), chunk_size)
+    generated, _ = _file_observables(Path(generated_path), chunk_size)
+    return validate_event_observables(reference, generated, out_dir, seed, sample=label)
 
 
 def is_event_file(path: str | os.PathLike[str]) -> bool:

@@ -50,12 +50,16 @@ def _with_floor(
 def _mean_entry(
     observables: Mapping[str, Mapping[str, Any]], key: str, error_key: str | None, description: str
 ) -> dict[str, Any]:
-    """Mean of one per-observable metric (and of its floor) over observables; errors added in quadrature / n."""
+    """Mean of one per-observable metric (and of its floor) over observables; errors added in quadrature / n.
+
+    Observables that could not be compared (skipped, or ``degenerate``: both samples constant)
+    and those without the metric or its floor are left out; ``n_observables`` counts the rest.
+    """
     values, errors, floors, floor_errors = [], [], [], []
     for entry in observables.values():
         overall = entry["overall"]
         floor = overall.get("floor") or {}
-        if overall.get(key) is None or floor.get(key) is None:
+        if overall.get("degenerate") or overall.get("skipped") or overall.get(key) is None or floor.get(key) is None:
             continue
         values.append(overall[key])
         floors.append(floor[key])

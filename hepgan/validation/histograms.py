@@ -10,6 +10,10 @@ import hist
 import numpy as np
 
 DEFAULT_QUANTILES = (0.005, 0.995)
+MAX_LATTICE_VALUES = 1000
+"""At most this many distinct values for a sample to count as discrete (:func:`lattice`)."""
+MAX_LATTICE_POINTS = 10_000
+"""At most this many lattice points between the smallest and largest value."""
 
 
 def finite(values: np.ndarray) -> np.ndarray:
@@ -75,6 +79,45 @@ def common_edges(
         raise ValueError("the reference sample has no finite value to bin")
     low, high = _widen(*_value_range(ref, gen, quantiles), log=False)
     return np.linspace(low, high, n_bins + 1)
+
+
+def lattice(values: np.ndarray, tolerance: float = 1e-6) -> tuple[float, float] | None:
+    """(first value, step) when the finite ``values`` take few distinct values on a regular lattice.
+
+    Discrete observables (the fraction of hit voxels in a layer of k voxels takes the values
+    j/k) are recognised by having at most :data:`MAX_LATTICE_VALUES` distinct values, each an
+    integer multiple (within ``tolerance``) of the smallest gap away from the smallest value.
+    ``None`` for continuous samples and for fewer than two distinct values.
+    """
+    distinct = np.unique(finite(values))
+    if not 2 <= distinct.size <= MAX_LATTICE_VALUES:
+        return None
+    step = float(np.min(np.diff(distinct)))
+    multiples = (distinct - distinct[0]) / step
+    if multiples[-1] > MAX_LATTICE_POINTS or np.any(np.abs(multiples - np.round(multiples)) > tolerance):
+        return None
+    return float(distinct[0]), step
+
+
+def lattice_edges(reference: np.ndarray, generated: np.ndarray | None = None, n_bins: int = 50) -> np.ndarray | None:
+    """Bin edges half-way between the allowed values of a discrete observable, or ``None``.
+
+    Both samples together must lie on one lattice (:func:`lattice`). Each bin holds one
+    lattice value, or, when there are more than ``n_bins`` values between the smallest and
+    the largest, the same whole number of consecutive values, so that no bin gets more
+    allowed values than its neighbours.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    pooled = finite(reference) if generated is None else np.concatenate([finite(reference), finite(generated)])
+    found = lattice(pooled)
+    if found is None:
+        return None
+    first, step = found
+    n_values = round(float(pooled.max() - first) / step) + 1
+    group = -(-n_values // n_bins)
+    n = -(-n_values // group)
+    return first - 0.5 * step + group * step * np.arange(n + 1)
 
 
 def make_hist(values: np.ndarray, edges: np.ndarray, weights: np.ndarray | None = None) -> hist.Hist:

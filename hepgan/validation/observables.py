@@ -14,14 +14,15 @@ Conventions (all energies in MeV, depths in radiation lengths X0, positions in m
   arXiv:2410.21611).
 - ``width_{id}``: lateral width, the energy-weighted rms transverse distance of the voxel
   centres from the layer's centre of energy, ``sqrt(sigma_x**2 + sigma_y**2)``, where
-  ``sigma_x`` and ``sigma_y`` are the CaloChallenge "width of the centre of energy" in x
-  and y. It is 0 for a single hit voxel.
+  ``sigma_x`` and ``sigma_y`` are the lateral widths in x and y (``width_x_{id}``,
+  ``width_y_{id}``). It is 0 for a single hit voxel.
 - ``sparsity_{id}``: fraction of the layer's voxels with energy strictly above a threshold
   (default 0 MeV), i.e. the layer occupancy (1 - the CaloChallenge "sparsity").
 - ``centre_r_{id}``: energy-weighted mean distance of the voxel centres from the shower axis.
 - ``width_x_{id}``, ``width_y_{id}``, ``width_r_{id}``: energy-weighted rms of x, y and r
-  about their means: the CaloChallenge widths of the centre of energy in η (x) and φ (y),
-  and the radial width.
+  about their means, i.e. widths of the layer's energy distribution (the CaloChallenge
+  evaluation files them as "width of the centre of energy" in η (x) and φ (y)), and the
+  radial width.
 - ``hottest_ratio_{id}``: (E_1st − E_2nd) / (E_1st + E_2nd) of the layer's two hottest
   voxels, the CaloGAN shower shape "E_ratio" (Paganini, de Oliveira, Nachman,
   arXiv:1705.02355); 0 for an empty layer, 1 when a single voxel is hit.
@@ -78,12 +79,12 @@ OBSERVABLES: dict[str, ObservableInfo] = {
     "e_fraction": ObservableInfo("Energy fraction in layer {id}", "", per_layer=True),
     "centre_x": ObservableInfo("Centre of energy in x, layer {id} [mm]", "mm", per_layer=True),
     "centre_y": ObservableInfo("Centre of energy in y, layer {id} [mm]", "mm", per_layer=True),
-    "width": ObservableInfo("Lateral width (rms about centre), layer {id} [mm]", "mm", per_layer=True),
+    "width": ObservableInfo("Lateral width (rms distance from the centre), layer {id} [mm]", "mm", per_layer=True),
     "sparsity": ObservableInfo("Fraction of voxels above threshold, layer {id}", "", per_layer=True),
     "centre_r": ObservableInfo("Centre of energy in r, layer {id} [mm]", "mm", per_layer=True),
-    "width_x": ObservableInfo("Width of the centre of energy in x, layer {id} [mm]", "mm", per_layer=True),
-    "width_y": ObservableInfo("Width of the centre of energy in y, layer {id} [mm]", "mm", per_layer=True),
-    "width_r": ObservableInfo("Width of the centre of energy in r, layer {id} [mm]", "mm", per_layer=True),
+    "width_x": ObservableInfo("Lateral width in x ($\\sigma_x$), layer {id} [mm]", "mm", per_layer=True),
+    "width_y": ObservableInfo("Lateral width in y ($\\sigma_y$), layer {id} [mm]", "mm", per_layer=True),
+    "width_r": ObservableInfo("Radial width ($\\sigma_r$), layer {id} [mm]", "mm", per_layer=True),
     "hottest_ratio": ObservableInfo("$(E_{{1st}}-E_{{2nd}})/(E_{{1st}}+E_{{2nd}})$, layer {id}", "", per_layer=True),
 }
 """Registry of observable base names → presentation. Look names up with :func:`describe`."""
