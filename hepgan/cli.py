@@ -1,7 +1,9 @@
 """The ``hepgan`` command line: parses arguments and calls the library; no logic lives here.
 
 Errors that hepgan understands (bad files, bad configs, divergence) are printed as one
-line ``hepgan: error: ...`` with exit code 2, without a traceback.
+line ``hepgan: error: ...`` with exit code 2, without a traceback. Any other exception is
+caught by a last safety net and printed as one line too, naming the command, its main input
+and the exception; ``--debug`` (or ``HEPGAN_DEBUG=1``) shows its traceback instead.
 """
 
 from __future__ import annotations
@@ -9,15 +11,23 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from hepgan import __version__
+from hepgan.config import path_problem
 from hepgan.errors import HepganError, Interrupted
 
 MAX_COUNT = 10**12
+MAX_WALK_ENERGY_MEV = 1.0e7
+"""Largest ``--walk-energy`` (MeV): the largest incident energy hepgan reads from shower files (10 TeV)."""
+SAFETY_NET = True
+"""Turn exceptions that escape a command into one error line (False: let them propagate, as with --debug)."""
+DEBUG_VARIABLE = "HEPGAN_DEBUG"
+"""Environment variable that, set to 1, shows tracebacks like ``--debug``."""
 
 
 def parse_count(text: str) -> int:
@@ -61,6 +71,27 @@ def _seed(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    """A path the operating system can take (no over-long names, no NUL); argparse names the option."""
+    problem = path_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def _walk_energy(text: str) -> float:
+    """An incident energy in MeV: a finite number in (0, 1e7]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an energy in MeV such as 65536, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 < value <= MAX_WALK_ENERGY_MEV):
+        raise argparse.ArgumentTypeError(
+            f"expected a finite energy in (0, {MAX_WALK_ENERGY_MEV:.0e}] MeV, got {text!r}"
+        )
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit code 2, like every other hepgan error
         self.exit(2, f"hepgan: error: {message}\n")
@@ -70,22 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hepgan", description="Conditional GANs for fast calorimeter simulation.")
     parser.add_argument("--version", action="version", version=f"hepgan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging information")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the traceback of unexpected errors (also: {DEBUG_VARIABLE}=1)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("simulate", help="run the GFlash reference simulator and write showers (MeV)")
-    p.add_argument("config", help="run configuration (YAML); its 'simulation' section is used")
-    p.add_argument("-o", "--output", help="output file (.h5 or .root; default: the config's data.path)")
+    p.add_argument("config", type=_path, help="run configuration (YAML); its 'simulation' section is used")
+    p.add_argument("-o", "--output", type=_path, help="output file (.h5 or .root; default: the config's data.path)")
     p.add_argument("--n", type=parse_count, help="number of showers (default: simulation.n_showers)")
     p.add_argument("--seed", type=_seed, help="random seed (default: simulation.seed)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train", help="train a conditional GAN on reference showers")
-    p.add_argument("config", help="run configuration (YAML)")
+    p.add_argument("config", type=_path, help="run configuration (YAML)")
     p.add_argument(
         "--resume",
         nargs="?",
         const="latest",
+        type=_path,
         metavar="RUN_DIR",
         help="continue a killed run (default: the newest run of this config's name)",
     )
@@ -96,14 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate showers with a trained model")
     p.add_argument("--n", type=parse_count, required=True, help="number of showers, e.g. 1e6")
-    p.add_argument("-o", "--output", required=True, help="output file (.h5 CaloChallenge/CaloGAN layout, or .root)")
     p.add_argument(
-        "--checkpoint", help="checkpoint file or run folder (default: the best checkpoint of the newest finished run)"
+        "-o", "--output", type=_path, required=True, help="output file (.h5 CaloChallenge/CaloGAN layout, or .root)"
     )
-    p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
+    p.add_argument(
+        "--checkpoint",
+        type=_path,
+        help="checkpoint file or run folder (default: the best checkpoint of the newest finished run)",
+    )
+    p.add_argument("--runs-dir", type=_path, default="runs", help="where runs are looked for (default: runs)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument("--batch-size", type=_positive_int, help="showers per batch (default: generation.batch_size)")
-    p.add_argument("--energies-from", metavar="FILE", help="take incident energies from this shower file")
+    p.add_argument("--energies-from", type=_path, metavar="FILE", help="take incident energies from this shower file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compression", choices=("none", "gzip"), help="HDF5 compression")
     p.add_argument(
@@ -115,42 +154,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("merge", help="join generated shards into one file (copy) or a virtual HDF5 file")
-    p.add_argument("inputs", nargs="+", help="shard files, in order")
-    p.add_argument("-o", "--output", required=True, help="merged file (.h5)")
+    p.add_argument("inputs", nargs="+", type=_path, help="shard files, in order")
+    p.add_argument("-o", "--output", type=_path, required=True, help="merged file (.h5)")
     p.add_argument("--virtual", action="store_true", help="virtual HDF5 datasets over the shards (no copy)")
     p.add_argument(
         "--geometry",
+        type=_path,
         default="calochallenge_ds1_photons",
         help="built-in geometry name or geometry YAML (copy mode; default: calochallenge_ds1_photons)",
     )
 
     p = sub.add_parser("export", help="write the generator with its pre/post-processing for C++ (ONNX)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
-    p.add_argument("-o", "--output", required=True, help="output file, e.g. generator.onnx")
+    p.add_argument("-o", "--output", type=_path, required=True, help="output file, e.g. generator.onnx")
     p.add_argument(
         "--checkpoint",
+        type=_path,
         help="checkpoint file or run folder (default: the best checkpoint of the newest finished shower run)",
     )
-    p.add_argument("--runs-dir", default="runs", help="where runs are looked for (default: runs)")
+    p.add_argument("--runs-dir", type=_path, default="runs", help="where runs are looked for (default: runs)")
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator weights instead of their average")
 
     p = sub.add_parser("validate", help="compare generated showers (or events) with reference ones")
-    p.add_argument("--reference", required=True, help="reference shower or event file")
-    p.add_argument("--generated", required=True, help="generated shower or event file")
-    p.add_argument("-o", "--output", default="validation", help="report folder (default: validation)")
+    p.add_argument("--reference", type=_path, required=True, help="reference shower or event file")
+    p.add_argument("--generated", type=_path, required=True, help="generated shower or event file")
+    p.add_argument("-o", "--output", type=_path, default="validation", help="report folder (default: validation)")
     p.add_argument(
         "--geometry",
+        type=_path,
         help="built-in geometry name or geometry YAML (default: the one the reference file names, "
         "else calochallenge_ds1_photons)",
     )
-    p.add_argument("--checkpoint", help="add a latent-space walk drawn with this checkpoint (file or run folder)")
-    p.add_argument("--walk-energy", type=float, default=65536.0, help="incident energy of the walk in MeV")
+    p.add_argument(
+        "--checkpoint", type=_path, help="add a latent-space walk drawn with this checkpoint (file or run folder)"
+    )
+    p.add_argument("--walk-energy", type=_walk_energy, default=65536.0, help="incident energy of the walk in MeV")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample tests (faster)")
     p.add_argument("--all-energy-plots", action="store_true", help="draw every observable per incident energy")
 
     p = sub.add_parser("info", help="say what a run folder, checkpoint or shower/event file is")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run folder, checkpoint (.pt) or data file")
+    p.add_argument("paths", nargs="+", type=_path, metavar="PATH", help="run folder, checkpoint (.pt) or data file")
     p.add_argument(
         "--field",
         metavar="KEY",
@@ -298,6 +342,23 @@ COMMANDS = {
 }
 
 
+def main_input(args: argparse.Namespace) -> str:
+    """What a command works on, for the safety net's error line."""
+    if args.command in ("simulate", "train"):
+        return str(args.config)
+    if args.command in ("generate", "export"):
+        return str(args.checkpoint) if args.checkpoint else f"the newest checkpoint in {args.runs_dir}"
+    if args.command == "validate":
+        return f"{args.generated} (reference {args.reference})"
+    paths = args.inputs if args.command == "merge" else args.paths
+    return ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hepgan`` and ``python -m hepgan``; returns the exit code."""
     parser = build_parser()
@@ -319,3 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepgan: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the safety net: one line instead of a traceback
+        if args.debug or os.environ.get(DEBUG_VARIABLE) == "1" or not SAFETY_NET:
+            raise
+        print(
+            f"hepgan: error: {args.command} failed on {_one_line(main_input(args), 200)}: "
+            f"{type(exc).__name__}: {_one_line(str(exc))} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 2

@@ -8,6 +8,7 @@ into every run folder and every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -29,6 +30,28 @@ LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan")
 EVENT_REPRESENTATIONS = ("objects", "pair")  # preprocessing.events.representation (hepgan.data.event_transforms)
 EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists a configuration may have (hepgan's own sections need 4)."""
+SPECTRUM_KEYS = ("kind", "values_mev", "min_mev", "max_mev")  # hepgan.sim.spectra.EnergySpectrum
+FREE_FORM_KEYS: dict[str, tuple[str, ...]] = {
+    # the keys each free-form section knows; its values are checked where the section is read
+    "data.selection": (  # hepgan.io.event_selection.EventSelection
+        "collection", "kind", "fields", "mass_gev", "pdg_id", "status", "pt_min_gev", "abs_eta_max", "n_objects", "tree"
+    ),
+    "simulation.calorimeter": (  # hepgan.sim.calorimeter.CalorimeterSpec
+        "mode", "material", "absorber", "active", "absorber_thickness_mm", "active_thickness_mm",
+        "stochastic_term", "readout_threshold_mev", "spot_scale", "convention",
+    ),
+    "simulation.spectrum": SPECTRUM_KEYS,
+    "simulation.pythia": (  # hepgan.sim.pythia.PythiaConfig
+        "process", "sqrt_s_gev", "settings", "n_events", "seed", "level", "pdg_id", "status", "n_objects",
+        "pt_min_gev", "abs_eta_max",
+    ),
+    "preprocessing.events": (  # hepgan.data.event_transforms.EventTransform
+        "mass_mode", "mass_epsilon_gev", "presence", "sort", "continuous", "representation", "symmetries"
+    ),
+    "generation.spectrum": SPECTRUM_KEYS,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +68,8 @@ class DataConfig:
         _require(0.0 <= self.validation_fraction < 0.9, where, "validation_fraction", "a number in [0, 0.9)")
         _require(self.chunk_size >= 1, where, "chunk_size", "an integer >= 1")
         _require(self.max_showers >= 0, where, "max_showers", "an integer >= 0 (0 means all)")
+        _check_free_form(self.selection, where, "data.selection")
+        _check_path(self.path, where, "path")
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,8 @@ class SimulationConfig:
         _require(self.n_showers >= 1, where, "n_showers", "an integer >= 1")
         _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
         _require(self.particle in ("photon", "electron", "positron"), where, "particle", "photon, electron or positron")
+        for name in ("calorimeter", "spectrum", "pythia"):
+            _check_free_form(getattr(self, name), where, f"simulation.{name}")
 
 
 @dataclass(frozen=True)
@@ -89,6 +116,7 @@ class PreprocessingConfig:
         _require(0.0 < self.fraction_epsilon < 1e-2, where, "fraction_epsilon", "a number in (0, 0.01)")
         _require(1 <= self.response_bins <= 1000, where, "response_bins", "an integer in [1, 1000]")
         _require(0.0 < self.response_scale <= 100.0, where, "response_scale", "a number in (0, 100]")
+        _check_free_form(self.events, where, "preprocessing.events")
         if "representation" in self.events:
             ok = (
                 isinstance(self.events["representation"], str)
@@ -225,6 +253,7 @@ class TrainingConfig:
             "auto, cpu, cuda or cuda:N",
         )
         _require(0 <= self.threads <= 1024, where, "threads", "an integer in [0, 1024] (0: torch's default)")
+        _check_path(self.runs_dir, where, "runs_dir")
 
 
 @dataclass(frozen=True)
@@ -238,6 +267,7 @@ class GenerationConfig:
     def check(self, where: str) -> None:
         _require(1 <= self.batch_size <= 10_000_000, where, "batch_size", "an integer in [1, 10000000]")
         _require(self.compression in ("none", "gzip"), where, "compression", "none or gzip")
+        _check_free_form(self.spectrum, where, "generation.spectrum")
 
 
 @dataclass(frozen=True)
@@ -264,6 +294,7 @@ class RunConfig:
         )
         _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
         _require(self.kind in KINDS, where, "kind", f"one of {', '.join(KINDS)}")
+        _check_path(self.geometry, where, "geometry")
         for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
             getattr(self, section).check(f"{where}: {section}")
 
@@ -283,6 +314,84 @@ def _plain(value: Any) -> Any:
 def _require(ok: bool, where: str, name: str, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{where}.{name}: expected {expected}")
+
+
+NAME_MAX = 255
+"""Longest file name (bytes) most file systems allow; the nearest existing folder's own limit is used when known."""
+PATH_MAX = 4096
+"""Longest path (bytes) the operating system accepts."""
+
+
+def _path_limit(path: str, name: str, default: int) -> int:
+    """``os.pathconf`` limit ``name`` of the nearest existing folder above ``path``, else ``default``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    try:
+        return int(os.pathconf(folder or ".", name))
+    except (OSError, ValueError):
+        return default
+
+
+def path_problem(text: str) -> str | None:
+    """Why the operating system would refuse ``text`` as a path, or None.
+
+    Refused: NUL characters, a component (file or folder name) longer than the file system's
+    NAME_MAX bytes, a whole path longer than PATH_MAX bytes.
+    """
+    if "\x00" in text:
+        return "expected a path without NUL characters"
+    encoded = os.fsencode(text)
+    longest = max(encoded.split(b"/"), key=len)
+    limit = _path_limit(text, "PC_NAME_MAX", NAME_MAX)
+    if len(longest) > limit:
+        shown = _shorten(os.fsdecode(longest), 40)
+        return f"the name {shown!r} is {len(longest)} bytes long; the file system allows at most {limit}"
+    limit = _path_limit(text, "PC_PATH_MAX", PATH_MAX)
+    if len(encoded) >= limit:
+        return f"the path is {len(encoded)} bytes long; the operating system allows fewer than {limit}"
+    return None
+
+
+def _check_path(value: str, where: str, name: str) -> None:
+    """ConfigError naming ``where.name`` when the value cannot be a path (see :func:`path_problem`)."""
+    problem = path_problem(value)
+    if problem is not None:
+        raise ConfigError(f"{where}.{name}: {problem}")
+
+
+def _check_free_form(section: dict[str, Any], where: str, dotted: str) -> None:
+    """ConfigError naming ``<section>.<key>`` for a key that the free-form section ``dotted`` does not know."""
+    known = FREE_FORM_KEYS[dotted]
+    for key in section:
+        if key not in known:
+            name = dotted.split(".", 1)[1]
+            raise ConfigError(f"{where}.{name}.{key}: unknown key {key!r} (allowed: {', '.join(sorted(known))})")
+
+
+def _nesting_problem(data: Any) -> str | None:
+    """Where ``data`` nests deeper than :data:`MAX_DEPTH` mappings/lists, or None (walked without recursion)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, dict):
+            items = [(f"{where}.{k}" if where else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels (at {_shorten(where)})"
+        stack.extend((v, depth + 1, w) for w, v in items)
+    return None
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (long keys and values in one-line messages)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
@@ -347,37 +456,85 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 
 def _apply_override(data: dict[str, Any], override: str) -> None:
+    shown = repr(_shorten(override))
     if "=" not in override:
-        raise ConfigError(f"--set {override!r}: expected key=value, e.g. training.max_steps=100")
+        raise ConfigError(f"--set {shown}: expected key=value, e.g. training.max_steps=100")
     key, raw = override.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) > MAX_DEPTH:
+        raise ConfigError(f"--set {shown}: a key of {len(parts)} levels; configurations nest at most {MAX_DEPTH} deep")
     try:
         value = yaml.load(raw, Loader=_NoAliasLoader)
+    except _OwnYAMLError as exc:
+        raise ConfigError(f"--set {shown}: {exc.problem}") from None
     except yaml.YAMLError:
-        raise ConfigError(f"--set {override!r}: the value is not valid YAML") from None
+        raise ConfigError(f"--set {shown}: the value is not valid YAML") from None
     node = data
-    parts = key.strip().split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+            raise ConfigError(f"--set {shown}: {part!r} is not a section")
     node[parts[-1]] = value
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<config>") -> RunConfig:
     """Build and check a RunConfig from plain data (as stored in YAML and checkpoints)."""
+    problem = _nesting_problem(data)
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
     config = _build(RunConfig, data, source)
     config.check(source)
     return config
 
 
+class _OwnYAMLError(yaml.MarkedYAMLError):
+    """YAML that parses but that hepgan refuses: a repeated key, too deep nesting (``problem`` says which)."""
+
+
 class _NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that also refuses anchors/aliases (no exponential 'billion laughs' expansion)."""
+    """A safe YAML loader that also refuses anchors/aliases (no exponential 'billion laughs' expansion),
+    nesting deeper than :data:`MAX_DEPTH` and keys repeated in one mapping (the later would silently win)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._keys: list[str] = []  # dotted place of the node being composed
 
     def compose_node(self, parent: yaml.Node | None, index: int | yaml.Node | None) -> yaml.Node | None:
+        event = self.peek_event()
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
             raise yaml.composer.ComposerError(None, None, "YAML aliases are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+        if len(self._keys) >= MAX_DEPTH and self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            line = event.start_mark.line + 1
+            raise _OwnYAMLError(problem=f"nested deeper than {MAX_DEPTH} levels (line {line})")
+        if isinstance(index, yaml.ScalarNode):
+            self._keys.append(f".{_shorten(index.value, 40)}")
+        else:
+            self._keys.append(f"[{index}]" if isinstance(index, int) else "")
+        try:
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.MappingNode):
+                node.hepgan_place = "".join(self._keys).lstrip(".")
+        finally:
+            self._keys.pop()
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # keys written in this mapping (merged-in ones may be overridden)
+        written = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge" and isinstance(k, yaml.ScalarNode)]
+        mapping = super().construct_mapping(node, deep)  # refuses unsafe tags and unhashable keys first
+        first_line: dict[Any, int] = {}
+        for key_node in written:
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                place = getattr(node, "hepgan_place", "")
+                name = f"{place}.{key}" if place else str(key)
+                raise _OwnYAMLError(
+                    problem=f"duplicate key {_shorten(name)!r} (lines {first_line[key]} and {line}); "
+                    "a repeated key would silently replace the first"
+                )
+            first_line[key] = line
+        return mapping
 
 
 # YAML 1.1 (PyYAML) reads 1e-4 and 1.0e5 as text; physicists write them as numbers
@@ -399,6 +556,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: no such configuration file")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
+    except _OwnYAMLError as exc:
+        raise ConfigError(f"{path}: {exc.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         detail = getattr(exc, "problem", None) or exc.__class__.__name__
         raise ConfigError(f"{path}: not valid YAML ({detail})") from None

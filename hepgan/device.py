@@ -1,8 +1,10 @@
-"""Which torch device to run on: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``."""
+"""Which torch device to run on (``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``), and its free memory."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import torch
 
@@ -23,3 +25,74 @@ def select_device(name: str, field: str = "device") -> torch.device:
             raise ConfigError(f"{field}: {name!r} requested but only {torch.cuda.device_count()} CUDA devices exist")
         return torch.device(name)
     raise ConfigError(f"{field}: expected auto, cpu, cuda or cuda:N, got {name!r}")
+
+
+MEMORY_HEADROOM = 0.9
+"""Fraction of the free memory that one batch may be planned to use."""
+OUT_OF_MEMORY_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+"""Parts of the messages torch and the C library give when an allocation fails."""
+
+
+def _meminfo_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_free() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2, then v1), else None."""
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = Path(limit_file).read_text(encoding="ascii").strip()
+            usage = int(Path(usage_file).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 2**60:
+            return max(int(limit) - usage, 0)
+    return None
+
+
+def host_available_memory() -> int | None:
+    """Bytes of host memory available to this process: MemAvailable (or psutil, or the free physical
+    pages), bounded by a cgroup limit; None when none of them can be read."""
+    available = _meminfo_available()
+    if available is None:
+        try:
+            import psutil
+
+            available = int(psutil.virtual_memory().available)
+        except ImportError:
+            try:
+                available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, AttributeError):
+                available = None
+    cgroup = _cgroup_free()
+    if cgroup is not None:
+        available = cgroup if available is None else min(available, cgroup)
+    return available
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes for tensors on ``device`` (CUDA: the device's free memory; else the host's), or None if unknown."""
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+        except (RuntimeError, AssertionError):
+            return None
+        return int(free)
+    return host_available_memory()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed allocation (MemoryError, torch's out-of-memory errors)."""
+    if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc).lower() for text in OUT_OF_MEMORY_TEXTS)

@@ -37,7 +37,7 @@ from hepgan import __version__
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate.showers import ShowerGenerator
-from hepgan.io.atomic import refuse_output_onto_inputs
+from hepgan.io.atomic import refuse_output_onto_inputs, temporary_path
 
 if TYPE_CHECKING:
     import onnx
@@ -263,7 +263,7 @@ def _with_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> bytes:
 
 def _write_atomic(data: bytes, output: Path) -> None:
     """Write ``data`` to a temporary file beside ``output``, fsync, rename; nothing is left on failure."""
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(output)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,3 +56,18 @@ def assert_one_error_line(result: CliResult, *names: str) -> str:
 def snapshot(root: Path) -> dict[str, bytes | None]:
     """Every path under ``root`` with its content (None for folders)."""
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def digest(root: Path) -> dict[str, str | None]:
+    """Every path under ``root`` with the SHA-256 of its content (None for folders)."""
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def disable_safety_net(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exceptions escaping a command propagate (``run_cli`` then fails the test) instead of the CLI's
+    last safety net turning them into one line: a case passes only when a real check refuses it."""
+    monkeypatch.setattr("hepgan.cli.SAFETY_NET", False)
+    monkeypatch.delenv("HEPGAN_DEBUG", raising=False)

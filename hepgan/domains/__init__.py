@@ -14,22 +14,27 @@ The functions below are the library's entry points for whole jobs::
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+import h5py
 import torch
 
 from hepgan.config import RunConfig
+from hepgan.device import is_out_of_memory, select_device
 from hepgan.domains.base import Domain, ValidateOptions, Validation
 from hepgan.domains.calo import CALO
 from hepgan.domains.events import EVENTS
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan
 from hepgan.io.atomic import refuse_output_onto_inputs
+from hepgan.models.memory import check_batch_fits, training_bytes
 from hepgan.training.checkpoint import load_checkpoint
+from hepgan.training.protocols import TrainingData
 from hepgan.training.resume import check_resume
 from hepgan.training.run_record import update_run_record
-from hepgan.training.trainer import TrainResult
+from hepgan.training.trainer import HOLDOUT_FILE, TrainResult
 from hepgan.training.trainer import train as train_loop
 
 log = logging.getLogger(__name__)
@@ -77,7 +82,17 @@ def train(config: RunConfig, resume_dir: str | Path | None = None, progress: boo
     if resume_dir is not None:
         check_resume(config, resume_dir)  # before the data are read: a refused resume names the changed fields
     domain = domain_for_config(config)
-    result = train_loop(config, domain.training_data(config), resume_dir=resume_dir, progress=progress)
+    data = domain.training_data(config)
+    check_training_memory(config, data)
+    try:
+        result = train_loop(config, data, resume_dir=resume_dir, progress=progress)
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise ConfigError(
+            f"training.batch_size: training ran out of memory with batches of {config.training.batch_size} "
+            f"({one_line(exc)}); try a smaller training.batch_size or smaller networks"
+        ) from None
     if result.main_process:
         from hepgan.validation.plots import plot_training_history
 
@@ -86,6 +101,33 @@ def train(config: RunConfig, resume_dir: str | Path | None = None, progress: boo
         except ValueError as exc:  # e.g. a run resumed at its last step logs nothing new
             log.warning("no training-history figure: %s", exc)
     return result
+
+
+def check_training_memory(config: RunConfig, data: TrainingData) -> None:
+    """ConfigError naming ``training.batch_size`` when one iteration would not fit in the device's free memory.
+
+    Under torchrun each GPU holds its share of the batch; processes on one host share its memory.
+    """
+    try:
+        world = max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+    except ValueError:
+        world = 1
+    device = select_device(config.training.device, "training.device")
+    batch = config.training.batch_size
+    if device.type == "cuda" and world > 1:
+        device, batch = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0") or 0)), -(-batch // world)
+    size = data.sample_size()
+
+    def need(b: int) -> int:
+        return training_bytes(b, config.model, config.training, size)
+
+    check_batch_fits(batch, need, device, "training.batch_size", "one training iteration")
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of an exception on one line, cut to ``limit`` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_generator(checkpoint: str | Path, device: str | torch.device = "auto", use_ema: bool = True) -> Any:
@@ -127,15 +169,26 @@ def generate_to_file(
     state = load_checkpoint(checkpoint)
     domain = domain_for_checkpoint(state, str(checkpoint))
     generator = domain.load_generator(state, device=device, source=str(checkpoint))
-    return domain.generate_to_file(
-        generator,
-        job,
-        output,
-        batch_size=batch_size,
-        energies_from=energies_from,
-        compression=compression,
-        progress=progress,
-    )
+    try:
+        return domain.generate_to_file(
+            generator,
+            job,
+            output,
+            batch_size=batch_size,
+            energies_from=energies_from,
+            compression=compression,
+            progress=progress,
+        )
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        field = (
+            "--batch-size" if batch_size is not None else "generation.batch_size (the checkpoint's; set --batch-size)"
+        )
+        raise ConfigError(
+            f"{field}: generation ran out of memory ({one_line(exc)}); nothing was written to {output}; "
+            "try a smaller batch"
+        ) from None
 
 
 def validate_run(run_dir: str | Path, checkpoint: str | Path, seed: int = 1) -> Validation:
@@ -144,14 +197,43 @@ def validate_run(run_dir: str | Path, checkpoint: str | Path, seed: int = 1) -> 
     state = load_checkpoint(checkpoint)
     domain = domain_for_checkpoint(state, str(checkpoint))
     generator = domain.load_generator(state, source=str(checkpoint))
-    validation = domain.validate_run(run_dir, generator, seed)
+    held_out = held_out_count(run_dir / HOLDOUT_FILE)
+    if held_out < domain.min_samples:
+        validation = skipped_validation(domain, generator.source, held_out)
+    else:
+        validation = domain.validate_run(run_dir, generator, seed)
     if (run_dir / "run.json").is_file():
         update_run_record(run_dir, validation=run_summary(validation.summary))
     return validation
 
 
+def held_out_count(path: Path) -> int:
+    """Samples in a run's held-out file (as many rows as each of its datasets); InputFileError if unreadable."""
+    try:
+        with h5py.File(path, "r") as file:
+            rows = [item.shape[0] for item in file.values() if isinstance(item, h5py.Dataset) and item.ndim]
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read the held-out sample ({type(exc).__name__}: {exc})") from None
+    return min(rows, default=0)
+
+
+def skipped_validation(domain: Domain, checkpoint: str, held_out: int) -> Validation:
+    """The held-out validation of a run that held out too few samples to compare, saying why."""
+    if held_out == 0:
+        reason = f"no {domain.unit} were held out (data.validation_fraction is 0 or rounds to none)"
+    else:
+        reason = (
+            f"{held_out} {domain.unit} were held out, fewer than the {domain.min_samples} a validation compares "
+            "(raise data.validation_fraction)"
+        )
+    summary = {"kind": domain.kind, "checkpoint": checkpoint, "skipped": reason}
+    return Validation(summary, [f"held-out validation skipped: {reason}"])
+
+
 def run_summary(summary: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a validation for ``run.json`` (the full report stays in ``validation/``)."""
+    if "skipped" in summary:
+        return {"checkpoint": summary.get("checkpoint"), "skipped": summary["skipped"]}
     metrics = summary.get("metrics", {})
     out: dict[str, Any] = {"checkpoint": summary.get("checkpoint"), "report": "validation/index.html"}
     for key in ("n_showers", "n_reference", "n_generated", "max_abs_mean_rel_diff", "max_abs_std_rel_diff"):

@@ -62,6 +62,8 @@ class Domain(Protocol):
     """The config's and checkpoint's ``kind``: "calo" or "events"."""
     unit: str
     """What one sample is called: "showers" or "events"."""
+    min_samples: int
+    """Fewest samples a reference or generated file needs to be validated."""
 
     def training_data(self, config: RunConfig) -> TrainingData:
         """The data side of a training run of ``config`` (reads and checks the reference file)."""

@@ -21,15 +21,17 @@ from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
 from hepgan.data.showers import KIND, ShowerData, ShowerModelState
 from hepgan.domains.base import ValidateOptions, Validation
-from hepgan.errors import HepganError
+from hepgan.errors import HepganError, InputFileError
 from hepgan.generate.showers import ShowerGenerator, generate_showers_to_file, shower_networks
 from hepgan.generate.stream import GenerationSummary, JobPlan
 from hepgan.io import ShowerReader, detect_layout, read_showers
 from hepgan.io.geometry import BUILTIN_GEOMETRIES, CaloGeometry, load_geometry
 from hepgan.models import CONDITION_DIM
+from hepgan.models.memory import SUMMARY_NUMBERS_PER_CELL, SampleSize
 from hepgan.models.summary_critic import SummaryCritic
 from hepgan.training.protocols import StepHook
 from hepgan.training.trainer import HOLDOUT_FILE
+from hepgan.validation.comparison import MIN_VALUES
 from hepgan.validation.metrics import quick_metrics
 from hepgan.validation.observables import shower_observables
 from hepgan.validation.report import validate_arrays, validate_files
@@ -53,6 +55,16 @@ class ShowerTrainingData:
         self.showers = ShowerData(config)
         self.calibration: CellCalibration | None = None
         self._calibration_energies = np.zeros(0)
+
+    def sample_size(self) -> SampleSize:
+        """The response, the voxels and extra cells; one condition; the layer summaries where the critic
+        or the MMD term uses them."""
+        n_cells = self.showers.geometry.n_voxels + self.showers.n_extra
+        training = self.config.training
+        summaries = bool(self.config.model.critic_summary) or (
+            training.mmd_weight > 0 and any(name != "response" for name in training.mmd_shower_features)
+        )
+        return SampleSize(1 + n_cells, CONDITION_DIM, SUMMARY_NUMBERS_PER_CELL * n_cells if summaries else 0)
 
     # the data module's own jobs
     def fit_transform(self) -> None:
@@ -190,11 +202,22 @@ def global_metric_lines(report: Mapping[str, Any]) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
+def check_enough_showers(path: Path, geometry: CaloGeometry, minimum: int) -> None:
+    """InputFileError naming ``path`` and its count when it holds fewer than ``minimum`` showers."""
+    with ShowerReader(path, geometry) as reader:
+        n = len(reader)
+    if n < minimum:
+        raise InputFileError(
+            f"{path}: {n} showers, too few to validate; the report compares at least {minimum} showers per sample"
+        )
+
+
 class CaloDomain:
     """Calorimeter showers (``kind: calo``)."""
 
     kind = KIND
     unit = "showers"
+    min_samples = MIN_VALUES
 
     def training_data(self, config: RunConfig) -> ShowerTrainingData:
         return ShowerTrainingData(config)
@@ -262,6 +285,8 @@ class CaloDomain:
 
     def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
         geometry = load_geometry(options.geometry or geometry_named_by(reference))
+        for path in (reference, generated):
+            check_enough_showers(path, geometry, self.min_samples)
         extra: dict[str, Any] = {"classifier": options.classifier}
         if options.all_energy_plots:
             extra["per_energy_plots"] = "all"

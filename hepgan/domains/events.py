@@ -12,20 +12,28 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import h5py
 import torch
 from torch import nn
 
 from hepgan.config import RunConfig
+from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, EventData, EventModelState
 from hepgan.domains.base import ValidateOptions, Validation
-from hepgan.errors import ConfigError
+from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.events import EventGenerator, generate_events_to_file
 from hepgan.generate.stream import GenerationSummary, JobPlan
-from hepgan.io.events import EventReader, read_events
-from hepgan.models import build_event_networks, check_event_architecture
+from hepgan.io.events import TABLE_LAYOUT, EventReader, read_events
+from hepgan.models import EVENT_CONDITION_DIM, build_event_networks, check_event_architecture
+from hepgan.models.memory import SampleSize
 from hepgan.training.protocols import StepHook
 from hepgan.training.trainer import HOLDOUT_FILE
-from hepgan.validation.event_report import is_event_file, validate_event_arrays, validate_event_files
+from hepgan.validation.event_report import (
+    MIN_VALUES,
+    is_event_file,
+    validate_event_arrays,
+    validate_event_files,
+)
 
 MIN_GENERATED_EVENTS = 50_000
 """Events generated for an event run's validation at least (more than the hold-out: less noise on the GAN side)."""
@@ -41,6 +49,11 @@ class EventTrainingData:
         check_event_architecture(config.model)  # fail before reading any data
         self.config = config
         self.events = EventData(config)
+
+    def sample_size(self) -> SampleSize:
+        """The transform's features, plus one presence feature per object that fitting may add; no condition."""
+        transform = EventTransform(self.events.n_objects, **dict(self.config.preprocessing.events))
+        return SampleSize(transform.n_features + self.events.n_objects, EVENT_CONDITION_DIM)
 
     def fit_transform(self) -> None:
         self.events.fit_transform()
@@ -76,6 +89,11 @@ def _number(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "n/a".rjust(len(format(0.0, spec))) if value is None else format(scale * value, spec)
 
 
+def _percent(value: float | None) -> str:
+    """A relative difference in percent, or n/a where the report has none (too few values in the peak window)."""
+    return "n/a" if value is None else f"{100 * value:+.2f}%"
+
+
 def target_lines(report: Mapping[str, Any]) -> list[str]:
     """The peak position and width and each observable's W1 against its floor, for the console."""
     peak = report["peak"]
@@ -109,11 +127,32 @@ def target_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def check_enough_events(path: Path, minimum: int) -> None:
+    """InputFileError naming ``path`` and its count when it holds fewer than ``minimum`` events."""
+    with EventReader(path, None) as reader:
+        n = len(reader)
+    if n < minimum:
+        raise InputFileError(
+            f"{path}: {n} events, too few to validate; the report compares at least {minimum} events per sample"
+        )
+
+
+def declares_event_table(path: Path) -> bool:
+    """Whether an HDF5 file says it is a hepgan event table (file attribute ``layout``), read or not."""
+    try:
+        with h5py.File(path, "r") as file:
+            layout = file.attrs.get("layout")
+    except (OSError, ValueError, TypeError):
+        return False
+    return (layout.decode("utf-8", "replace") if isinstance(layout, bytes) else layout) == TABLE_LAYOUT
+
+
 class EventDomain:
     """Event kinematics (``kind: events``)."""
 
     kind = KIND
     unit = "events"
+    min_samples = MIN_VALUES
 
     def training_data(self, config: RunConfig) -> EventTrainingData:
         return EventTrainingData(config)
@@ -170,19 +209,21 @@ class EventDomain:
     def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
         if options.checkpoint:
             raise ConfigError("--checkpoint: the latent walk is drawn for shower models; these are event files")
+        for path in (reference, generated):
+            check_enough_events(path, self.min_samples)
         report = validate_event_files(reference, generated, out_dir)
         peak = report["peak"]
         line = (
-            f"{peak['observable']} peak: position {100 * peak['position_rel_diff']:+.2f}%, "
-            f"width {100 * peak['width_rel_diff']:+.2f}% (gen vs ref); "
+            f"{peak['observable']} peak: position {_percent(peak['position_rel_diff'])}, "
+            f"width {_percent(peak['width_rel_diff'])} (gen vs ref); "
             f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
             f"{report['summary']['observables_compared']} observables"
         )
         return Validation(report, [line, *target_lines(report), f"report: {out_dir / 'index.html'}"])
 
     def owns_file(self, path: Path) -> bool:
-        """Whether ``path`` is a hepgan event table (file attribute ``layout`` = "hepgan-events")."""
-        return is_event_file(path)
+        """Whether ``path`` is a hepgan event table (file attribute ``layout`` = "hepgan-events"), empty or not."""
+        return is_event_file(path) or declares_event_table(path)
 
     def describe_file(self, path: Path) -> list[str]:
         with EventReader(path, None) as reader:

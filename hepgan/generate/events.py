@@ -34,7 +34,7 @@ from hepgan.data.events import KIND, EventModelState
 from hepgan.data.state_checks import check_weights, one_line
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
+from hepgan.generate.stream import GenerationSummary, JobPlan, check_batch_memory, stream_batches
 from hepgan.io.events import EventBatch, EventWriter
 from hepgan.models import build_event_networks
 from hepgan.training.checkpoint import load_checkpoint
@@ -182,7 +182,10 @@ def generate_events_to_file(
         ConfigError: bad ``batch_size``; OutputError: the file cannot be written (an earlier file is kept);
         InputFileError: the generator gives NaN/inf events (naming the checkpoint; nothing is written).
     """
+    given = batch_size is not None
     batch_size, compression = job.batch_and_compression(generator.config, batch_size, compression)
+    n_features, n_outputs = generator.transform.n_features, 5 * generator.n_objects  # pT, η, φ, m, mask
+    check_batch_memory(generator.config, min(batch_size, job.n), given, generator.device, (n_features, 0, n_outputs))
     rng = torch.Generator(device=generator.device)
     rng.manual_seed(int(job.seed))
 

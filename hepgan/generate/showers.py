@@ -31,10 +31,10 @@ from hepgan.data.state_checks import check_weights, one_line
 from hepgan.data.transforms import ShowerTransform
 from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
-from hepgan.generate.stream import GenerationSummary, JobPlan, stream_batches
+from hepgan.generate.stream import GenerationSummary, JobPlan, check_batch_memory, stream_batches
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry
-from hepgan.models import build_networks
+from hepgan.models import CONDITION_DIM, build_networks
 from hepgan.sim.spectra import EnergySpectrum
 from hepgan.training.checkpoint import load_checkpoint
 from hepgan.training.run_log import StopSignals
@@ -241,7 +241,10 @@ def generate_showers_to_file(
             output file is not written and an earlier file under its name is kept.
     """
     cfg = generator.config
+    given = batch_size is not None
     batch_size, compression = job.batch_and_compression(cfg, batch_size, compression)
+    n_cells = generator.geometry.n_voxels + generator.n_extra
+    check_batch_memory(cfg, min(batch_size, job.n), given, generator.device, (1 + n_cells, CONDITION_DIM, n_cells))
     energies = energies_from_file(Path(energies_from), generator.geometry) if energies_from else None
     spectrum = None
     if energies is None:

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from hepgan.config import RunConfig
 from hepgan.errors import ConfigError, GenerationInterrupted
 from hepgan.generate.checkpoint_choice import choose_checkpoint
+from hepgan.models.memory import check_batch_fits, generation_bytes
 from hepgan.progress import progress_bar
 from hepgan.training.run_log import StopSignals
 
@@ -94,6 +96,25 @@ class JobPlan:
         if batch_size < 1:
             raise ConfigError(f"--batch-size: expected an integer >= 1, got {batch_size}")
         return batch_size, compression or config.generation.compression
+
+
+def check_batch_memory(
+    config: RunConfig,
+    batch: int,
+    given: bool,
+    device: torch.device,
+    sample: tuple[int, int, int],
+) -> None:
+    """ConfigError naming ``--batch-size`` (``given``) or ``generation.batch_size`` when one batch of
+    ``batch`` samples would not fit in the device's free memory; ``sample`` is (features, conditions,
+    output numbers) per sample (:func:`hepgan.models.memory.generation_bytes`)."""
+    n_features, cond_dim, n_outputs = sample
+
+    def need(b: int) -> int:
+        return generation_bytes(b, config.model, n_features, cond_dim, n_outputs)
+
+    field = "--batch-size" if given else "generation.batch_size (the checkpoint's; set --batch-size)"
+    check_batch_fits(batch, need, device, field, "one generated batch")
 
 
 @dataclass

@@ -26,6 +26,7 @@ anything, so its output can never replace one of its own inputs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sized
@@ -138,9 +139,20 @@ def check_target(path: Path) -> None:
     raise OutputError(f"{path}: output exists and is {kind}; expected a regular file or a new name")
 
 
+TEMPORARY_NAME_MAX = 255
+"""Longest temporary name (bytes): a target name near the file system's limit gets a shortened one."""
+
+
 def temporary_path(path: Path) -> Path:
-    """The temporary name of ``path`` while it is written: ``.{name}.tmp-{pid}`` in the same folder."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """The temporary name of ``path`` while it is written: ``.{name}.tmp-{pid}`` in the same folder
+    (``.{start of name}~{hash}.tmp-{pid}`` when that would be longer than a file name may be)."""
+    suffix = f".tmp-{os.getpid()}"
+    name = f".{path.name}{suffix}"
+    if len(os.fsencode(name)) > TEMPORARY_NAME_MAX:
+        digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:12]
+        head = os.fsencode(path.name)[: TEMPORARY_NAME_MAX - 2 - len(digest) - len(suffix)]
+        name = f".{head.decode('utf-8', 'ignore')}~{digest}{suffix}"
+    return path.with_name(name)
 
 
 class AtomicWriter(Generic[BatchT]):

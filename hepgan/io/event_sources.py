@@ -36,7 +36,7 @@ from hepgan.io.four_vectors import (
     stack_columns,
     to_jagged,
 )
-from hepgan.io.hdf5 import decode_attrs, open_hdf5
+from hepgan.io.hdf5 import check_stored, decode_attrs, open_hdf5
 from hepgan.io.root import open_root, read_metadata
 
 
@@ -301,6 +301,7 @@ class HDF5TableSource:
             if not kind_ok:
                 expected = "booleans" if key == "mask" else "numbers"
                 raise InputFileError(f"{path}: dataset '{key}' holds {dataset.dtype}, expected {expected}")
+            check_stored(dataset, key, path)
             if shape is not None and dataset.shape != shape:
                 raise InputFileError(f"{path}: dataset '{key}' has shape {dataset.shape}, 'pt' has {shape}")
             shape = dataset.shape

@@ -109,7 +109,56 @@ def _dataset(file: h5py.File, key: str, path: Path) -> h5py.Dataset:
         raise InputFileError(f"{path}: missing dataset '{key}', found a group of that name (found: {found})")
     if dataset.dtype.kind not in "iuf":
         raise InputFileError(f"{path}: '{key}' holds {dataset.dtype} values, expected numbers")
+    check_stored(dataset, key, path)
     return dataset
+
+
+def _unstored(dataset: h5py.Dataset, path: Path) -> str | None:
+    """What part of ``dataset`` the file does not hold (it would be read as fill values), or None."""
+    if dataset.external:
+        return "keeps its data in external raw files"
+    if dataset.is_virtual:
+        mapped = 0
+        for source in dataset.virtual_sources():
+            mapped += source.vspace.get_select_npoints()
+            name = source.file_name
+            if (
+                name != "."
+                and "%" not in name
+                and not any((folder / name).is_file() for folder in (path.parent, Path.cwd()))
+            ):
+                return f"is virtual and maps rows from {name!r}, which does not exist"
+        if mapped < dataset.size:
+            return f"is virtual and its sources hold only {mapped} of its {dataset.size} values"
+        return None
+    if dataset.chunks is not None:
+        total = 1
+        for length, chunk in zip(dataset.shape, dataset.chunks, strict=True):
+            total *= -(-length // chunk)
+        stored = dataset.id.get_num_chunks()
+        return None if stored >= total else f"stores {stored} of its {total} chunks"
+    stored = dataset.id.get_storage_size()
+    return None if stored >= dataset.nbytes else f"stores {stored} of its {dataset.nbytes} bytes"
+
+
+def check_stored(dataset: h5py.Dataset, key: str, path: Path) -> None:
+    """InputFileError naming the file and the dataset when the file does not hold all the rows it declares.
+
+    A dataset may declare any shape (10⁹ showers in a file of a few kB): unwritten chunks,
+    unwritten contiguous storage, external raw files and unmapped or missing virtual sources
+    read as fill values, which would be taken for data (and take minutes to read).
+    """
+    if dataset.size == 0:
+        return
+    try:
+        problem = _unstored(dataset, path)
+    except HDF5_ERRORS as exc:
+        raise InputFileError(f"{path}: cannot inspect '{key}', file is corrupt ({checks.one_line(exc)})") from None
+    if problem is not None:
+        raise InputFileError(
+            f"{path}: '{key}' declares {dataset.shape[0]} rows but {problem}; "
+            "the rest would be read as fill values, not data"
+        )
 
 
 def _read(dataset: h5py.Dataset, start: int, stop: int, path: Path) -> np.ndarray:

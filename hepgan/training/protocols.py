@@ -16,6 +16,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from hepgan.models.memory import SampleSize
+
 HookFunction = Callable[[nn.Module, torch.device, int], Mapping[str, float]]
 """(EMA generator, device, seed) → metrics to log (may be empty)."""
 
@@ -49,6 +51,11 @@ class TrainingData(Protocol):
 
     def load_transform(self, state: Mapping[str, Any]) -> None:
         """Use the preprocessing stored in a checkpoint (resume)."""
+
+    def sample_size(self) -> SampleSize:
+        """Features, conditions and summary numbers per sample, known before the preprocessing is fitted
+        (an upper bound where fitting may drop features): what the batch-memory estimate counts."""
+        ...
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) and conditions (N, cond_dim), float32."""
