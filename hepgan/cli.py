@@ -94,7 +94,7 @@ def _walk_energy(text: str) -> float:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit code 2, like every other hepgan error
-        self.exit(2, f"hepgan: error: {message}\n")
+        self.exit(2, f"hepgan: error: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -354,6 +354,11 @@ def main_input(args: argparse.Namespace) -> str:
     return ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
+def printable(text: str) -> str:
+    """``text`` with control and line-separator characters written as escapes (an error stays one line)."""
+    return "".join(char if char.isprintable() or char == " " else repr(char)[1:-1] for char in text)
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -375,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hepgan: {exc}", file=sys.stderr)
         return 143 if "SIGTERM" in str(exc) else 130
     except HepganError as exc:
-        print(f"hepgan: error: {exc}", file=sys.stderr)
+        print(f"hepgan: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hepgan: interrupted", file=sys.stderr)
@@ -384,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug or os.environ.get(DEBUG_VARIABLE) == "1" or not SAFETY_NET:
             raise
         print(
-            f"hepgan: error: {args.command} failed on {_one_line(main_input(args), 200)}: "
-            f"{type(exc).__name__}: {_one_line(str(exc))} (run with --debug for the traceback)",
+            f"hepgan: error: {args.command} failed on {printable(_one_line(main_input(args), 200))}: "
+            f"{type(exc).__name__}: {printable(_one_line(str(exc)))} (run with --debug for the traceback)",
             file=sys.stderr,
         )
         return 2

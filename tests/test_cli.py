@@ -56,3 +56,13 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> N
 def test_dry_run_prints_the_resolved_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", str(ROOT / "configs" / "calo.yaml"), "--dry-run", "--set", "training.max_steps=5"]) == 0
     assert "max_steps: 5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["\x1e", "a\nb", "x\u2028y", "tab\there"])
+def test_control_characters_in_a_name_keep_the_error_on_one_line(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("hepgan: error: "), repr(err)
+    assert all(repr(char)[1:-1] in err for char in name if not char.isprintable())  # shown as escapes

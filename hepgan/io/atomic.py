@@ -146,11 +146,16 @@ TEMPORARY_NAME_MAX = 255
 def temporary_path(path: Path) -> Path:
     """The temporary name of ``path`` while it is written: ``.{name}.tmp-{pid}`` in the same folder
     (``.{start of name}~{hash}.tmp-{pid}`` when that would be longer than a file name may be)."""
-    suffix = f".tmp-{os.getpid()}"
+    return hidden_sibling(path, f".tmp-{os.getpid()}")
+
+
+def hidden_sibling(path: Path, suffix: str) -> Path:
+    """``.{name}{suffix}`` beside ``path``, shortened to ``.{start of name}~{hash}{suffix}`` when that would be
+    longer than a file name may be (:data:`TEMPORARY_NAME_MAX` bytes)."""
     name = f".{path.name}{suffix}"
     if len(os.fsencode(name)) > TEMPORARY_NAME_MAX:
         digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:12]
-        head = os.fsencode(path.name)[: TEMPORARY_NAME_MAX - 2 - len(digest) - len(suffix)]
+        head = os.fsencode(path.name)[: TEMPORARY_NAME_MAX - 2 - len(digest) - len(os.fsencode(suffix))]
         name = f".{head.decode('utf-8', 'ignore')}~{digest}{suffix}"
     return path.with_name(name)
 

@@ -179,7 +179,13 @@ def sample_label(name: str, particle: str = "", energy_range_mev: tuple[float, f
         )
         if part
     )
+    name = literal_text(name)
     return f"{name}\n{details}" if details else name
+
+
+def literal_text(text: str) -> str:
+    """``text`` shown as written: dollar signs escaped, so matplotlib does not read it as mathtext."""
+    return text.replace("$", r"\$")
 
 
 def _gev(value: float) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import OutputError
+from hepgan.io.atomic import hidden_sibling
 
 
 def json_ready(value: Any) -> Any:
@@ -53,7 +54,7 @@ def write_text(path: Path, text: str) -> None:
         OutputError: naming ``path`` when it cannot be written (no temporary file is left behind).
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = hidden_sibling(path, f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with temporary.open("x", encoding="utf-8") as handle:
             handle.write(text)
@@ -142,7 +143,7 @@ def _swap_in(staging: Path, target: Path, token: str) -> None:
     earlier: Path | None = None
     if os.path.lexists(target):
         _replaceable_target(target)  # nothing but report output was put there meanwhile
-        earlier = target.with_name(f".{target.name}.old-{token}")
+        earlier = hidden_sibling(target, f".old-{token}")
         os.rename(target, earlier)
     try:
         os.rename(staging, target)
@@ -175,7 +176,7 @@ def report_folder(out_dir: str | os.PathLike[str], *subfolders: str) -> Iterator
     target = _replaceable_target(out_dir)
     created = _missing_folders(target.parent)
     token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging = target.with_name(f".{target.name}.tmp-{token}")
+    staging = hidden_sibling(target, f".tmp-{token}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
