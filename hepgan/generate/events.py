@@ -26,42 +26,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from hepgan.config import RunConfig, config_from_dict
+from hepgan.config import config_from_dict
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, EventModelState
 from hepgan.data.state_checks import check_weights, one_line
-from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan, check_batch_memory, stream_batches
+from hepgan.generate.trained import TrainedGenerator
 from hepgan.io.events import EventBatch, EventWriter
 from hepgan.models import build_event_networks
-from hepgan.training.checkpoint import load_checkpoint
 from hepgan.training.run_log import StopSignals
 
 log = logging.getLogger(__name__)
 
 
-class EventGenerator:
+class EventGenerator(TrainedGenerator[EventModelState]):
     """A generator network with its event preprocessing: latent noise in, pT-ordered events (GeV, rad) out."""
-
-    def __init__(
-        self,
-        network: nn.Module,
-        model: EventModelState,
-        config: RunConfig,
-        step: int = 0,
-        device: str | torch.device = "auto",
-        source: str = "<checkpoint>",
-    ) -> None:
-        self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
-        self.network = network.to(self.device).eval()
-        self.model = model
-        self.config = config
-        self.step = int(step)
-        self.source = source
-        self.latent_dim = config.model.latent_dim
 
     @property
     def transform(self) -> EventTransform:
@@ -97,13 +78,6 @@ class EventGenerator:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None
         return cls(network, model, config, step, device, source)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | Path, device: str | torch.device = "auto", use_ema: bool = True
-    ) -> EventGenerator:
-        """Load a checkpoint file (safely: tensors and plain data only)."""
-        return cls.from_state(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
 
     @torch.inference_mode()
     def features_from_noise(self, noise: torch.Tensor) -> torch.Tensor:

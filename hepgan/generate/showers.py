@@ -29,14 +29,13 @@ from hepgan.data.calibration import CellCalibration
 from hepgan.data.showers import ShowerModelState
 from hepgan.data.state_checks import check_weights, one_line
 from hepgan.data.transforms import ShowerTransform
-from hepgan.device import select_device
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.stream import GenerationSummary, JobPlan, check_batch_memory, stream_batches
+from hepgan.generate.trained import TrainedGenerator
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.geometry import CaloGeometry
 from hepgan.models import CONDITION_DIM, build_networks
 from hepgan.sim.spectra import EnergySpectrum
-from hepgan.training.checkpoint import load_checkpoint
 from hepgan.training.run_log import StopSignals
 
 
@@ -45,29 +44,12 @@ def shower_networks(config: RunConfig, geometry: CaloGeometry, n_extra: int) -> 
     return build_networks(config.model, [layer.shape for layer in geometry.layers], n_extra)
 
 
-class ShowerGenerator:
+class ShowerGenerator(TrainedGenerator[ShowerModelState]):
     """A generator network with its preprocessing (and cell calibration): incident energies (MeV) in, showers out.
 
     Built from a checkpoint (:meth:`from_checkpoint`, :meth:`from_state`) or around a network
     being trained (the in-training evaluator and the calibration fit).
     """
-
-    def __init__(
-        self,
-        network: nn.Module,
-        model: ShowerModelState,
-        config: RunConfig,
-        step: int = 0,
-        device: str | torch.device = "auto",
-        source: str = "<checkpoint>",
-    ) -> None:
-        self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
-        self.network = network.to(self.device).eval()
-        self.model = model
-        self.config = config
-        self.step = int(step)
-        self.source = source
-        self.latent_dim = config.model.latent_dim
 
     @property
     def geometry(self) -> CaloGeometry:
@@ -115,13 +97,6 @@ class ShowerGenerator:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None
         return cls(network, model, config, step, device, source)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | Path, device: str | torch.device = "auto", use_ema: bool = True
-    ) -> ShowerGenerator:
-        """Load a checkpoint file (safely: tensors and plain data only)."""
-        return cls.from_state(load_checkpoint(path), device=device, use_ema=use_ema, source=str(path))
 
     @torch.inference_mode()
     def sample_cells(self, incident_mev: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
