@@ -331,6 +331,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+HEAVY_COMMANDS = ("simulate", "train", "generate", "validate")
+"""Commands that stream large batches: glibc keeps their freed buffers (:func:`hepgan.device.retain_freed_memory`)."""
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "train": cmd_train,
@@ -375,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.command in HEAVY_COMMANDS:
+            from hepgan.device import retain_freed_memory
+
+            retain_freed_memory()
         return COMMANDS[args.command](args)
     except Interrupted as exc:  # training or generation stopped by SIGTERM/SIGINT
         print(f"hepgan: {exc}", file=sys.stderr)

@@ -256,6 +256,10 @@ class TrainingConfig:
         _check_path(self.runs_dir, where, "runs_dir")
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+"""``generation.precision`` choices: the generator network's arithmetic (:func:`hepgan.device.use_bfloat16`)."""
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """Defaults for ``hepgan generate``."""
@@ -263,10 +267,12 @@ class GenerationConfig:
     batch_size: int = 10_000
     spectrum: dict[str, Any] = field(default_factory=dict)  # empty: the simulation spectrum
     compression: str = "none"  # none | gzip
+    precision: str = "auto"  # auto (bfloat16 where the hardware has it) | float32 | bfloat16
 
     def check(self, where: str) -> None:
         _require(1 <= self.batch_size <= 10_000_000, where, "batch_size", "an integer in [1, 10000000]")
         _require(self.compression in ("none", "gzip"), where, "compression", "none or gzip")
+        _require(self.precision in PRECISIONS, where, "precision", "auto, float32 or bfloat16")
         _check_free_form(self.spectrum, where, "generation.spectrum")
 
 

@@ -15,14 +15,38 @@ than the reference's smallest hit in that cell (no sub-threshold hits appear). T
 fractions are renormalised to 1 and scaled back to the generated total energy, so
 E_tot/E_inc stays the generator's.
 
-Tables: K quantile levels in [0, 1]; per bin b and cell i the reference quantiles, empty
-share and smallest hit (fitted once from training showers), and the generated quantiles and
-empty share (refitted for each checkpoint from the generator). Bins are incident-energy
-ranges in ln E: one per distinct energy for discrete spectra, else quantile bins.
+Tables, per incident-energy bin b and cell i:
+
+- fitted once from training showers: the reference quantiles at :data:`N_LEVELS` levels, the
+  empty share and the smallest hit;
+- refitted for each checkpoint from the generator: the empty share and the generated CDF at
+  :data:`N_HIT_NODES` nodes evenly spaced in ln f from the smallest generated hit fraction
+  f_lo to 1 (F_gen is linear in ln f between nodes);
+- derived from both (not stored): the composite map f → F_ref⁻¹(F_gen(f)) at those nodes and
+  at :data:`N_EMPTY_NODES` evenly spaced empty-cell ranks, as values and slopes.
+
+Applying it needs no search: a hit's node position is a·ln f + c, an empty cell's is its rank
+r ∈ [0, 1) times (N_EMPTY_NODES − 1), and the calibrated fraction is value + slope·(position −
+node), read with one flat gather: about 15 passes over the showers, the same operations on
+CPU, GPU and in the exported ONNX graph (:mod:`hepgan.export`). Hit fractions below f_lo
+fall below the hit nodes and are mapped as empty cells of that rank (an empty cell whose
+rank is larger takes its random rank instead). The one interval per cell in which the
+reference's empty share ends reads all empty or all hits, whichever holds for its larger
+half: where it ends decides at most half a node spacing (1/126 of the generated empty
+share among empty cells; half a hit node, 1/254 of ln f_lo, among hits), in either direction.
+
+Memory: the stored tables hold B·C·(N_LEVELS + N_HIT_NODES + 3) float32 numbers, the
+derived map 2·B·C·(N_EMPTY_NODES + N_HIT_NODES) (B energy bins, C cells): for the
+dataset-1 photon geometry (B = 15, C = 369) 1.9 MB stored and 2.6 MB derived.
+
+Bins are incident-energy ranges in ln E: one per distinct energy for discrete spectra,
+else quantile bins. Checkpoints written before the generated CDF was tabulated store the
+generated quantiles instead; they are converted to the CDF on the node grid when read.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -32,7 +56,17 @@ from hepgan.data.state_checks import check_non_decreasing, check_range, check_sh
 from hepgan.data.transforms import energy_bins
 
 N_LEVELS = 101
-"""Quantile levels per cell and bin (0, 1 %, …, 100 %)."""
+"""Reference quantile levels per cell and bin (0, 1 %, …, 100 %)."""
+N_HIT_NODES = 128
+"""Nodes of the generated CDF, evenly spaced in ln f from the smallest generated hit fraction to 1."""
+N_EMPTY_NODES = 64
+"""Nodes of the composite map over the empty-cell ranks (0 to the generated empty share)."""
+N_NODES = N_EMPTY_NODES + N_HIT_NODES
+"""Nodes of the composite map per bin and cell."""
+RANK_LEVELS = 65536
+"""Empty-cell ranks drawn on the CPU take this many values (16 random bits each)."""
+MIN_HIT_FRACTION = 1e-12
+"""The CDF nodes start no lower than this energy fraction (smaller hits count as the smallest node)."""
 MAX_ENERGY_BINS = 20
 """At most this many distinct incident energies: one bin per energy; more: this many quantile bins
 (:func:`hepgan.data.transforms.energy_bins`)."""
@@ -42,6 +76,8 @@ MAX_KEPT_VALUES = 50_000_000
 """Cap on kept reference fractions (showers × cells, all bins): fewer showers per bin for large geometries."""
 FRACTION_ATOL = 1e-5
 """Energy fractions read from a checkpoint may exceed 1 by this much (float32 rounding of a ratio)."""
+_TOP_MARGIN = 1e-3
+"""Node positions are clamped this far below the last node, so that the gathered slope is the last one."""
 
 
 def _fractions(cells: np.ndarray) -> np.ndarray:
@@ -53,6 +89,37 @@ def _contiguous_or_none(table: np.ndarray | None) -> np.ndarray | None:
     return None if table is None else np.ascontiguousarray(table, dtype=np.float32)
 
 
+def hit_nodes(log_low: float, n_nodes: int = N_HIT_NODES) -> np.ndarray:
+    """ln f at the generated CDF's nodes: ``n_nodes`` evenly spaced from ``log_low`` to 0 (f = 1)."""
+    return np.linspace(log_low, 0.0, n_nodes)
+
+
+def reference_quantile(quantiles: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """F_ref⁻¹(u): quantile tables (..., N_LEVELS) at levels 0…1, read linearly at ranks u (..., M)."""
+    position = np.clip(u, 0.0, 1.0) * (N_LEVELS - 1)
+    lower = np.clip(np.floor(position).astype(np.int64), 0, N_LEVELS - 2)
+    y0 = np.take_along_axis(quantiles, lower, axis=-1)
+    y1 = np.take_along_axis(quantiles, lower + 1, axis=-1)
+    return y0 + (position - lower) * (y1 - y0)
+
+
+def draw_ranks(
+    shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Uniform ranks in [0, 1), float32, for the empty cells; reproducible from ``generator``'s state.
+
+    On a GPU, ``torch.rand``. On the CPU, 16-bit ranks (k + ½)/65536 from numpy's SFC64 bit
+    generator seeded by one draw from ``generator``: torch's CPU generator is several times
+    slower per number, and the ranks are the most numbers a calibrated batch draws.
+    """
+    if device.type != "cpu":
+        return torch.rand(shape, device=device, generator=generator)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    bits = np.random.Generator(np.random.SFC64(seed)).integers(0, RANK_LEVELS, size=tuple(shape), dtype=np.uint16)
+    ranks = torch.empty(tuple(shape), dtype=torch.float32).copy_(torch.from_numpy(bits))
+    return ranks.add_(0.5).mul_(1.0 / RANK_LEVELS)
+
+
 class CellCalibration:
     """Quantile maps per (incident-energy bin, cell); see the module docstring."""
 
@@ -62,18 +129,23 @@ class CellCalibration:
         reference_quantiles: np.ndarray,
         reference_zero: np.ndarray,
         reference_floor: np.ndarray,
-        generated_quantiles: np.ndarray | None = None,
+        generated_cdf: np.ndarray | None = None,
         generated_zero: np.ndarray | None = None,
+        hit_log_low: float | None = None,
     ) -> None:
-        """``log_edges``: (B − 1,) inner bin edges in ln(E/MeV); quantile tables (B, n_cells, K);
-        ``*_zero``: (B, n_cells) share of empty cells; ``reference_floor``: (B, n_cells) smallest
-        non-zero reference fraction (0 where the cell is always empty)."""
+        """``log_edges``: (B − 1,) inner bin edges in ln(E/MeV); ``reference_quantiles`` (B, n_cells,
+        N_LEVELS); ``*_zero``: (B, n_cells) share of empty cells; ``reference_floor``: (B, n_cells)
+        smallest non-zero reference fraction (0 where the cell is always empty); ``generated_cdf``
+        (B, n_cells, N_HIT_NODES): share of generated showers with f ≤ each node, the empty ones
+        included; ``hit_log_low``: ln f at the first node."""
         self.log_edges = np.asarray(log_edges, dtype=np.float64)
         self.reference_quantiles = np.ascontiguousarray(reference_quantiles, dtype=np.float32)
         self.reference_zero = np.ascontiguousarray(reference_zero, dtype=np.float32)
         self.reference_floor = np.ascontiguousarray(reference_floor, dtype=np.float32)
-        self.generated_quantiles = _contiguous_or_none(generated_quantiles)
+        self.generated_cdf = _contiguous_or_none(generated_cdf)
         self.generated_zero = _contiguous_or_none(generated_zero)
+        self.hit_log_low = None if hit_log_low is None else float(hit_log_low)
+        self._map: tuple[np.ndarray, np.ndarray] | None = None
         self._device_tables: dict[torch.device, tuple[torch.Tensor, ...]] = {}
 
     @property
@@ -81,8 +153,12 @@ class CellCalibration:
         return self.reference_quantiles.shape[0]
 
     @property
+    def n_cells(self) -> int:
+        return self.reference_quantiles.shape[1]
+
+    @property
     def fitted(self) -> bool:
-        return self.generated_quantiles is not None
+        return self.generated_cdf is not None
 
     def bin_of(self, incident_mev: np.ndarray) -> np.ndarray:
         """Energy-bin index of each incident energy (MeV)."""
@@ -141,89 +217,151 @@ class CellCalibration:
         return calibration, np.concatenate([np.concatenate(parts) for parts in kept_energy])
 
     def fit_generated(self, cells_mev: np.ndarray, incident_mev: np.ndarray) -> None:
-        """Generated quantiles and zero fractions from generated showers (N, n_cells) at ``incident_mev``."""
+        """Generated CDF tables and empty shares from generated showers (N, n_cells) at ``incident_mev`` (MeV)."""
         bins = self.bin_of(incident_mev)
-        levels = np.linspace(0.0, 1.0, N_LEVELS)
-        quantiles = np.empty_like(self.reference_quantiles)
-        zero = np.empty(self.reference_quantiles.shape[:2], np.float32)
+        fractions = _fractions(np.asarray(cells_mev))
+        hits = fractions[fractions > 0]
+        log_low = math.log(max(float(hits.min()) if hits.size else 1.0, MIN_HIT_FRACTION))
+        log_low = min(log_low, -1e-3)  # at least a sliver of range below f = 1
+        step = -log_low / (N_HIT_NODES - 1)
+        n_cells = fractions.shape[1]
+        cdf = np.empty((self.n_bins, n_cells, N_HIT_NODES), np.float32)
+        zero = np.empty((self.n_bins, n_cells), np.float32)
+        cell_offsets = np.arange(n_cells) * N_HIT_NODES
         for b in range(self.n_bins):
-            rows = bins == b
-            if not rows.any():
+            part = fractions[bins == b]
+            if not len(part):
                 raise ValueError(f"cell calibration: no generated showers in energy bin {b}")
-            fractions = _fractions(np.asarray(cells_mev)[rows])
-            quantiles[b] = np.quantile(fractions, levels, axis=0).T
-            zero[b] = (fractions <= 0).mean(axis=0)
-        self.generated_quantiles, self.generated_zero = quantiles, zero
+            empty = part <= 0
+            with np.errstate(divide="ignore"):
+                node = np.ceil((np.log(part) - log_low) / step)  # first node at or above f
+            node = np.clip(np.where(empty, 0, node), 0, N_HIT_NODES - 1).astype(np.int64)
+            flat = (node + cell_offsets)[~empty]
+            counts = np.bincount(flat, minlength=n_cells * N_HIT_NODES).reshape(n_cells, N_HIT_NODES)
+            cdf[b] = (empty.sum(axis=0)[:, None] + np.cumsum(counts, axis=1)) / len(part)
+            zero[b] = empty.mean(axis=0)
+        self._set_generated(cdf, zero, log_low)
+
+    def _set_generated(self, cdf: np.ndarray, zero: np.ndarray, log_low: float) -> None:
+        self.generated_cdf, self.generated_zero = _contiguous_or_none(cdf), _contiguous_or_none(zero)
+        self.hit_log_low = float(log_low)
+        self._map = None
         self._device_tables.clear()
+
+    # ------------------------------------------------------------------ the composite map
+    def composite_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """Values and slopes (B, n_cells, N_EMPTY_NODES + N_HIT_NODES) float32 of the calibrated fraction.
+
+        Node positions 0 … N_EMPTY_NODES − 1: empty-cell ranks evenly spaced from 0 to the
+        generated empty share; the rest: the hit nodes in ln f. At a position p the calibrated
+        fraction is ``values[⌊p⌋] + (p − ⌊p⌋)·slopes[⌊p⌋]``.
+        """
+        if not self.fitted:
+            raise RuntimeError("cell calibration: fit_generated has not been run")
+        if self._map is None:
+            assert self.generated_cdf is not None and self.generated_zero is not None
+            ranks = np.linspace(0.0, 1.0, N_EMPTY_NODES)
+            u = np.concatenate(
+                [self.generated_zero.astype(np.float64)[..., None] * ranks, self.generated_cdf.astype(np.float64)],
+                axis=-1,
+            )
+            mapped = reference_quantile(self.reference_quantiles.astype(np.float64), u)
+            mapped = np.maximum(mapped, self.reference_floor[..., None])
+            # ranks within the reference's empty share stay empty: no hits below the reference's smallest
+            zero = self.reference_zero.astype(np.float64)[..., None]
+            values = np.where(u <= zero, 0.0, mapped)
+            # an interval from an empty node to a hit node reads as hits if the reference's empty share
+            # ends in its first half, else as empty (half a node spacing off at most, not biased)
+            crossing = (values[..., :-1] <= 0) & (values[..., 1:] > 0)
+            width = np.maximum(u[..., 1:] - u[..., :-1], 1e-30)
+            early = crossing & ((zero - u[..., :-1]) / width < 0.5)
+            values[..., :-1] = np.where(
+                early, np.broadcast_to(self.reference_floor[..., None], early.shape), values[..., :-1]
+            )
+            slopes = np.diff(values, axis=-1, append=values[..., -1:])
+            slopes[values <= 0] = 0.0  # an interval that starts empty stays empty
+            self._map = (values.astype(np.float32), slopes.astype(np.float32))
+        return self._map
+
+    def position_coefficients(self) -> tuple[float, float]:
+        """(a, c) with node position a·ln f + c for a hit fraction f (the first hit node at N_EMPTY_NODES)."""
+        if self.hit_log_low is None:
+            raise RuntimeError("cell calibration: fit_generated has not been run")
+        scale = (N_HIT_NODES - 1) / -self.hit_log_low
+        return scale, N_EMPTY_NODES - scale * self.hit_log_low
 
     # ------------------------------------------------------------------ applying
     def _tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """Inner bin edges, the map's (value, slope) pairs as one float64 word each, the cells' node offsets."""
         if device not in self._device_tables:
+            values, slopes = self.composite_map()
+            pairs = np.stack([values, slopes], axis=-1).reshape(-1).view(np.float64)  # (value, slope) per word
             self._device_tables[device] = (
                 torch.from_numpy(self.log_edges).to(device),
-                torch.from_numpy(self.generated_quantiles).to(device),
-                torch.from_numpy(self.reference_quantiles).to(device),
-                torch.from_numpy(self.generated_zero).to(device),
-                torch.from_numpy(self.reference_zero).to(device),
-                torch.from_numpy(self.reference_floor).to(device),
+                torch.from_numpy(pairs.copy()).to(device),
+                torch.arange(self.n_cells, dtype=torch.int64, device=device) * N_NODES,
             )
         return self._device_tables[device]
 
     def apply(
-        self, cells_mev: torch.Tensor, incident_mev: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        cells_mev: torch.Tensor,
+        incident_mev: torch.Tensor,
+        generator: torch.Generator | None = None,
+        ranks: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Calibrated cells (N, n_cells) in MeV, same total energy per shower; ``generator`` draws tie ranks."""
-        if not self.fitted:
-            raise RuntimeError("cell calibration: fit_generated has not been run")
-        device = cells_mev.device
-        log_edges, gen_q, ref_q, gen_zero, ref_zero, ref_floor = self._tables(device)
+        """Calibrated cells (N, n_cells) in MeV, same total energy per shower.
+
+        The empty cells' ranks are ``ranks`` (N, n_cells) in [0, 1) if given, else drawn with
+        ``generator`` (:func:`draw_ranks`). Works on the device of ``cells_mev`` in float32 with
+        a few (N, n_cells) buffers; the input is not changed.
+        """
+        log_edges, pairs, cell_offsets = self._tables(cells_mev.device)
+        scale, shift = self.position_coefficients()
         cells = cells_mev.float()
         totals = cells.sum(dim=1, keepdim=True)
-        fractions = cells / totals.clamp_min(1e-30)
-        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(device, torch.float64)).reshape(-1))
-        last = N_LEVELS - 1
-        out = torch.empty_like(fractions)
-        for b in torch.unique(bins).tolist():
-            rows = bins == b
-            f = fractions[rows].T.contiguous()  # (n_cells, n)
-            table = gen_q[b]
-            # generated CDF: piecewise linear through the quantiles
-            upper = torch.searchsorted(table, f, right=True).clamp(1, last)
-            x0, x1 = table.gather(1, upper - 1), table.gather(1, upper)
-            t = ((f - x0) / (x1 - x0).clamp_min(1e-30)).clamp(0.0, 1.0)
-            u = (upper - 1 + t) / last
-            noise = torch.rand(f.shape, device=device, generator=generator)
-            u = torch.where(f <= 0, noise * gen_zero[b].unsqueeze(1), u)
-            # reference quantile function at u
-            position = u * last
-            lower = position.floor().long().clamp(0, last - 1)
-            y0, y1 = ref_q[b].gather(1, lower), ref_q[b].gather(1, lower + 1)
-            mapped = torch.maximum(torch.lerp(y0, y1, position - lower), ref_floor[b].unsqueeze(1))
-            # ranks within the reference's empty share stay empty: no hits below the reference's smallest
-            out[rows] = torch.where(u <= ref_zero[b].unsqueeze(1), torch.zeros_like(mapped), mapped).T
-        out = out / out.sum(dim=1, keepdim=True).clamp_min(1e-30)
-        return (out * totals).to(cells_mev.dtype)
+        # node position of a hit: scale·ln(f) + shift = scale·ln(cells·k/total) with k = e^(shift/scale);
+        # positions below 0 lose to every rank, so cells·k/total is floored at ½ (no log of 0)
+        factor = math.exp(shift / scale) / totals.clamp_min(1e-30)
+        position = torch.mul(cells, factor).clamp_min_(0.5).log_().mul_(scale)
+        if not bool(torch.isfinite(totals).all()):
+            position.nan_to_num_(nan=0.0, posinf=0.0)  # the output row stays NaN/inf through the total
+        if ranks is None:
+            ranks = draw_ranks(position.shape, position.device, generator)
+        spread = ranks.to(position.device, torch.float32).mul(N_EMPTY_NODES - 1)
+        position = torch.maximum(position, spread, out=position).clamp_(max=N_NODES - 1 - _TOP_MARGIN)
+        node = position.to(torch.int64)
+        position.sub_(node)  # now the offset within the node's interval
+        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(log_edges.device, torch.float64)).reshape(-1))
+        node.add_(cell_offsets).add_((bins * (self.n_cells * N_NODES)).unsqueeze(1))
+        gathered = pairs.take(node).view(torch.float32)  # (N, 2·n_cells): value, slope, value, slope, …
+        out = torch.addcmul(gathered[:, 0::2], position, gathered[:, 1::2])
+        norm = out.sum(dim=1, keepdim=True)
+        return out.mul_(totals / norm.clamp_min(1e-30)).to(cells_mev.dtype)
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Plain tensors, loadable with ``torch.load(weights_only=True)``."""
         if not self.fitted:
             raise RuntimeError("cell calibration: fit_generated has not been run")
+        assert self.generated_cdf is not None and self.generated_zero is not None and self.hit_log_low is not None
         return {
             "log_edges": torch.from_numpy(self.log_edges),
             "reference_quantiles": torch.from_numpy(self.reference_quantiles),
-            "generated_quantiles": torch.from_numpy(self.generated_quantiles),
-            "generated_zero": torch.from_numpy(self.generated_zero),
             "reference_zero": torch.from_numpy(self.reference_zero),
             "reference_floor": torch.from_numpy(self.reference_floor),
+            "generated_cdf": torch.from_numpy(self.generated_cdf),
+            "generated_zero": torch.from_numpy(self.generated_zero),
+            "hit_log_low": torch.tensor(self.hit_log_low, dtype=torch.float64),
         }
 
     def check(self, n_cells: int, where: str = "cell_calibration") -> None:
         """ValueError (one line naming the table) unless the tables fit ``n_cells`` cells and make sense.
 
-        Shapes: quantiles (B, n_cells, N_LEVELS), shares and floors (B, n_cells), inner
-        edges (B − 1,); quantiles non-decreasing along the level axis; quantiles, floors
-        and empty shares are energy fractions in [0, 1]; edges in increasing order.
+        Shapes: reference quantiles (B, n_cells, N_LEVELS), generated CDF (B, n_cells,
+        N_HIT_NODES), shares and floors (B, n_cells), inner edges (B − 1,); quantiles and CDF
+        non-decreasing along their last axis; quantiles, floors, CDF values and empty shares
+        in [0, 1]; edges in increasing order; the first CDF node ln f_lo < 0.
         """
         reference = torch.from_numpy(self.reference_quantiles)
         if reference.dim() != 3 or reference.shape[0] < 1:
@@ -231,13 +369,21 @@ class CellCalibration:
             raise ValueError(f"{where}.reference_quantiles has shape {found}, expected (bins, {n_cells}, {N_LEVELS})")
         n_bins = reference.shape[0]
         cells = f"{n_bins} energy bins, {n_cells} cells"
-        tables = {"reference_quantiles": reference}
-        if self.generated_quantiles is not None:
-            tables["generated_quantiles"] = torch.from_numpy(self.generated_quantiles)
-        for name, table in tables.items():
-            check_shape(table, (n_bins, n_cells, N_LEVELS), f"{where}.{name}", f"{cells}, {N_LEVELS} levels")
-            check_range(table, 0.0, 1.0 + FRACTION_ATOL, f"{where}.{name}", "energy fractions")
-            check_non_decreasing(table, f"{where}.{name}")
+        check_shape(
+            reference, (n_bins, n_cells, N_LEVELS), f"{where}.reference_quantiles", f"{cells}, {N_LEVELS} levels"
+        )
+        check_range(reference, 0.0, 1.0 + FRACTION_ATOL, f"{where}.reference_quantiles", "energy fractions")
+        check_non_decreasing(reference, f"{where}.reference_quantiles")
+        if self.generated_cdf is not None:
+            cdf = torch.from_numpy(self.generated_cdf)
+            check_shape(cdf, (n_bins, n_cells, N_HIT_NODES), f"{where}.generated_cdf", f"{cells}, {N_HIT_NODES} nodes")
+            check_range(cdf, 0.0, 1.0, f"{where}.generated_cdf", "shares")
+            check_non_decreasing(cdf, f"{where}.generated_cdf")
+        if self.hit_log_low is not None and not (math.log(MIN_HIT_FRACTION) <= self.hit_log_low < 0):
+            raise ValueError(
+                f"{where}.hit_log_low is {self.hit_log_low:g}, expected ln f of the first node in "
+                f"[{math.log(MIN_HIT_FRACTION):.2f}, 0)"
+            )
         shares = {"reference_zero": self.reference_zero, "reference_floor": self.reference_floor}
         if self.generated_zero is not None:
             shares["generated_zero"] = self.generated_zero
@@ -251,13 +397,44 @@ class CellCalibration:
         check_non_decreasing(edges, f"{where}.log_edges")
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> CellCalibration:
+    def from_state_dict(cls, state: dict[str, torch.Tensor], where: str = "cell_calibration") -> CellCalibration:
+        """From :meth:`state_dict`; an older state with ``generated_quantiles`` is converted (checked first)."""
         tables = {key: value.cpu().numpy() for key, value in state.items()}
-        return cls(
-            tables["log_edges"],
-            tables["reference_quantiles"],
-            tables["reference_zero"],
-            tables["reference_floor"],
-            tables["generated_quantiles"],
-            tables["generated_zero"],
+        calibration = cls(
+            tables["log_edges"], tables["reference_quantiles"], tables["reference_zero"], tables["reference_floor"]
         )
+        if "generated_cdf" in tables:
+            calibration._set_generated(
+                tables["generated_cdf"], tables["generated_zero"], float(tables["hit_log_low"].reshape(()))
+            )
+        else:
+            calibration._set_generated(
+                *_cdf_from_quantiles(tables["generated_quantiles"], tables["generated_zero"], calibration, where)
+            )
+        return calibration
+
+
+def _cdf_from_quantiles(
+    quantiles: np.ndarray, zero: np.ndarray, calibration: CellCalibration, where: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Generated CDF at the hit nodes from generated quantiles (B, n_cells, N_LEVELS) (older checkpoints).
+
+    The older map read F_gen linearly between the quantiles; here it is read at the nodes.
+    """
+    table = torch.from_numpy(np.ascontiguousarray(quantiles, np.float32))
+    shape = calibration.reference_quantiles.shape
+    check_shape(table, shape, f"{where}.generated_quantiles", "the shape of reference_quantiles")
+    check_range(table, 0.0, 1.0 + FRACTION_ATOL, f"{where}.generated_quantiles", "energy fractions")
+    check_non_decreasing(table, f"{where}.generated_quantiles")
+    zero_table = torch.from_numpy(np.ascontiguousarray(zero, np.float32))
+    check_shape(zero_table, shape[:2], f"{where}.generated_zero", "the shape of reference_zero")
+    check_range(zero_table, 0.0, 1.0, f"{where}.generated_zero", "shares")
+    hits = quantiles[quantiles > 0]
+    log_low = min(math.log(max(float(hits.min()) if hits.size else 1.0, MIN_HIT_FRACTION)), -1e-3)
+    nodes = torch.from_numpy(np.exp(hit_nodes(log_low)).astype(np.float32)).expand(*shape[:2], N_HIT_NODES)
+    last = N_LEVELS - 1
+    upper = torch.searchsorted(table, nodes.contiguous(), right=True).clamp(1, last)
+    x0, x1 = table.gather(-1, upper - 1), table.gather(-1, upper)
+    t = ((nodes - x0) / (x1 - x0).clamp_min(1e-30)).clamp(0.0, 1.0)
+    cdf = ((upper - 1 + t) / last).numpy()
+    return np.maximum(cdf, np.asarray(zero, np.float32)[..., None]), zero, log_low

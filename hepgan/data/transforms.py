@@ -193,11 +193,8 @@ class ShowerTransform:
             return tuple(tables)
         if len(tables[0]) == 1:
             return tuple(t[0] for t in tables)
-        xp = self.response_log_energy.to(device)
-        log_e = torch.clamp(torch.log(incident_mev.to(device, torch.float64)), xp[0], xp[-1])
-        idx = torch.clamp(torch.searchsorted(xp, log_e, right=True) - 1, 0, len(xp) - 2)
-        w = ((log_e - xp[idx]) / (xp[idx + 1] - xp[idx])).to(dtype).unsqueeze(1)
-        return tuple(torch.lerp(t[idx], t[idx + 1], w) for t in tables)
+        weights = interpolation_weights(self.response_log_energy.to(device), incident_mev.to(device), dtype)
+        return tuple(weights @ t for t in tables)
 
     def _cell_tables(
         self, incident_mev: torch.Tensor, device: torch.device, dtype: torch.dtype
@@ -226,16 +223,23 @@ class ShowerTransform:
         dtype = features.dtype
         device = features.device
         work = torch.float64 if dtype == torch.float64 else torch.float32
-        feats = features.to(work)
-        mu, sigma = self._response_params(incident_mev)
-        response = torch.clamp(mu.to(work) + sigma.to(work) * feats[:, 0] / self.response_scale, min=0.0)
-        mean, std, cap = self._cell_tables(incident_mev, device, work)
-        fractions = raw_fractions(feats[:, 1:], mean, std, cap, self.fraction_epsilon, in_place=True)
+        incident = incident_mev.to(device, torch.float64)
+        mu, sigma = self._response_params(incident)
+        response = torch.clamp(mu + sigma * features[:, 0].to(torch.float64) / self.response_scale, min=0.0)
+        mean, std, cap = self._cell_tables(incident, device, work)
+        # ln(f + ε) = x·s + m, capped; f = e^(…) − ε; one (N, n_cells) buffer from here on
+        x = features[:, 1:].to(work)
+        fractions = torch.addcmul(mean, x, std, out=mean) if mean.shape == x.shape else torch.addcmul(mean, x, std)
+        if cap is not None:
+            fractions = torch.minimum(fractions, cap, out=fractions)
+        fractions.exp_().sub_(self.fraction_epsilon)
         if self.empty_cell_cut:
             fractions.masked_fill_(fractions < self.fraction_epsilon, 0.0)
+        else:
+            fractions.clamp_(min=0.0)
         norm = fractions.sum(dim=1)
-        energy = response * incident_mev.to(device, work) / torch.where(norm > 0, norm, torch.ones_like(norm))
-        cells = fractions.mul_(energy.unsqueeze(1))
+        energy = response * incident / torch.where(norm > 0, norm, torch.ones_like(norm))
+        cells = fractions.mul_(energy.to(work).unsqueeze(1))
         if self.empty_cell_cut and self.min_cell_mev > 0:
             cells.masked_fill_(cells < self.min_cell_mev * (1.0 - MIN_CELL_RTOL), 0.0)
         return cells.to(dtype)
@@ -342,6 +346,22 @@ class ShowerTransform:
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
         return transform
+
+
+def interpolation_weights(knots: torch.Tensor, incident_mev: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(N, B) weights of linear interpolation in ln E between B knots (ln(E/MeV)), constant beyond the ends.
+
+    A table (B, width) at the incident energies is ``weights @ table``: one matrix product
+    instead of gathering and blending two rows per shower.
+    """
+    n_knots = len(knots)
+    log_e = torch.clamp(torch.log(incident_mev.to(torch.float64)).reshape(-1), knots[0], knots[-1])
+    idx = torch.clamp(torch.searchsorted(knots, log_e, right=True) - 1, 0, n_knots - 2)
+    w = (log_e - knots[idx]) / (knots[idx + 1] - knots[idx])
+    weights = torch.zeros(len(log_e), n_knots, dtype=dtype, device=log_e.device)
+    weights.scatter_(1, idx.unsqueeze(1), (1.0 - w).to(dtype).unsqueeze(1))
+    weights.scatter_add_(1, (idx + 1).unsqueeze(1), w.to(dtype).unsqueeze(1))
+    return weights
 
 
 def energy_bins(log_e: np.ndarray, n_bins: int) -> tuple[np.ndarray, int]:

@@ -84,7 +84,7 @@ class EventGenerator(TrainedGenerator[EventModelState]):
         """Standardised features (N, n_features), float32 on the device, for latent vectors (N, latent_dim)."""
         noise = noise.to(self.device, torch.float32)
         cond = noise.new_zeros(len(noise), 0)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with self.autocast():
             features = self.network(noise, cond)
         return features.float()
 

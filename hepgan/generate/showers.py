@@ -7,9 +7,9 @@
     showers = gen.sample(np.full(1000, 65536.0), seed=1)   # (1000, 368) MeV
 
 :meth:`ShowerGenerator.cells_from_noise` is the one sampling function of the calorimeter
-domain, at generation precision (bf16 autocast on GPUs): ``hepgan generate``, the
-in-training evaluator, the cell-calibration fit, the latent walk and the export check all
-go through it. :func:`generate_showers_to_file` streams any number of showers to an
+domain, at generation precision (``generation.precision``: bf16 autocast where the hardware
+has bf16): ``hepgan generate``, the in-training evaluator, the cell-calibration fit, the
+latent walk and the export check all go through it. :func:`generate_showers_to_file` streams any number of showers to an
 HDF5/ROOT file with flat memory.
 """
 
@@ -120,7 +120,7 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
         noise = noise.to(self.device, torch.float32)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with self.autocast():
             features = self.network(noise, cond)
         cells = self.transform.inverse(features.float(), incident)
         if calibrate and self.calibration is not None and self.calibration.fitted:

@@ -10,7 +10,7 @@ from torch import nn
 from typing_extensions import Self
 
 from hepgan.config import RunConfig
-from hepgan.device import select_device
+from hepgan.device import select_device, use_bfloat16
 from hepgan.training.checkpoint import load_checkpoint
 
 ModelT = TypeVar("ModelT")
@@ -39,6 +39,12 @@ class TrainedGenerator(Generic[ModelT]):
         self.step = int(step)
         self.source = source
         self.latent_dim = config.model.latent_dim
+        self.bfloat16 = use_bfloat16(config.generation.precision, self.device)
+        """The network runs under bf16 autocast (``generation.precision``; auto: where the hardware has bf16)."""
+
+    def autocast(self) -> torch.autocast:
+        """The generation precision's autocast context for the network's forward pass."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16)
 
     @classmethod
     def from_state(
