@@ -111,11 +111,13 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         incident_mev: torch.Tensor,
         generator: torch.Generator | None = None,
         calibrate: bool = True,
+        ranks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk.
 
-        With a cell calibration (and ``calibrate``) it is applied; ``generator`` then draws
-        the ranks of empty cells (:mod:`hepgan.data.calibration`).
+        With a cell calibration (and ``calibrate``) it is applied; the empty cells' ranks are
+        ``ranks`` (N, n_cells) in [0, 1) when given, else drawn with ``generator``
+        (:mod:`hepgan.data.calibration`).
         """
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
@@ -124,7 +126,7 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
             features = self.network(noise, cond)
         cells = self.transform.inverse(features.float(), incident)
         if calibrate and self.calibration is not None and self.calibration.fitted:
-            cells = self.calibration.apply(cells, incident, generator)
+            cells = self.calibration.apply(cells, incident, generator, ranks)
         return cells
 
     def sample(self, incident_mev: np.ndarray, seed: int | None = None, batch_size: int = 10_000) -> ShowerBatch:
