@@ -1,12 +1,16 @@
-"""Generation speed in ms/shower (CaloChallenge protocol: batch sizes 1, 100, 10000), next to the
-GFlash reference simulator measured in the same run, and the end-to-end rate to an HDF5 file.
+"""Generation speed in ms/shower (CaloChallenge protocol: batch sizes 1, 100, 10000), raw and with the
+cell calibration, next to the GFlash reference simulator measured in the same run, the exported
+ONNX graph under onnxruntime, and the end-to-end rate to an HDF5 file.
 
     python benchmarks/generation_speed.py [--checkpoint RUN_OR_FILE] [--n-file 1e6]
     python benchmarks/generation_speed.py --compression-table [--n-table 1e5]
 
-Prints one table: device, batch size, ms/shower of the GAN, ms/shower of the reference
-simulator on the same spectrum, and their ratio (simulator / GAN = speed-up). Also prints
-the published CaloChallenge dataset-1-photon timings when ../shared/data is present.
+Prints one table: device, batch size, ms/shower of the GAN without and with the cell
+calibration (network at ``generation.precision``), the calibration's share, ms/shower of the
+reference simulator on the same spectrum, and the speed-up (simulator / calibrated GAN). Then
+the ONNX export time and onnxruntime ms/shower (CPU, calibration inside the graph) when the
+``onnx`` extra is installed, ``hepgan generate`` end to end to HDF5, and the published
+CaloChallenge dataset-1-photon timings when ../shared/data is present.
 
 ``--compression-table`` prints instead, for each ``generation.compression`` choice (``none``,
 ``gzip``: h5py's gzip at its default level 4), the size of ``--n-table`` generated showers in
@@ -44,7 +48,8 @@ PUBLISHED = (
 
 
 def time_gan(generator: ShowerGenerator, spectrum: EnergySpectrum, batch: int, n_total: int) -> float:
-    """ms/shower for in-memory generation (network + inverse preprocessing) at one batch size."""
+    """ms/shower for in-memory generation (network + inverse preprocessing + the generator's calibration, if
+    set) at one batch size."""
     rng = np.random.default_rng(0)
     torch_rng = torch.Generator(device=generator.device).manual_seed(0)
     batches = [torch.from_numpy(spectrum.sample(batch, rng)) for _ in range(max(1, n_total // batch))]
@@ -151,10 +156,25 @@ def compression_table(checkpoint: Path, n: int, repeats: int = 2) -> None:
 
 
 def published_rows() -> list[dict[str, str]]:
+    """The published ds1-photon entries with CPU timings, each model once (the file repeats some rows)."""
     if not PUBLISHED.is_file():
         return []
     with open(PUBLISHED, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["dataset"] == "ds1_photons" and row["time CPU 10000"]]
+        rows = [row for row in csv.DictReader(handle) if row["dataset"] == "ds1_photons" and row["time CPU 10000"]]
+    return list({row["submission name"]: row for row in rows}.values())
+
+
+def onnx_table(checkpoint: Path) -> None:
+    """Export time and onnxruntime ms/shower on the CPU (needs the ``onnx`` extra and onnxruntime)."""
+    try:
+        from onnx_speed import onnx_timings
+    except ImportError as exc:
+        print(f"\nONNX: not measured ({exc})")
+        return
+    timings = onnx_timings(checkpoint)
+    print(f"\nONNX graph (calibration inside, float32): export {timings['export_s']:.1f} s; onnxruntime CPU ms/shower:")
+    for batch, ms in timings["ms_per_shower"].items():
+        print(f"  batch {batch:6d}: {ms:.5f}")
 
 
 def main() -> None:
@@ -190,13 +210,24 @@ def main() -> None:
     print(
         f"\nreference simulator (GFlash, CPU, {args.n_sim} showers of the training spectrum): {sim_ms:.2f} ms/shower\n"
     )
-    print(f"{'device':6s} {'batch':>6s} {'GAN ms/shower':>14s} {'sim ms/shower':>14s} {'speed-up':>10s}")
+    precision = "bf16" if cpu_generator.bfloat16 else "float32"
+    print(f"network precision (generation.precision = {cpu_generator.config.generation.precision}): {precision} on CPU")
+    print(
+        f"{'device':6s} {'batch':>6s} {'raw ms/shower':>14s} {'calibrated':>11s} {'calib. share':>13s} "
+        f"{'sim ms/shower':>14s} {'speed-up':>10s}"
+    )
     for device in devices:
         generator = cpu_generator if device == "cpu" else ShowerGenerator.from_checkpoint(checkpoint, device=device)
+        calibration = generator.calibration
         for batch in (1, 100, 10_000):
             n_total = {1: 300, 100: 5_000, 10_000: 50_000}[batch]
-            ms = time_gan(generator, spectrum, batch, n_total)
-            print(f"{device:6s} {batch:6d} {ms:14.5f} {sim_ms:14.2f} {sim_ms / ms:10.0f}x")
+            generator.calibration = None
+            raw = time_gan(generator, spectrum, batch, n_total)
+            generator.calibration = calibration
+            ms = time_gan(generator, spectrum, batch, n_total) if calibration is not None else raw
+            share = 1 - raw / ms
+            print(f"{device:6s} {batch:6d} {raw:14.5f} {ms:11.5f} {share:13.0%} {sim_ms:14.2f} {sim_ms / ms:10.0f}x")
+    onnx_table(checkpoint)
 
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from hepgan.data.calibration import CellCalibration
+from hepgan.data.calibration import CellCalibration, draw_ranks
 from hepgan.domains import train
 from hepgan.generate import ShowerGenerator
 
@@ -127,3 +127,94 @@ def test_training_stores_and_generation_applies_the_calibration(tmp_path: Path, 
     raw = generator.sample(incident, seed=4).showers_mev
     assert np.asarray(calibrated).sum(axis=1) == pytest.approx(np.asarray(raw).sum(axis=1), rel=1e-4)
     assert not np.allclose(calibrated, raw)
+
+
+def log_uniform_pair(rng: np.random.Generator, n: int, low: float, high: float) -> np.ndarray:
+    """(n, 2) cells: a core of 100 MeV and a second cell whose energy over the core is log-uniform in [low, high]."""
+    ratio = np.exp(rng.uniform(np.log(low), np.log(high), n))
+    return np.c_[np.full(n, 100.0), 100.0 * ratio]
+
+
+def test_grid_map_is_the_analytic_quantile_map():
+    """Generated ratio log-uniform in [1e-4, 1e-2], reference in [1e-3, 1e-1]: the exact map multiplies the
+    second cell's share by about 10 (the core's distribution is the same on both sides, up to the shares' own
+    spread). The grid (CDF nodes in ln f) must reproduce it to the fit's sampling error."""
+    rng = np.random.default_rng(11)
+    inc = np.full(40_000, 5e3)
+    ref = log_uniform_pair(rng, 40_000, 1e-3, 1e-1)
+    calibration, energies = CellCalibration.from_reference(chunks(ref, inc, size=10_000), max_per_bin=40_000)
+    calibration.fit_generated(log_uniform_pair(rng, 40_000, 1e-4, 1e-2), np.full(40_000, 5e3))
+    test = log_uniform_pair(rng, 5000, 1.5e-4, 0.8e-2)  # away from the ends, where the maps are clipped
+    out = calibration.apply(torch.from_numpy(test), torch.from_numpy(np.full(5000, 5e3))).numpy()
+    f_gen, f_out = fractions(test)[:, 1], fractions(out)[:, 1]
+    # the exact map: rank u of the generated share, then the reference share at u (both distributions known)
+    u = (np.log(test[:, 1] / test[:, 0]) - np.log(1e-4)) / np.log(100.0)
+    ratio_ref = np.exp(np.log(1e-3) + u * np.log(100.0))
+    f_exact = ratio_ref / (1 + ratio_ref)
+    relative = f_out / f_exact - 1
+    assert np.median(np.abs(relative)) < 0.02 and np.max(np.abs(relative)) < 0.08
+    assert np.median(f_out / f_gen) == pytest.approx(10.0, rel=0.1)
+
+
+@pytest.mark.parametrize(("generated_rate", "reference_rate"), [(0.2, 0.5), (0.6, 0.35)])
+def test_occupancy_becomes_the_references(generated_rate: float, reference_rate: float):
+    """More or fewer empty cells than the reference: the calibrated share of hits is the reference's, to
+    half a node spacing of the empty ranks plus the statistical error."""
+    rng = np.random.default_rng(12)
+    inc = np.full(20_000, 5e3)
+    ref = showers(rng, 20_000, reference_rate, 5.0)
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc, size=5000), max_per_bin=20_000)
+    calibration.fit_generated(showers(rng, 20_000, generated_rate, 5.0), inc)
+    test = showers(rng, 20_000, generated_rate, 5.0)
+    out = calibration.apply(torch.from_numpy(test), torch.from_numpy(inc), torch.Generator().manual_seed(3)).numpy()
+    occupancy = np.mean(out[:, 2] > 0)
+    error = 3 * np.sqrt(reference_rate * (1 - reference_rate) / 20_000) * np.sqrt(3)  # ref, fit and test samples
+    assert occupancy == pytest.approx(reference_rate, abs=error + 0.5 / 63)
+
+
+def test_given_ranks_replace_the_generator_and_drawn_ranks_are_uniform():
+    rng = np.random.default_rng(13)
+    inc = np.full(3000, 5e3)
+    ref = showers(rng, 3000, 0.5, 5.0)
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
+    calibration.fit_generated(showers(rng, 6000, 0.2, 5.0), np.full(6000, 5e3))
+    test, test_inc = torch.from_numpy(showers(rng, 500, 0.2, 5.0)), torch.from_numpy(np.full(500, 5e3))
+    ranks = torch.rand(500, 3, generator=torch.Generator().manual_seed(1))
+    first = calibration.apply(test, test_inc, torch.Generator().manual_seed(5), ranks=ranks)
+    assert torch.equal(first, calibration.apply(test, test_inc, torch.Generator().manual_seed(6), ranks=ranks))
+    drawn = draw_ranks((200_000,), torch.device("cpu"), torch.Generator().manual_seed(7))
+    assert drawn.dtype == torch.float32 and 0 < float(drawn.min()) and float(drawn.max()) < 1
+    assert stats.kstest(drawn.numpy(), "uniform").pvalue > 0.001
+    again = draw_ranks((200_000,), torch.device("cpu"), torch.Generator().manual_seed(7))
+    assert torch.equal(drawn, again)
+
+
+def test_older_quantile_state_is_converted_and_checked():
+    """A state with generated quantiles (older checkpoints) loads onto the node grid; a decreasing table is refused."""
+    rng = np.random.default_rng(14)
+    inc = np.full(3000, 5e3)
+    ref = showers(rng, 3000, 0.3, 5.0)
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
+    generated = fractions(showers(rng, 6000, 0.3, 5.0))
+    levels = np.linspace(0.0, 1.0, calibration.reference_quantiles.shape[-1])
+    state = {
+        "log_edges": torch.from_numpy(calibration.log_edges),
+        "reference_quantiles": torch.from_numpy(calibration.reference_quantiles),
+        "reference_zero": torch.from_numpy(calibration.reference_zero),
+        "reference_floor": torch.from_numpy(calibration.reference_floor),
+        "generated_quantiles": torch.from_numpy(np.quantile(generated, levels, axis=0).T[None].astype(np.float32)),
+        "generated_zero": torch.from_numpy((generated <= 0).mean(axis=0)[None].astype(np.float32)),
+    }
+    converted = CellCalibration.from_state_dict(state)
+    converted.check(3)
+    calibration.fit_generated(generated, np.full(6000, 5e3))
+    # the converted map (the quantiles' CDF read at its nodes) calibrates like a fresh fit on the same showers
+    test, test_inc = torch.from_numpy(showers(rng, 2000, 0.3, 5.0)), torch.from_numpy(np.full(2000, 5e3))
+    ranks = torch.rand(2000, 3, generator=torch.Generator().manual_seed(2))
+    a, b = (fractions(c.apply(test, test_inc, ranks=ranks).numpy()) for c in (converted, calibration))
+    assert np.mean((a > 0) != (b > 0)) < 0.01
+    hits = (a > 0) & (b > 0)
+    assert np.median(np.abs(a[hits] / b[hits] - 1)) < 0.01
+    state["generated_quantiles"][0, 1, 40] = 0.9
+    with pytest.raises(ValueError, match="cell_calibration.generated_quantiles decreases"):
+        CellCalibration.from_state_dict(state)

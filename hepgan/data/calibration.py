@@ -20,12 +20,13 @@ Tables, per incident-energy bin b and cell i:
 - fitted once from training showers: the reference quantiles at :data:`N_LEVELS` levels, the
   empty share and the smallest hit;
 - refitted for each checkpoint from the generator: the empty share and the generated CDF at
-  :data:`N_HIT_NODES` nodes evenly spaced in ln f from the smallest generated hit fraction
-  f_lo to 1 (F_gen is linear in ln f between nodes);
+  :data:`N_HIT_NODES` nodes evenly spaced in ln f from the cell's smallest to its largest
+  generated hit fraction in that bin, f_lo to f_hi (F_gen is linear in ln f between nodes; a
+  core cell whose fraction spreads over ±20 % gets nodes 0.3 % apart);
 - derived from both (not stored): the composite map f → F_ref⁻¹(F_gen(f)) at those nodes and
   at :data:`N_EMPTY_NODES` evenly spaced empty-cell ranks, as values and slopes.
 
-Applying it needs no search: a hit's node position is a·ln f + c, an empty cell's is its rank
+Applying it needs no search: a hit's node position is a·ln f + c (a, c per bin and cell), an empty cell's is its rank
 r ∈ [0, 1) times (N_EMPTY_NODES − 1), and the calibrated fraction is value + slope·(position −
 node), read with one flat gather: about 15 passes over the showers, the same operations on
 CPU, GPU and in the exported ONNX graph (:mod:`hepgan.export`). Hit fractions below f_lo
@@ -33,11 +34,12 @@ fall below the hit nodes and are mapped as empty cells of that rank (an empty ce
 rank is larger takes its random rank instead). The one interval per cell in which the
 reference's empty share ends reads all empty or all hits, whichever holds for its larger
 half: where it ends decides at most half a node spacing (1/126 of the generated empty
-share among empty cells; half a hit node, 1/254 of ln f_lo, among hits), in either direction.
+share among empty cells; half a hit node among hits), in either direction.
 
-Memory: the stored tables hold B·C·(N_LEVELS + N_HIT_NODES + 3) float32 numbers, the
-derived map 2·B·C·(N_EMPTY_NODES + N_HIT_NODES) (B energy bins, C cells): for the
-dataset-1 photon geometry (B = 15, C = 369) 1.9 MB stored and 2.6 MB derived.
+Memory: the stored tables hold B·C·(N_LEVELS + N_HIT_NODES + 5) float32 numbers, the
+derived map 2·B·C·(N_EMPTY_NODES + N_HIT_NODES) plus 2·B·C position coefficients (B energy
+bins, C cells): for the dataset-1 photon geometry (B = 15, C = 369) 5.2 MB stored and 8.5 MB
+derived.
 
 Bins are incident-energy ranges in ln E: one per distinct energy for discrete spectra,
 else quantile bins. Checkpoints written before the generated CDF was tabulated store the
@@ -67,6 +69,10 @@ RANK_LEVELS = 65536
 """Empty-cell ranks drawn on the CPU take this many values (16 random bits each)."""
 MIN_HIT_FRACTION = 1e-12
 """The CDF nodes start no lower than this energy fraction (smaller hits count as the smallest node)."""
+MIN_LOG_WIDTH = 2e-3
+"""Node ranges narrower than this in ln f (a cell with one hit value) are widened to it."""
+_FLOOR_FRACTION = 1e-30
+"""Fractions are floored here before the logarithm: an empty cell's position lies far below 0."""
 MAX_ENERGY_BINS = 20
 """At most this many distinct incident energies: one bin per energy; more: this many quantile bins
 (:func:`hepgan.data.transforms.energy_bins`)."""
@@ -89,9 +95,30 @@ def _contiguous_or_none(table: np.ndarray | None) -> np.ndarray | None:
     return None if table is None else np.ascontiguousarray(table, dtype=np.float32)
 
 
-def hit_nodes(log_low: float, n_nodes: int = N_HIT_NODES) -> np.ndarray:
-    """ln f at the generated CDF's nodes: ``n_nodes`` evenly spaced from ``log_low`` to 0 (f = 1)."""
-    return np.linspace(log_low, 0.0, n_nodes)
+def hit_log_ranges(fractions_by_bin: list[np.ndarray]) -> np.ndarray:
+    """(B, n_cells, 2) ln f of the smallest and largest hit per bin and cell, from fractions (N_b, n_cells) per bin.
+
+    Bounded below by :data:`MIN_HIT_FRACTION`, at least :data:`MIN_LOG_WIDTH` wide; cells without
+    hits get the whole range [ln MIN_HIT_FRACTION, 0].
+    """
+    ranges = []
+    for part in fractions_by_bin:
+        hits = part > 0
+        with np.errstate(divide="ignore"):
+            low = np.log(np.where(hits, part, np.inf).min(axis=0)) if len(part) else np.full(part.shape[1], np.inf)
+            high = np.log(np.where(hits, part, 0.0).max(axis=0)) if len(part) else np.full(part.shape[1], -np.inf)
+        empty = ~np.isfinite(low)
+        low = np.where(empty, math.log(MIN_HIT_FRACTION), np.maximum(low, math.log(MIN_HIT_FRACTION)))
+        high = np.where(empty, 0.0, np.maximum(high, low))
+        middle, half = 0.5 * (low + high), np.maximum(0.5 * (high - low), 0.5 * MIN_LOG_WIDTH)
+        ranges.append(np.stack([middle - half, middle + half], axis=-1))
+    return np.stack(ranges).astype(np.float64)
+
+
+def hit_nodes(log_range: np.ndarray) -> np.ndarray:
+    """ln f at the generated CDF's nodes (..., N_HIT_NODES), evenly spaced over ``log_range`` (..., 2)."""
+    steps = np.linspace(0.0, 1.0, N_HIT_NODES)
+    return log_range[..., :1] + (log_range[..., 1:] - log_range[..., :1]) * steps
 
 
 def reference_quantile(quantiles: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -131,20 +158,20 @@ class CellCalibration:
         reference_floor: np.ndarray,
         generated_cdf: np.ndarray | None = None,
         generated_zero: np.ndarray | None = None,
-        hit_log_low: float | None = None,
+        hit_log_range: np.ndarray | None = None,
     ) -> None:
         """``log_edges``: (B − 1,) inner bin edges in ln(E/MeV); ``reference_quantiles`` (B, n_cells,
         N_LEVELS); ``*_zero``: (B, n_cells) share of empty cells; ``reference_floor``: (B, n_cells)
         smallest non-zero reference fraction (0 where the cell is always empty); ``generated_cdf``
         (B, n_cells, N_HIT_NODES): share of generated showers with f ≤ each node, the empty ones
-        included; ``hit_log_low``: ln f at the first node."""
+        included; ``hit_log_range`` (B, n_cells, 2): ln f at the first and last node."""
         self.log_edges = np.asarray(log_edges, dtype=np.float64)
         self.reference_quantiles = np.ascontiguousarray(reference_quantiles, dtype=np.float32)
         self.reference_zero = np.ascontiguousarray(reference_zero, dtype=np.float32)
         self.reference_floor = np.ascontiguousarray(reference_floor, dtype=np.float32)
         self.generated_cdf = _contiguous_or_none(generated_cdf)
         self.generated_zero = _contiguous_or_none(generated_zero)
-        self.hit_log_low = None if hit_log_low is None else float(hit_log_low)
+        self.hit_log_range = None if hit_log_range is None else np.asarray(hit_log_range, dtype=np.float64)
         self._map: tuple[np.ndarray, np.ndarray] | None = None
         self._device_tables: dict[torch.device, tuple[torch.Tensor, ...]] = {}
 
@@ -220,31 +247,30 @@ class CellCalibration:
         """Generated CDF tables and empty shares from generated showers (N, n_cells) at ``incident_mev`` (MeV)."""
         bins = self.bin_of(incident_mev)
         fractions = _fractions(np.asarray(cells_mev))
-        hits = fractions[fractions > 0]
-        log_low = math.log(max(float(hits.min()) if hits.size else 1.0, MIN_HIT_FRACTION))
-        log_low = min(log_low, -1e-3)  # at least a sliver of range below f = 1
-        step = -log_low / (N_HIT_NODES - 1)
+        parts = [fractions[bins == b] for b in range(self.n_bins)]
+        for b, part in enumerate(parts):
+            if not len(part):
+                raise ValueError(f"cell calibration: no generated showers in energy bin {b}")
+        log_range = hit_log_ranges(parts)
         n_cells = fractions.shape[1]
         cdf = np.empty((self.n_bins, n_cells, N_HIT_NODES), np.float32)
         zero = np.empty((self.n_bins, n_cells), np.float32)
         cell_offsets = np.arange(n_cells) * N_HIT_NODES
-        for b in range(self.n_bins):
-            part = fractions[bins == b]
-            if not len(part):
-                raise ValueError(f"cell calibration: no generated showers in energy bin {b}")
+        for b, part in enumerate(parts):
+            low, high = log_range[b, :, 0], log_range[b, :, 1]
             empty = part <= 0
             with np.errstate(divide="ignore"):
-                node = np.ceil((np.log(part) - log_low) / step)  # first node at or above f
+                node = np.ceil((np.log(part) - low) / (high - low) * (N_HIT_NODES - 1))  # first node at or above f
             node = np.clip(np.where(empty, 0, node), 0, N_HIT_NODES - 1).astype(np.int64)
             flat = (node + cell_offsets)[~empty]
             counts = np.bincount(flat, minlength=n_cells * N_HIT_NODES).reshape(n_cells, N_HIT_NODES)
             cdf[b] = (empty.sum(axis=0)[:, None] + np.cumsum(counts, axis=1)) / len(part)
             zero[b] = empty.mean(axis=0)
-        self._set_generated(cdf, zero, log_low)
+        self._set_generated(cdf, zero, log_range)
 
-    def _set_generated(self, cdf: np.ndarray, zero: np.ndarray, log_low: float) -> None:
+    def _set_generated(self, cdf: np.ndarray, zero: np.ndarray, log_range: np.ndarray) -> None:
         self.generated_cdf, self.generated_zero = _contiguous_or_none(cdf), _contiguous_or_none(zero)
-        self.hit_log_low = float(log_low)
+        self.hit_log_range = np.asarray(log_range, dtype=np.float64)
         self._map = None
         self._device_tables.clear()
 
@@ -283,21 +309,27 @@ class CellCalibration:
             self._map = (values.astype(np.float32), slopes.astype(np.float32))
         return self._map
 
-    def position_coefficients(self) -> tuple[float, float]:
-        """(a, c) with node position a·ln f + c for a hit fraction f (the first hit node at N_EMPTY_NODES)."""
-        if self.hit_log_low is None:
+    def position_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """(a, c), each (B, n_cells) float32: a hit fraction f's node position is a·ln f + c (first hit node at
+        N_EMPTY_NODES, last at N_NODES − 1)."""
+        if self.hit_log_range is None:
             raise RuntimeError("cell calibration: fit_generated has not been run")
-        scale = (N_HIT_NODES - 1) / -self.hit_log_low
-        return scale, N_EMPTY_NODES - scale * self.hit_log_low
+        low, high = self.hit_log_range[..., 0], self.hit_log_range[..., 1]
+        scale = (N_HIT_NODES - 1) / (high - low)
+        return scale.astype(np.float32), (N_EMPTY_NODES - scale * low).astype(np.float32)
 
     # ------------------------------------------------------------------ applying
     def _tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
-        """Inner bin edges, the map's (value, slope) pairs as one float64 word each, the cells' node offsets."""
+        """Inner bin edges, position coefficients (B, n_cells), the map's (value, slope) pairs as one float64 word
+        each, the cells' node offsets."""
         if device not in self._device_tables:
             values, slopes = self.composite_map()
             pairs = np.stack([values, slopes], axis=-1).reshape(-1).view(np.float64)  # (value, slope) per word
+            scale, shift = self.position_coefficients()
             self._device_tables[device] = (
                 torch.from_numpy(self.log_edges).to(device),
+                torch.from_numpy(scale).to(device),
+                torch.from_numpy(shift).to(device),
                 torch.from_numpy(pairs.copy()).to(device),
                 torch.arange(self.n_cells, dtype=torch.int64, device=device) * N_NODES,
             )
@@ -316,23 +348,21 @@ class CellCalibration:
         ``generator`` (:func:`draw_ranks`). Works on the device of ``cells_mev`` in float32 with
         a few (N, n_cells) buffers; the input is not changed.
         """
-        log_edges, pairs, cell_offsets = self._tables(cells_mev.device)
-        scale, shift = self.position_coefficients()
+        log_edges, scale, shift, pairs, cell_offsets = self._tables(cells_mev.device)
         cells = cells_mev.float()
         totals = cells.sum(dim=1, keepdim=True)
-        # node position of a hit: scale·ln(f) + shift = scale·ln(cells·k/total) with k = e^(shift/scale);
-        # positions below 0 lose to every rank, so cells·k/total is floored at ½ (no log of 0)
-        factor = math.exp(shift / scale) / totals.clamp_min(1e-30)
-        position = torch.mul(cells, factor).clamp_min_(0.5).log_().mul_(scale)
+        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(log_edges.device, torch.float64)).reshape(-1))
+        # node position of a hit: a·ln f + c; empty cells (f floored at 1e-30) land far below 0
+        log_fraction = torch.mul(cells, 1.0 / totals.clamp_min(1e-30)).clamp_min_(_FLOOR_FRACTION).log_()
+        position = torch.addcmul(shift.index_select(0, bins), log_fraction, scale.index_select(0, bins))
         if not bool(torch.isfinite(totals).all()):
             position.nan_to_num_(nan=0.0, posinf=0.0)  # the output row stays NaN/inf through the total
         if ranks is None:
             ranks = draw_ranks(position.shape, position.device, generator)
-        spread = ranks.to(position.device, torch.float32).mul(N_EMPTY_NODES - 1)
+        spread = torch.mul(ranks.to(position.device, torch.float32), N_EMPTY_NODES - 1, out=log_fraction)
         position = torch.maximum(position, spread, out=position).clamp_(max=N_NODES - 1 - _TOP_MARGIN)
         node = position.to(torch.int64)
         position.sub_(node)  # now the offset within the node's interval
-        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(log_edges.device, torch.float64)).reshape(-1))
         node.add_(cell_offsets).add_((bins * (self.n_cells * N_NODES)).unsqueeze(1))
         gathered = pairs.take(node).view(torch.float32)  # (N, 2·n_cells): value, slope, value, slope, …
         out = torch.addcmul(gathered[:, 0::2], position, gathered[:, 1::2])
@@ -344,7 +374,7 @@ class CellCalibration:
         """Plain tensors, loadable with ``torch.load(weights_only=True)``."""
         if not self.fitted:
             raise RuntimeError("cell calibration: fit_generated has not been run")
-        assert self.generated_cdf is not None and self.generated_zero is not None and self.hit_log_low is not None
+        assert self.generated_cdf is not None and self.generated_zero is not None and self.hit_log_range is not None
         return {
             "log_edges": torch.from_numpy(self.log_edges),
             "reference_quantiles": torch.from_numpy(self.reference_quantiles),
@@ -352,7 +382,7 @@ class CellCalibration:
             "reference_floor": torch.from_numpy(self.reference_floor),
             "generated_cdf": torch.from_numpy(self.generated_cdf),
             "generated_zero": torch.from_numpy(self.generated_zero),
-            "hit_log_low": torch.tensor(self.hit_log_low, dtype=torch.float64),
+            "hit_log_range": torch.from_numpy(self.hit_log_range.astype(np.float32)),
         }
 
     def check(self, n_cells: int, where: str = "cell_calibration") -> None:
@@ -379,11 +409,12 @@ class CellCalibration:
             check_shape(cdf, (n_bins, n_cells, N_HIT_NODES), f"{where}.generated_cdf", f"{cells}, {N_HIT_NODES} nodes")
             check_range(cdf, 0.0, 1.0, f"{where}.generated_cdf", "shares")
             check_non_decreasing(cdf, f"{where}.generated_cdf")
-        if self.hit_log_low is not None and not (math.log(MIN_HIT_FRACTION) <= self.hit_log_low < 0):
-            raise ValueError(
-                f"{where}.hit_log_low is {self.hit_log_low:g}, expected ln f of the first node in "
-                f"[{math.log(MIN_HIT_FRACTION):.2f}, 0)"
-            )
+        if self.hit_log_range is not None:
+            log_range = torch.from_numpy(self.hit_log_range)
+            where_range = f"{where}.hit_log_range"
+            check_shape(log_range, (n_bins, n_cells, 2), where_range, f"{cells}, first and last node")
+            check_range(log_range, math.log(MIN_HIT_FRACTION) - 1.0, 0.01, where_range, "ln f")
+            check_non_decreasing(log_range, where_range, strict=True)
         shares = {"reference_zero": self.reference_zero, "reference_floor": self.reference_floor}
         if self.generated_zero is not None:
             shares["generated_zero"] = self.generated_zero
@@ -404,9 +435,7 @@ class CellCalibration:
             tables["log_edges"], tables["reference_quantiles"], tables["reference_zero"], tables["reference_floor"]
         )
         if "generated_cdf" in tables:
-            calibration._set_generated(
-                tables["generated_cdf"], tables["generated_zero"], float(tables["hit_log_low"].reshape(()))
-            )
+            calibration._set_generated(tables["generated_cdf"], tables["generated_zero"], tables["hit_log_range"])
         else:
             calibration._set_generated(
                 *_cdf_from_quantiles(tables["generated_quantiles"], tables["generated_zero"], calibration, where)
@@ -416,7 +445,7 @@ class CellCalibration:
 
 def _cdf_from_quantiles(
     quantiles: np.ndarray, zero: np.ndarray, calibration: CellCalibration, where: str
-) -> tuple[np.ndarray, np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Generated CDF at the hit nodes from generated quantiles (B, n_cells, N_LEVELS) (older checkpoints).
 
     The older map read F_gen linearly between the quantiles; here it is read at the nodes.
@@ -429,12 +458,11 @@ def _cdf_from_quantiles(
     zero_table = torch.from_numpy(np.ascontiguousarray(zero, np.float32))
     check_shape(zero_table, shape[:2], f"{where}.generated_zero", "the shape of reference_zero")
     check_range(zero_table, 0.0, 1.0, f"{where}.generated_zero", "shares")
-    hits = quantiles[quantiles > 0]
-    log_low = min(math.log(max(float(hits.min()) if hits.size else 1.0, MIN_HIT_FRACTION)), -1e-3)
-    nodes = torch.from_numpy(np.exp(hit_nodes(log_low)).astype(np.float32)).expand(*shape[:2], N_HIT_NODES)
+    log_range = hit_log_ranges([q.T for q in np.asarray(quantiles, np.float32)])  # each bin's levels as showers
+    nodes = torch.from_numpy(np.exp(hit_nodes(log_range)).astype(np.float32))
     last = N_LEVELS - 1
     upper = torch.searchsorted(table, nodes.contiguous(), right=True).clamp(1, last)
     x0, x1 = table.gather(-1, upper - 1), table.gather(-1, upper)
     t = ((nodes - x0) / (x1 - x0).clamp_min(1e-30)).clamp(0.0, 1.0)
     cdf = ((upper - 1 + t) / last).numpy()
-    return np.maximum(cdf, np.asarray(zero, np.float32)[..., None]), zero, log_low
+    return np.maximum(cdf, np.asarray(zero, np.float32)[..., None]), zero, log_range
