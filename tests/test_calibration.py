@@ -218,3 +218,19 @@ def test_older_quantile_state_is_converted_and_checked():
     state["generated_quantiles"][0, 1, 40] = 0.9
     with pytest.raises(ValueError, match="cell_calibration.generated_quantiles decreases"):
         CellCalibration.from_state_dict(state)
+
+
+def test_empty_and_non_finite_showers_pass_through():
+    """A shower with every cell empty stays empty; NaN/inf rows stay non-finite (the generator's check names them)."""
+    rng = np.random.default_rng(15)
+    inc = np.full(3000, 5e3)
+    calibration, _ = CellCalibration.from_reference(chunks(showers(rng, 3000, 0.3, 5.0), inc))
+    calibration.fit_generated(showers(rng, 6000, 0.3, 5.0), np.full(6000, 5e3))
+    test = torch.from_numpy(showers(rng, 4, 0.3, 5.0))
+    test[0] = 0.0
+    test[1, 0] = float("nan")
+    test[2, 1] = float("inf")
+    out = calibration.apply(test, torch.full((4,), 5e3), torch.Generator().manual_seed(1))
+    assert torch.equal(out[0], torch.zeros(3, dtype=out.dtype))
+    assert not torch.isfinite(out[1]).all() and not torch.isfinite(out[2]).all()
+    assert torch.isfinite(out[3]).all() and float(out[3].sum()) == pytest.approx(float(test[3].sum()), rel=1e-5)
