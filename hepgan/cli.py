@@ -314,7 +314,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(choice.line)
     checkpoint = choice.path
     path = export_onnx(checkpoint, Path(args.output), opset=args.opset, use_ema=not args.no_ema)
-    print(f"wrote {path} (inputs: noise, incident_energy [MeV]; output: showers [MeV]) from {checkpoint}")
+    import onnx  # present: the export needed it
+
+    inputs = ", ".join(value.name for value in onnx.load(str(path)).graph.input).replace(
+        "incident_energy", "incident_energy [MeV]"
+    )
+    print(f"wrote {path} (inputs: {inputs}; output: showers [MeV]) from {checkpoint}")
     return 0
 
 

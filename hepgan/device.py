@@ -59,7 +59,8 @@ def retain_freed_memory() -> bool:
     zeroing (on 2 cores a quarter of ``generate --n 1e6``). Raising the mmap and trim
     thresholds to 1 GiB and 2 GiB keeps them in the heap: the process holds its peak
     (flat) memory instead. Linux with glibc only; returns whether it was applied. The CLI
-    calls it once at start.
+    calls it for the commands that stream batches, and every generator on the CPU when it is
+    built.
     """
     if not sys.platform.startswith("linux"):
         return False

@@ -4,16 +4,24 @@ The exported graph takes
 
 - ``noise`` (N, latent_dim) float32: standard-normal latent vectors;
 - ``incident_energy`` (N, 1) float32: incident energies in MeV;
+- ``calibration_ranks`` (N, n_voxels + n_extra) float32, only when the checkpoint has a fitted
+  cell calibration (:mod:`hepgan.data.calibration`, ``preprocessing.cell_calibration``): uniform
+  random numbers in [0, 1), one per cell, the ranks the calibration gives empty cells (hepgan
+  draws them with 16-bit resolution on the CPU, :func:`~hepgan.data.calibration.draw_ranks`);
 
-and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (voxels in
-the geometry's order, then overflow cells where the layout has them), the same numbers
-as :meth:`hepgan.generate.ShowerGenerator.cells_from_noise` without the cell calibration
-(:mod:`hepgan.data.calibration`, ``preprocessing.cell_calibration``): the graph is the
-generator and its transform only, and says so in its metadata. The batch axis is dynamic.
-The condition and the inverse of :class:`~hepgan.data.transforms.ShowerTransform` are
-re-implemented here in float32 with operations every ONNX runtime supports (the
-piecewise-linear interpolation in ln E of the response and, with per-energy
-standardisation, of the cell means and stds uses clamped ramps instead of a search).
+and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (voxels in the
+geometry's order, then overflow cells where the layout has them), the numbers
+:meth:`hepgan.generate.ShowerGenerator.cells_from_noise` returns for the same noise, energies
+and ranks: network, inverse transform with its empty-cell cut, then the cell calibration.
+The batch axis is dynamic. The graph computes in float32; hepgan's own generation may run the
+network under bf16 autocast where the CPU has bf16 (``generation.precision: auto``), so its
+showers differ from the graph's by bf16 rounding there. The condition and the inverse of
+:class:`~hepgan.data.transforms.ShowerTransform` are re-implemented here in float32 with
+operations every ONNX runtime supports (the piecewise-linear interpolation in ln E of the
+response and, with per-energy standardisation, of the cell means and stds uses clamped ramps
+instead of a search); the calibration is the same arithmetic as
+:meth:`~hepgan.data.calibration.CellCalibration.apply`: an energy bin from a comparison with
+the bin edges, a node position per cell, a flat gather of the map's values and slopes.
 
 ``onnx`` (and ``onnxscript`` for torch's exporter) are optional: ``pip install 'hepgan[onnx]'``.
 """
@@ -34,6 +42,7 @@ import torch
 from torch import nn
 
 from hepgan import __version__
+from hepgan.data.calibration import _FLOOR_FRACTION, _TOP_MARGIN, N_EMPTY_NODES, N_NODES, RANK_LEVELS, CellCalibration
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate.showers import ShowerGenerator
@@ -46,7 +55,10 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'hepgan[onnx]'"
 MIN_TORCH = (2, 5)  # torch.onnx.export(..., dynamo=True, dynamic_shapes=...)
+DEFAULT_OPSET = 17
 INPUT_NAMES = ("noise", "incident_energy")
+"""The inputs of every exported graph; a graph with the cell calibration has :data:`RANKS_NAME` third."""
+RANKS_NAME = "calibration_ranks"
 OUTPUT_NAME = "showers"
 
 
@@ -80,8 +92,63 @@ def _ramp_coefficients(xp: torch.Tensor, fp: torch.Tensor) -> tuple[torch.Tensor
     return xp64[:-1].float(), widths.float(), slopes.float()
 
 
+class ExportableCalibration(nn.Module):
+    """A fitted :class:`~hepgan.data.calibration.CellCalibration` in float32 ONNX-friendly ops (no search).
+
+    The same arithmetic as :meth:`CellCalibration.apply`: the energy bin is the number of inner
+    bin edges below ln E (a comparison summed), each cell's node position a·ln f + c (f its
+    energy fraction) raised to its empty-cell rank's, and the calibrated fraction the map's
+    value + slope·(position − node), each read with one flat gather from the (bins, cells, nodes)
+    tables; then the cells are scaled back to the shower's total energy.
+    """
+
+    log_edges: torch.Tensor
+    scale: torch.Tensor
+    shift: torch.Tensor
+    values: torch.Tensor
+    slopes: torch.Tensor
+    cell_offsets: torch.Tensor
+
+    def __init__(self, calibration: CellCalibration) -> None:
+        super().__init__()
+        values, slopes = calibration.composite_map()
+        scale, shift = calibration.position_coefficients()
+        self.n_bins, self.n_cells = calibration.n_bins, calibration.n_cells
+        self.register_buffer("log_edges", torch.from_numpy(calibration.log_edges).float().reshape(1, -1))
+        self.register_buffer("scale", torch.from_numpy(scale).float())  # (B, n_cells)
+        self.register_buffer("shift", torch.from_numpy(shift).float())
+        self.register_buffer("values", torch.from_numpy(values).float().reshape(-1))  # (B·n_cells·N_NODES,)
+        self.register_buffer("slopes", torch.from_numpy(slopes).float().reshape(-1))
+        self.register_buffer("cell_offsets", (torch.arange(self.n_cells, dtype=torch.int64) * N_NODES).reshape(1, -1))
+
+    def forward(self, cells: torch.Tensor, log_e: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+        """Calibrated cells (N, n_cells) in MeV from cells (N, n_cells) in MeV, ln(E_inc/MeV) (N, 1), ranks [0, 1)."""
+        totals = cells.sum(dim=1, keepdim=True)
+        log_fraction = torch.log(torch.clamp_min(cells * (1.0 / torch.clamp_min(totals, 1e-30)), _FLOOR_FRACTION))
+        if self.n_bins > 1:
+            bins = (self.log_edges < log_e).to(torch.int64).sum(dim=1)  # (N,): searchsorted, left side
+            scale, shift = self.scale.index_select(0, bins), self.shift.index_select(0, bins)
+            offsets = self.cell_offsets + (bins * (self.n_cells * N_NODES)).unsqueeze(1)
+        else:
+            scale, shift, offsets = self.scale, self.shift, self.cell_offsets
+        position = shift + log_fraction * scale  # empty cells (f floored at 1e-30) land far below 0
+        position = torch.maximum(position, ranks * float(N_EMPTY_NODES - 1))
+        position = torch.clamp(position, max=float(N_NODES - 1) - _TOP_MARGIN)
+        node = position.to(torch.int64)  # truncation = floor: positions are >= 0
+        offset = position - node.to(torch.float32)
+        index = (node + offsets).reshape(-1)  # flat: one ONNX Gather per table (torch.take exports as GatherND)
+        value = self.values.index_select(0, index).reshape(-1, self.n_cells)
+        out = value + offset * self.slopes.index_select(0, index).reshape(-1, self.n_cells)
+        norm = out.sum(dim=1, keepdim=True)
+        return out * (totals / torch.clamp_min(norm, 1e-30))
+
+
 class ExportableGenerator(nn.Module):
-    """Generator network + float32 ShowerTransform: (noise, incident MeV (N, 1)) → cell energies (MeV)."""
+    """Generator network + float32 ShowerTransform (+ cell calibration): (noise, incident MeV (N, 1)[, ranks]) → MeV.
+
+    With ``calibration`` (fitted) the forward pass takes a third input, the empty-cell ranks
+    (N, n_cells) in [0, 1), and returns calibrated cells; without, it takes two.
+    """
 
     # buffers (register_buffer); the fitted tables' ``{name}_start`` and ``{name}_slopes`` are read with getattr
     log_energy_mean: torch.Tensor
@@ -89,9 +156,12 @@ class ExportableGenerator(nn.Module):
     knots: torch.Tensor
     widths: torch.Tensor
 
-    def __init__(self, network: nn.Module, transform: ShowerTransform) -> None:
+    def __init__(
+        self, network: nn.Module, transform: ShowerTransform, calibration: CellCalibration | None = None
+    ) -> None:
         super().__init__()
         self.network = network
+        self.calibration = ExportableCalibration(calibration) if calibration is not None else None
         self.response_scale = float(transform.response_scale)
         self.fraction_epsilon = float(transform.fraction_epsilon)
         self.register_buffer("log_energy_mean", transform.log_energy_mean.float().reshape(1, 1))
@@ -130,8 +200,16 @@ class ExportableGenerator(nn.Module):
         ramps = torch.minimum(torch.relu(log_e - self.knots), self.widths)  # (N, n_bins - 1)
         return start + ramps @ slopes
 
-    def forward(self, noise: torch.Tensor, incident_energy: torch.Tensor) -> torch.Tensor:
-        """Cell energies (N, n_cells) in MeV from latent noise (N, latent_dim) and incident energies (N, 1) in MeV."""
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The graph's input names: noise, incident_energy (and calibration_ranks with the calibration)."""
+        return (*INPUT_NAMES, RANKS_NAME) if self.calibration is not None else INPUT_NAMES
+
+    def forward(
+        self, noise: torch.Tensor, incident_energy: torch.Tensor, calibration_ranks: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Cell energies (N, n_cells) in MeV from latent noise (N, latent_dim), incident energies (N, 1) in MeV and,
+        with the calibration, the empty-cell ranks (N, n_cells) in [0, 1)."""
         log_e = torch.log(incident_energy)
         cond = (log_e - self.log_energy_mean) / self.log_energy_std
         features = self.network(noise, cond)
@@ -148,11 +226,31 @@ class ExportableGenerator(nn.Module):
         cells = fractions * (response * incident_energy)
         if self.empty_cell_cut and self.min_cell_mev > 0:
             cells = torch.where(cells < self.min_cell_mev, torch.zeros_like(cells), cells)
+        if self.calibration is not None:
+            if calibration_ranks is None:
+                raise ValueError(f"the cell calibration needs the {RANKS_NAME} input (N, n_cells) in [0, 1)")
+            cells = self.calibration(cells, log_e, calibration_ranks)
         return cells
 
 
-def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[ExportableGenerator, dict[str, str]]:
-    """The wrapped generator (CPU, eval mode) and the metadata to store with it.
+def _inputs_description(latent_dim: int, n_cells: int, calibrated: bool) -> str:
+    """The graph's inputs in words (shapes, dtypes, units), for the model's metadata."""
+    parts = [
+        f"noise (N, {latent_dim}) float32: standard-normal latent vectors",
+        "incident_energy (N, 1) float32: incident energies in MeV",
+    ]
+    if calibrated:
+        parts.append(
+            f"{RANKS_NAME} (N, {n_cells}) float32: uniform [0,1) random numbers, one per cell (the cell calibration's "
+            f"ranks for empty cells); hepgan draws them with {RANK_LEVELS.bit_length() - 1}-bit resolution on CPU"
+        )
+    return "; ".join(parts)
+
+
+def build_exportable(
+    checkpoint: str | Path, use_ema: bool = True, opset: int = DEFAULT_OPSET
+) -> tuple[ExportableGenerator, dict[str, str]]:
+    """The wrapped generator (CPU, eval mode, with the checkpoint's fitted cell calibration) and its metadata.
 
     Raises:
         InputFileError: missing, corrupt or non-hepgan checkpoint.
@@ -161,7 +259,9 @@ def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[Expo
         generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu", use_ema=use_ema)
     except (KeyError, TypeError, RuntimeError) as exc:  # a hepgan-format file missing or mismatching parts
         raise InputFileError(f"{checkpoint}: not a usable hepgan checkpoint ({type(exc).__name__}: {exc})") from None
-    model = ExportableGenerator(generator.network, generator.transform).eval()
+    calibration = generator.calibration if generator.calibration is not None and generator.calibration.fitted else None
+    model = ExportableGenerator(generator.network, generator.transform, calibration).eval()
+    n_cells = generator.geometry.n_voxels + generator.n_extra
     metadata = {
         "producer": "hepgan",
         "hepgan_version": __version__,
@@ -173,24 +273,28 @@ def build_exportable(checkpoint: str | Path, use_ema: bool = True) -> tuple[Expo
         "checkpoint_step": str(generator.step),
         "weights": "ema" if use_ema else "raw",
         "architecture": generator.config.model.architecture,
-        "inputs": "noise (N, latent_dim) float32 standard normal; incident_energy (N, 1) float32 MeV",
-        "outputs": "showers (N, n_voxels + n_extra) float32 MeV",
+        "opset": str(opset),
+        "input_names": ",".join(model.input_names),
+        "inputs": _inputs_description(generator.latent_dim, n_cells, calibration is not None),
+        "outputs": f"showers (N, {n_cells}) float32: cell energies in MeV (n_voxels + n_extra cells)",
         "energy_unit": "MeV",
-        "cell_calibration": "not included" if generator.calibration is not None else "none",
+        "cell_calibration": "included" if calibration is not None else "none",
+        "precision": "float32",
+        "precision_note": (
+            "the graph computes in float32; hepgan's own generation may run the network under bf16 autocast "
+            "where the hardware has bf16 (generation.precision), so its showers differ by bf16 rounding there"
+        ),
     }
-    if generator.calibration is not None:
-        log.warning(
-            "%s: the ONNX graph leaves out the checkpoint's cell calibration (preprocessing.cell_calibration); "
-            "its showers are the uncalibrated generator's",
-            checkpoint,
-        )
     return model, metadata
 
 
-def _example_inputs(latent_dim: int, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def _example_inputs(model: ExportableGenerator, latent_dim: int, batch: int = 3) -> tuple[torch.Tensor, ...]:
+    """Inputs to trace the graph with: one tensor per name in ``model.input_names``."""
     noise = torch.zeros(batch, latent_dim, dtype=torch.float32)
     incident = torch.full((batch, 1), 1024.0, dtype=torch.float32)
-    return noise, incident
+    if model.calibration is None:
+        return noise, incident
+    return noise, incident, torch.full((batch, model.calibration.n_cells), 0.5, dtype=torch.float32)
 
 
 @contextlib.contextmanager
@@ -216,16 +320,17 @@ def _quiet_exporter() -> Iterator[None]:
                 logger.setLevel(level)
 
 
-def _export_proto(model: nn.Module, latent_dim: int, opset: int) -> onnx.ModelProto:
-    """ONNX model from torch's ``torch.export``-based exporter, batch axis dynamic."""
+def _export_proto(model: ExportableGenerator, latent_dim: int, opset: int) -> onnx.ModelProto:
+    """ONNX model from torch's ``torch.export``-based exporter, batch axis of every input dynamic."""
     batch = torch.export.Dim("batch")
+    names = model.input_names
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
             model,
-            _example_inputs(latent_dim),
-            input_names=list(INPUT_NAMES),
+            _example_inputs(model, latent_dim),
+            input_names=list(names),
             output_names=[OUTPUT_NAME],
-            dynamic_shapes={"noise": {0: batch}, "incident_energy": {0: batch}},
+            dynamic_shapes={name: {0: batch} for name in names},
             opset_version=opset,
             dynamo=True,
             verbose=False,
@@ -256,7 +361,9 @@ def _with_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> bytes:
         entry.key, entry.value = key, value
     proto.producer_name = "hepgan"
     proto.producer_version = __version__
-    proto.doc_string = "hepgan shower generator: noise + incident energy (MeV) -> cell energies (MeV)"
+    proto.doc_string = (
+        "hepgan shower generator: noise + incident energy (MeV) [+ calibration ranks] -> cell energies (MeV)"
+    )
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -275,13 +382,15 @@ def _write_atomic(data: bytes, output: Path) -> None:
         raise OutputError(f"{output}: cannot write ONNX model ({exc.strerror or exc})") from None
 
 
-def export_onnx(checkpoint: Path, output: Path, opset: int = 17, use_ema: bool = True) -> Path:
-    """Write the generator of ``checkpoint`` with its pre/post-processing as an ONNX model.
+def export_onnx(checkpoint: Path, output: Path, opset: int = DEFAULT_OPSET, use_ema: bool = True) -> Path:
+    """Write the generator of ``checkpoint`` with its pre/post-processing and cell calibration as an ONNX model.
 
-    Inputs ``noise`` (N, latent_dim) and ``incident_energy`` (N, 1) in MeV, output
-    ``showers`` (N, n_voxels + n_extra) in MeV, all float32, N dynamic. Metadata
-    (geometry, latent dim, units, hepgan version, checkpoint step) is stored in the
-    model's ``metadata_props``. The file appears under ``output`` only when complete.
+    Inputs ``noise`` (N, latent_dim), ``incident_energy`` (N, 1) in MeV and, when the
+    checkpoint has a fitted cell calibration, ``calibration_ranks`` (N, n_voxels + n_extra)
+    uniform in [0, 1); output ``showers`` (N, n_voxels + n_extra) in MeV; all float32, N
+    dynamic. Metadata (geometry, latent dim, inputs, units, opset, precision, hepgan
+    version, checkpoint step, whether the calibration is included) is stored in the model's
+    ``metadata_props``. The file appears under ``output`` only when complete.
 
     Args:
         checkpoint: a hepgan checkpoint file (``runs/.../checkpoints/step_NNNNNNN.pt``).
@@ -307,7 +416,7 @@ def export_onnx(checkpoint: Path, output: Path, opset: int = 17, use_ema: bool =
         raise OutputError(f"{output}: output folder {output.parent} does not exist")
     if output.is_dir():
         raise OutputError(f"{output}: is a folder, expected an .onnx file name")
-    model, metadata = build_exportable(checkpoint, use_ema=use_ema)
+    model, metadata = build_exportable(checkpoint, use_ema=use_ema, opset=int(opset))
     try:
         proto = _export_proto(model, int(metadata["latent_dim"]), int(opset))
     except Exception as exc:  # the exporter raises many types; report one line
@@ -315,5 +424,12 @@ def export_onnx(checkpoint: Path, output: Path, opset: int = 17, use_ema: bool =
         raise HepganError(f"{checkpoint}: ONNX export failed ({type(exc).__name__}: {first})") from None
     _check_dynamic_batch(proto, checkpoint)
     _write_atomic(_with_metadata(proto, metadata), output)
-    log.info("wrote ONNX generator %s (opset %d) from %s", output, opset, checkpoint)
+    log.info(
+        "wrote ONNX generator %s (opset %d, inputs %s, cell calibration %s) from %s",
+        output,
+        opset,
+        metadata["input_names"],
+        metadata["cell_calibration"],
+        checkpoint,
+    )
     return output

@@ -142,7 +142,7 @@ def test_grid_map_is_the_analytic_quantile_map():
     rng = np.random.default_rng(11)
     inc = np.full(40_000, 5e3)
     ref = log_uniform_pair(rng, 40_000, 1e-3, 1e-1)
-    calibration, energies = CellCalibration.from_reference(chunks(ref, inc, size=10_000), max_per_bin=40_000)
+    calibration, _ = CellCalibration.from_reference(chunks(ref, inc, size=10_000), max_per_bin=40_000)
     calibration.fit_generated(log_uniform_pair(rng, 40_000, 1e-4, 1e-2), np.full(40_000, 5e3))
     test = log_uniform_pair(rng, 5000, 1.5e-4, 0.8e-2)  # away from the ends, where the maps are clipped
     out = calibration.apply(torch.from_numpy(test), torch.from_numpy(np.full(5000, 5e3))).numpy()
@@ -216,7 +216,7 @@ def test_older_quantile_state_is_converted_and_checked():
     hits = (a > 0) & (b > 0)
     assert np.median(np.abs(a[hits] / b[hits] - 1)) < 0.01
     state["generated_quantiles"][0, 1, 40] = 0.9
-    with pytest.raises(ValueError, match="cell_calibration.generated_quantiles decreases"):
+    with pytest.raises(ValueError, match=r"cell_calibration\.generated_quantiles decreases"):
         CellCalibration.from_state_dict(state)
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -130,20 +131,42 @@ def reference_quantile(quantiles: np.ndarray, u: np.ndarray) -> np.ndarray:
     return y0 + (position - lower) * (y1 - y0)
 
 
+RANK_STREAMS = 2
+"""CPU ranks come from this many independent SFC64 streams (halves of the batch), drawn in parallel."""
+_rank_pool: ThreadPoolExecutor | None = None
+
+
 def draw_ranks(
     shape: torch.Size | tuple[int, ...], device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Uniform ranks in [0, 1), float32, for the empty cells; reproducible from ``generator``'s state.
 
     On a GPU, ``torch.rand``. On the CPU, 16-bit ranks (k + ½)/65536 from numpy's SFC64 bit
-    generator seeded by one draw from ``generator``: torch's CPU generator is several times
-    slower per number, and the ranks are the most numbers a calibrated batch draws.
+    generator: :data:`RANK_STREAMS` streams seeded from one draw of ``generator`` fill the
+    halves of the batch in two threads (numpy releases the GIL). torch's CPU generator is
+    several times slower per number, and the ranks are the most numbers a calibrated batch
+    draws. The same seed gives the same ranks on every machine.
     """
     if device.type != "cpu":
         return torch.rand(shape, device=device, generator=generator)
+    global _rank_pool
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    bits = np.random.Generator(np.random.SFC64(seed)).integers(0, RANK_LEVELS, size=tuple(shape), dtype=np.uint16)
-    ranks = torch.empty(tuple(shape), dtype=torch.float32).copy_(torch.from_numpy(bits))
+    bits = np.empty(int(np.prod(shape)), dtype=np.uint16)
+    bounds = np.linspace(0, bits.size, RANK_STREAMS + 1).astype(np.int64)
+    streams = np.random.SeedSequence(seed).spawn(RANK_STREAMS)
+
+    def fill(part: int) -> None:
+        lo, hi = bounds[part], bounds[part + 1]
+        rng = np.random.Generator(np.random.SFC64(streams[part]))
+        bits[lo:hi] = rng.integers(0, RANK_LEVELS, size=hi - lo, dtype=np.uint16)
+
+    if bits.size >= 1 << 20:
+        _rank_pool = _rank_pool or ThreadPoolExecutor(RANK_STREAMS, thread_name_prefix="hepgan-ranks")
+        list(_rank_pool.map(fill, range(RANK_STREAMS)))
+    else:
+        for part in range(RANK_STREAMS):
+            fill(part)
+    ranks = torch.empty(tuple(shape), dtype=torch.float32).copy_(torch.from_numpy(bits).view(tuple(shape)))
     return ranks.add_(0.5).mul_(1.0 / RANK_LEVELS)
 
 
@@ -349,9 +372,16 @@ class CellCalibration:
         a few (N, n_cells) buffers; the input is not changed.
         """
         log_edges, scale, shift, pairs, cell_offsets = self._tables(cells_mev.device)
+        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(log_edges.device, torch.float64)).reshape(-1))
+        order = None
+        if len(bins) > 1 and bool((bins[1:] < bins[:-1]).any()):
+            # rows grouped by energy bin: the map's gathers stay within one bin's table (cache-resident)
+            order = torch.argsort(bins, stable=True)
+            bins = bins[order]
+            cells_mev = cells_mev.index_select(0, order)
+            ranks = None if ranks is None else ranks.to(order.device).index_select(0, order)
         cells = cells_mev.float()
         totals = cells.sum(dim=1, keepdim=True)
-        bins = torch.searchsorted(log_edges, torch.log(incident_mev.to(log_edges.device, torch.float64)).reshape(-1))
         # node position of a hit: a·ln f + c; empty cells (f floored at 1e-30) land far below 0
         log_fraction = torch.mul(cells, 1.0 / totals.clamp_min(1e-30)).clamp_min_(_FLOOR_FRACTION).log_()
         position = torch.addcmul(shift.index_select(0, bins), log_fraction, scale.index_select(0, bins))
@@ -367,7 +397,10 @@ class CellCalibration:
         gathered = pairs.take(node).view(torch.float32)  # (N, 2·n_cells): value, slope, value, slope, …
         out = torch.addcmul(gathered[:, 0::2], position, gathered[:, 1::2])
         norm = out.sum(dim=1, keepdim=True)
-        return out.mul_(totals / norm.clamp_min(1e-30)).to(cells_mev.dtype)
+        out = out.mul_(totals / norm.clamp_min(1e-30))
+        if order is not None:
+            out = torch.empty_like(out).index_copy_(0, order, out)
+        return out.to(cells_mev.dtype)
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ runs in float32 here, as in the test, whatever the machine's bf16 support.
 from pathlib import Path
 
 import numpy as np
-
 from hepgan.generate import ShowerGenerator
 
 out = Path("tests/data/golden")
