@@ -204,33 +204,44 @@ class ShowerData:
         (under 1 mm for s > 5 % in the ds1 geometry).
         """
         transform = self._fitted_transform()
-        onehot, voxel_only, coords = (t.to(features.device) for t in self._layer_matrices())
+        moments, pedestal_share = (t.to(features.device) for t in self._layer_matrices())
         fractions = transform.fractions(features, transform.incident_from_condition(cond))
-        layer_share = fractions @ onehot
         # width weights: the fractions on a pedestal of WIDTH_PEDESTAL·ε per voxel, which bounds
-        # d ln(weight)/d feature where a cell's fraction is far below ε
-        fractions_w = fractions + WIDTH_PEDESTAL * transform.fraction_epsilon
-        weight = fractions_w @ voxel_only
-        mean_x = (fractions_w * coords[:, 0]) @ voxel_only / weight
-        mean_y = (fractions_w * coords[:, 1]) @ voxel_only / weight
-        dx = coords[:, 0] - mean_x @ voxel_only.T  # about each layer's centre: no float32 cancellation
-        dy = coords[:, 1] - mean_y @ voxel_only.T
-        spread = (fractions_w * (dx * dx + dy * dy)) @ voxel_only / weight
-        return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1)
+        # d ln(weight)/d feature where a cell's fraction is far below ε. One product gives, per layer,
+        # Σ over all its cells of the weight, and over its voxels Σw, Σw·x, Σw·y, Σw·(x² + y²), with x, y
+        # about the layer's centre; in float64, as the rms is then a difference of large numbers
+        # (E[r²] − E[x]² − E[y]² in a layer whose cells lie far from its centre)
+        n_layers = self.geometry.n_layers
+        sums = (fractions.double() + WIDTH_PEDESTAL * transform.fraction_epsilon) @ moments
+        layer_share = sums[:, :n_layers] - pedestal_share * (WIDTH_PEDESTAL * transform.fraction_epsilon)
+        weight = sums[:, n_layers : 2 * n_layers]
+        mean_x = sums[:, 2 * n_layers : 3 * n_layers] / weight
+        mean_y = sums[:, 3 * n_layers : 4 * n_layers] / weight
+        spread = (sums[:, 4 * n_layers :] / weight - mean_x * mean_x - mean_y * mean_y).clamp_min(0.0)
+        return torch.cat([torch.log(layer_share + 1e-4), 0.5 * torch.log1p(spread)], dim=1).float()
 
     def _layer_matrices(self) -> tuple[torch.Tensor, ...]:
-        """Cell → layer one-hot (n_cells, n_layers), the same with the extra cells zeroed, and cell (x, y) in mm."""
+        """Cell → layer moments (n_cells, 5 n_layers): the one-hot of every cell's layer, then of the voxels only
+        (extra cells zeroed), times 1, x, y and x² + y² (mm, about the layer's centre); and the number of cells
+        per layer (n_layers,)."""
         if self._layer_matrix is None:
             n_vox, n_layers = self.geometry.n_voxels, self.geometry.n_layers
             layer_of_cell = np.concatenate([self.geometry.layer_of_voxel, np.arange(self.n_extra)])
             onehot = np.zeros((n_vox + self.n_extra, n_layers))
             onehot[np.arange(len(layer_of_cell)), layer_of_cell] = 1.0
             x, y = self.geometry.voxel_centres()
-            coords = np.zeros((n_vox + self.n_extra, 2))
-            coords[:n_vox, 0], coords[:n_vox, 1] = x, y
+            layer = self.geometry.layer_of_voxel
+            counts = np.bincount(layer, minlength=n_layers)
+            x = x - (np.bincount(layer, weights=x, minlength=n_layers) / counts)[layer]
+            y = y - (np.bincount(layer, weights=y, minlength=n_layers) / counts)[layer]
             voxel_only = onehot.copy()
             voxel_only[n_vox:] = 0.0
-            self._layer_matrix = tuple(torch.from_numpy(a).float() for a in (onehot, voxel_only, coords))
+            coords = np.zeros((n_vox + self.n_extra, 3))
+            coords[:n_vox, 0], coords[:n_vox, 1], coords[:n_vox, 2] = x, y, x * x + y * y
+            moments = np.concatenate(
+                [onehot, voxel_only, *(voxel_only * coords[:, i : i + 1] for i in range(3))], axis=1
+            )
+            self._layer_matrix = (torch.from_numpy(moments), torch.from_numpy(onehot.sum(axis=0)))
         return self._layer_matrix
 
 
