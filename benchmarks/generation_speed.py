@@ -181,7 +181,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="checkpoint or run folder (default: newest run)")
     parser.add_argument("--runs-dir", default="runs")
-    parser.add_argument("--n-sim", type=int, default=150, help="showers for the simulator timing")
+    parser.add_argument("--n-sim", type=int, default=1500, help="showers for the simulator timing")
     parser.add_argument("--n-file", type=parse_count, default=1_000_000, help="showers for the end-to-end file run")
     parser.add_argument(
         "--compression-table",
@@ -227,7 +227,6 @@ def main() -> None:
             ms = time_gan(generator, spectrum, batch, n_total) if calibration is not None else raw
             share = 1 - raw / ms
             print(f"{device:6s} {batch:6d} {raw:14.5f} {ms:11.5f} {share:13.0%} {sim_ms:14.2f} {sim_ms / ms:10.0f}x")
-    onnx_table(checkpoint)
 
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:
@@ -242,6 +241,7 @@ def main() -> None:
             out.unlink()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak_mb:.0f} MB")
+    onnx_table(checkpoint)  # after the file run: onnxruntime's threads may keep spinning for a while
 
     rows = published_rows()
     if rows:
