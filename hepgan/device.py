@@ -58,7 +58,8 @@ def retain_freed_memory() -> bool:
     glibc maps each afresh and unmaps it when freed, so every batch pays page faults and
     zeroing (on 2 cores a quarter of ``generate --n 1e6``). Raising the mmap and trim
     thresholds to 1 GiB and 2 GiB keeps them in the heap: the process holds its peak
-    (flat) memory instead. Linux with glibc only; returns whether it was applied. The CLI
+    (flat) memory instead, for the rest of the process (a notebook that generated keeps its
+    peak). Linux with glibc only; returns whether it was applied. The CLI
     calls it for the commands that stream batches, and every generator on the CPU when it is
     built.
     """
@@ -66,7 +67,10 @@ def retain_freed_memory() -> bool:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
+        # older glibc caps the mmap threshold at 32 MiB (HEAP_MAX_SIZE / 2): enough for a ds1 batch of 10 000
+        mapped = bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)) or bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20))
+        trimmed = bool(libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
+        return mapped and trimmed
     except (OSError, AttributeError):  # not glibc
         return False
 

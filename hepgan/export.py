@@ -132,6 +132,8 @@ class ExportableCalibration(nn.Module):
         else:
             scale, shift, offsets = self.scale, self.shift, self.cell_offsets
         position = shift + log_fraction * scale  # empty cells (f floored at 1e-30) land far below 0
+        # a NaN shower (as apply: its row stays NaN through the total) must not become an out-of-range index
+        position = torch.where(torch.isnan(position), torch.zeros_like(position), position)
         position = torch.maximum(position, ranks * float(N_EMPTY_NODES - 1))
         position = torch.clamp(position, max=float(N_NODES - 1) - _TOP_MARGIN)
         node = position.to(torch.int64)  # truncation = floor: positions are >= 0

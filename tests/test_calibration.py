@@ -234,3 +234,13 @@ def test_empty_and_non_finite_showers_pass_through():
     assert torch.equal(out[0], torch.zeros(3, dtype=out.dtype))
     assert not torch.isfinite(out[1]).all() and not torch.isfinite(out[2]).all()
     assert torch.isfinite(out[3]).all() and float(out[3].sum()) == pytest.approx(float(test[3].sum()), rel=1e-5)
+
+
+def test_fit_on_non_finite_showers_says_so():
+    rng = np.random.default_rng(16)
+    inc = np.full(600, 5e3)
+    calibration, _ = CellCalibration.from_reference(chunks(showers(rng, 600, 0.3, 5.0), inc))
+    generated = showers(rng, 600, 0.3, 5.0)
+    generated[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 generated showers hold NaN/inf"):
+        calibration.fit_generated(generated, inc)

@@ -38,7 +38,7 @@ share among empty cells; half a hit node among hits), in either direction.
 
 Memory: the stored tables hold B·C·(N_LEVELS + N_HIT_NODES + 5) float32 numbers, the
 derived map 2·B·C·(N_EMPTY_NODES + N_HIT_NODES) plus 2·B·C position coefficients (B energy
-bins, C cells): for the dataset-1 photon geometry (B = 15, C = 369) 5.2 MB stored and 8.5 MB
+bins, C cells): for the dataset-1 photon geometry (B = 15, C = 368) 5.2 MB stored and 8.5 MB
 derived.
 
 Bins are incident-energy ranges in ln E: one per distinct energy for discrete spectra,
@@ -49,6 +49,7 @@ generated quantiles instead; they are converted to the CDF on the node grid when
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,7 +62,7 @@ from hepgan.data.transforms import energy_bins
 N_LEVELS = 101
 """Reference quantile levels per cell and bin (0, 1 %, …, 100 %)."""
 N_HIT_NODES = 128
-"""Nodes of the generated CDF, evenly spaced in ln f from the smallest generated hit fraction to 1."""
+"""Nodes of the generated CDF, evenly spaced in ln f from the smallest to the largest generated hit fraction."""
 N_EMPTY_NODES = 64
 """Nodes of the composite map over the empty-cell ranks (0 to the generated empty share)."""
 N_NODES = N_EMPTY_NODES + N_HIT_NODES
@@ -134,6 +135,15 @@ def reference_quantile(quantiles: np.ndarray, u: np.ndarray) -> np.ndarray:
 RANK_STREAMS = 2
 """CPU ranks come from this many independent SFC64 streams (halves of the batch), drawn in parallel."""
 _rank_pool: ThreadPoolExecutor | None = None
+
+
+def _forget_rank_pool() -> None:
+    """A forked child cannot use its parent's threads: it makes its own pool."""
+    global _rank_pool
+    _rank_pool = None
+
+
+os.register_at_fork(after_in_child=_forget_rank_pool)
 
 
 def draw_ranks(
@@ -268,8 +278,12 @@ class CellCalibration:
 
     def fit_generated(self, cells_mev: np.ndarray, incident_mev: np.ndarray) -> None:
         """Generated CDF tables and empty shares from generated showers (N, n_cells) at ``incident_mev`` (MeV)."""
+        cells_mev = np.asarray(cells_mev)
+        if not np.isfinite(cells_mev).all():
+            n_bad = int((~np.isfinite(cells_mev).all(axis=1)).sum())
+            raise ValueError(f"cell calibration: {n_bad} generated showers hold NaN/inf cells (a diverged generator)")
         bins = self.bin_of(incident_mev)
-        fractions = _fractions(np.asarray(cells_mev))
+        fractions = _fractions(cells_mev)
         parts = [fractions[bins == b] for b in range(self.n_bins)]
         for b, part in enumerate(parts):
             if not len(part):
@@ -497,5 +511,5 @@ def _cdf_from_quantiles(
     upper = torch.searchsorted(table, nodes.contiguous(), right=True).clamp(1, last)
     x0, x1 = table.gather(-1, upper - 1), table.gather(-1, upper)
     t = ((nodes - x0) / (x1 - x0).clamp_min(1e-30)).clamp(0.0, 1.0)
-    cdf = ((upper - 1 + t) / last).numpy()
+    cdf = torch.where(nodes >= table[..., -1:], 1.0, (upper - 1 + t) / last).numpy()  # a plateau at the top: 1
     return np.maximum(cdf, np.asarray(zero, np.float32)[..., None]), zero, log_range

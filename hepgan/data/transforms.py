@@ -194,7 +194,8 @@ class ShowerTransform:
         if len(tables[0]) == 1:
             return tuple(t[0] for t in tables)
         weights = interpolation_weights(self.response_log_energy.to(device), incident_mev.to(device), dtype)
-        return tuple(weights @ t for t in tables)
+        with torch.autocast(device_type=device.type, enabled=False):  # the tables' precision, not bf16
+            return tuple(weights @ t for t in tables)
 
     def _cell_tables(
         self, incident_mev: torch.Tensor, device: torch.device, dtype: torch.dtype

@@ -327,7 +327,7 @@ class HDF5Sink:
         self._datasets: dict[str, h5py.Dataset] | None = None
         self._stream = _GuardedFile(path)
         self._file: h5py.File | None = None
-        # the chunk cache holds a batch's partly written chunks of every dataset: with HDF5's default 1 MB, smaller
+        # each dataset's chunk cache holds a batch's partly written chunks: with HDF5's default 1 MB, smaller
         # than one ds1 chunk, each batch boundary reads back and rewrites a chunk (3-4x slower writes)
         row_bytes = sum(
             int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype, _ in self._row_shapes(True).values()
