@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from hepgan.cli import parse_count
+from hepgan.device import retain_freed_memory
 from hepgan.domains import generate_to_file
 from hepgan.generate import ShowerGenerator, resolve_checkpoint
 from hepgan.io.geometry import load_geometry
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--n-table", type=parse_count, default=100_000, help="showers per file of the table")
     parser.add_argument("--repeats", type=int, default=2, help="runs per entry of the table (the best is shown)")
     args = parser.parse_args()
+    retain_freed_memory()  # as the CLI does for generate
 
     checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="calo")
     if args.compression_table:

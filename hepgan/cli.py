@@ -336,7 +336,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-HEAVY_COMMANDS = ("simulate", "train", "generate", "validate")
+HEAVY_COMMANDS = ("simulate", "generate", "validate")
 """Commands that stream large batches: glibc keeps their freed buffers (:func:`hepgan.device.retain_freed_memory`)."""
 
 COMMANDS = {

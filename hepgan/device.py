@@ -60,8 +60,8 @@ def retain_freed_memory() -> bool:
     thresholds to 1 GiB and 2 GiB keeps them in the heap: the process holds its peak
     (flat) memory instead, for the rest of the process (a notebook that generated keeps its
     peak). Linux with glibc only; returns whether it was applied. The CLI
-    calls it for the commands that stream batches, and every generator on the CPU when it is
-    built.
+    calls it for the commands that stream batches; Python code that generates many batches
+    may call it once (the benchmarks do).
     """
     if not sys.platform.startswith("linux"):
         return False

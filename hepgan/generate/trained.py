@@ -10,7 +10,7 @@ from torch import nn
 from typing_extensions import Self
 
 from hepgan.config import RunConfig
-from hepgan.device import retain_freed_memory, select_device, use_bfloat16
+from hepgan.device import select_device, use_bfloat16
 from hepgan.training.checkpoint import load_checkpoint
 
 ModelT = TypeVar("ModelT")
@@ -33,8 +33,6 @@ class TrainedGenerator(Generic[ModelT]):
         source: str = "<checkpoint>",
     ) -> None:
         self.device = device if isinstance(device, torch.device) else select_device(device, "--device")
-        if self.device.type == "cpu":
-            retain_freed_memory()  # batches reuse their (N, n_cells) buffers instead of faulting in new pages
         self.network = network.to(self.device).eval()
         self.model = model
         self.config = config
