@@ -186,7 +186,8 @@ def test_the_training_estimate_covers_what_training_uses(
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600)
     measured = json.loads(out.stdout.strip().splitlines()[-1])
-    assert 0 < measured["grew"] <= measured["estimate"], measured
+    # the peak may be set before training (reading the data): then training adds nothing to it
+    assert 0 <= measured["grew"] <= measured["estimate"], measured
 
 
 def test_training_out_of_memory_is_one_line(tmp_path: Path, monkeypatch, capsys, caplog, reference_file: Path):
