@@ -314,12 +314,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(choice.line)
     checkpoint = choice.path
     path = export_onnx(checkpoint, Path(args.output), opset=args.opset, use_ema=not args.no_ema)
-    import onnx  # present: the export needed it
-
-    inputs = ", ".join(value.name for value in onnx.load(str(path)).graph.input).replace(
-        "incident_energy", "incident_energy [MeV]"
+    print(
+        f"wrote {path} (inputs: noise, incident_energy [MeV], calibration_ranks when the checkpoint has a cell "
+        f"calibration; output: showers [MeV]; metadata_props say which) from {checkpoint}"
     )
-    print(f"wrote {path} (inputs: {inputs}; output: showers [MeV]) from {checkpoint}")
     return 0
 
 
