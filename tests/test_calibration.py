@@ -32,6 +32,13 @@ def fractions(cells: np.ndarray) -> np.ndarray:
     return cells / cells.sum(axis=1, keepdims=True)
 
 
+def fitted_at_one_energy(rng: np.random.Generator, reference_rate: float, generated_rate: float) -> CellCalibration:
+    """A calibration at 5 GeV from 3000 reference showers and 6000 generated ones (outer-cell hit rates given)."""
+    calibration, _ = CellCalibration.from_reference(chunks(showers(rng, 3000, reference_rate, 5.0), np.full(3000, 5e3)))
+    calibration.fit_generated(showers(rng, 6000, generated_rate, 5.0), np.full(6000, 5e3))
+    return calibration
+
+
 def test_maps_each_cells_distribution_onto_the_reference_per_energy():
     """The generator's outer cell is hit too rarely and too weakly, differently at two energies."""
     rng = np.random.default_rng(0)
@@ -61,10 +68,7 @@ def test_maps_each_cells_distribution_onto_the_reference_per_energy():
 
 def test_same_distribution_is_left_almost_unchanged_and_order_is_kept():
     rng = np.random.default_rng(2)
-    inc = np.full(3000, 5e3)
-    ref = showers(rng, 3000, 0.3, 5.0)
-    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
-    calibration.fit_generated(showers(rng, 6000, 0.3, 5.0), np.full(6000, 5e3))
+    calibration = fitted_at_one_energy(rng, 0.3, 0.3)
     test = showers(rng, 2000, 0.3, 5.0)
     out = calibration.apply(torch.from_numpy(test), torch.from_numpy(np.full(2000, 5e3))).numpy()
     before, after = fractions(test), fractions(out)
@@ -174,10 +178,7 @@ def test_occupancy_becomes_the_references(generated_rate: float, reference_rate:
 
 def test_given_ranks_replace_the_generator_and_drawn_ranks_are_uniform():
     rng = np.random.default_rng(13)
-    inc = np.full(3000, 5e3)
-    ref = showers(rng, 3000, 0.5, 5.0)
-    calibration, _ = CellCalibration.from_reference(chunks(ref, inc))
-    calibration.fit_generated(showers(rng, 6000, 0.2, 5.0), np.full(6000, 5e3))
+    calibration = fitted_at_one_energy(rng, 0.5, 0.2)
     test, test_inc = torch.from_numpy(showers(rng, 500, 0.2, 5.0)), torch.from_numpy(np.full(500, 5e3))
     ranks = torch.rand(500, 3, generator=torch.Generator().manual_seed(1))
     first = calibration.apply(test, test_inc, torch.Generator().manual_seed(5), ranks=ranks)
@@ -223,9 +224,7 @@ def test_older_quantile_state_is_converted_and_checked():
 def test_empty_and_non_finite_showers_pass_through():
     """A shower with every cell empty stays empty; NaN/inf rows stay non-finite (the generator's check names them)."""
     rng = np.random.default_rng(15)
-    inc = np.full(3000, 5e3)
-    calibration, _ = CellCalibration.from_reference(chunks(showers(rng, 3000, 0.3, 5.0), inc))
-    calibration.fit_generated(showers(rng, 6000, 0.3, 5.0), np.full(6000, 5e3))
+    calibration = fitted_at_one_energy(rng, 0.3, 0.3)
     test = torch.from_numpy(showers(rng, 4, 0.3, 5.0))
     test[0] = 0.0
     test[1, 0] = float("nan")
