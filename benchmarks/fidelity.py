@@ -105,8 +105,9 @@ def train_and_validate(config_path: Path, overrides: list[str], budget: float, o
         "checkpoint": str(checkpoint),
         "global_metrics": validate(config.name),
     }
-    if generator.calibration is not None:
+    if generator.calibration is not None or generator.response_calibration is not None:
         generator.calibration = None
+        generator.response_calibration = None
         outcome["global_metrics_uncalibrated"] = validate(f"{config.name}-uncalibrated")
     return outcome
 

@@ -12,7 +12,9 @@ The exported graph takes
 and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (voxels in the
 geometry's order, then overflow cells where the layout has them), the numbers
 :meth:`hepgan.generate.ShowerGenerator.cells_from_noise` returns for the same noise, energies
-and ranks: network, inverse transform with its empty-cell cut, then the cell calibration.
+and ranks: network, inverse transform with its empty-cell cut, then the cell calibration,
+then the response calibration (:mod:`hepgan.data.response_calibration`, with
+:func:`~hepgan.data.response_calibration.map_response` itself) where the checkpoint has one.
 The batch axis is dynamic. The graph computes in float32; hepgan's own generation may run the
 network under bf16 autocast where the CPU has bf16 (``generation.precision: auto``), so its
 showers differ from the graph's by bf16 rounding there. The condition and the inverse of
@@ -43,6 +45,7 @@ from torch import nn
 
 from hepgan import __version__
 from hepgan.data.calibration import _FLOOR_FRACTION, _TOP_MARGIN, N_EMPTY_NODES, N_NODES, RANK_LEVELS, CellCalibration
+from hepgan.data.response_calibration import ResponseCalibration, map_response
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
 from hepgan.generate.showers import ShowerGenerator
@@ -145,6 +148,37 @@ class ExportableCalibration(nn.Module):
         return out * (totals / torch.clamp_min(norm, 1e-30))
 
 
+class ExportableResponseCalibration(nn.Module):
+    """A fitted :class:`~hepgan.data.response_calibration.ResponseCalibration`: each shower scaled so that
+    E_tot/E_inc is the calibrated response (:func:`~hepgan.data.response_calibration.map_response`)."""
+
+    log_edges: torch.Tensor
+    low: torch.Tensor
+    scale: torch.Tensor
+    values: torch.Tensor
+    slopes: torch.Tensor
+
+    def __init__(self, calibration: ResponseCalibration) -> None:
+        super().__init__()
+        low, scale, values, slopes = calibration.tables()
+        self.register_buffer("log_edges", torch.from_numpy(calibration.log_edges).float().reshape(1, -1))
+        for name, table in (("low", low), ("scale", scale), ("values", values), ("slopes", slopes)):
+            self.register_buffer(name, torch.from_numpy(table))
+
+    def forward(self, cells: torch.Tensor, incident_energy: torch.Tensor, log_e: torch.Tensor) -> torch.Tensor:
+        """Scaled cells (N, n_cells) in MeV from cells (N, n_cells) in MeV, E_inc (N, 1) in MeV and ln(E_inc/MeV)."""
+        bins = (self.log_edges < log_e).to(torch.int64).sum(dim=1)  # (N,): searchsorted, left side
+        response = cells.sum(dim=1) / incident_energy.reshape(-1)
+        finite = torch.isfinite(response)
+        safe = torch.where(finite, response, torch.zeros_like(response))
+        mapped = map_response(safe, bins, self.low, self.scale, self.values, self.slopes)
+        positive = response > 0
+        factor = torch.where(
+            positive, torch.clamp_min(mapped, 0.0) / torch.clamp_min(response, 1e-30), torch.ones_like(mapped)
+        )
+        return cells * factor.unsqueeze(1)
+
+
 class ExportableGenerator(nn.Module):
     """Generator network + float32 ShowerTransform (+ cell calibration): (noise, incident MeV (N, 1)[, ranks]) → MeV.
 
@@ -159,11 +193,18 @@ class ExportableGenerator(nn.Module):
     widths: torch.Tensor
 
     def __init__(
-        self, network: nn.Module, transform: ShowerTransform, calibration: CellCalibration | None = None
+        self,
+        network: nn.Module,
+        transform: ShowerTransform,
+        calibration: CellCalibration | None = None,
+        response_calibration: ResponseCalibration | None = None,
     ) -> None:
         super().__init__()
         self.network = network
         self.calibration = ExportableCalibration(calibration) if calibration is not None else None
+        self.response_calibration = (
+            ExportableResponseCalibration(response_calibration) if response_calibration is not None else None
+        )
         self.response_scale = float(transform.response_scale)
         self.fraction_epsilon = float(transform.fraction_epsilon)
         self.register_buffer("log_energy_mean", transform.log_energy_mean.float().reshape(1, 1))
@@ -232,6 +273,8 @@ class ExportableGenerator(nn.Module):
             if calibration_ranks is None:
                 raise ValueError(f"the cell calibration needs the {RANKS_NAME} input (N, n_cells) in [0, 1)")
             cells = self.calibration(cells, log_e, calibration_ranks)
+        if self.response_calibration is not None:
+            cells = self.response_calibration(cells, incident_energy, log_e)
         return cells
 
 
@@ -262,7 +305,9 @@ def build_exportable(
     except (KeyError, TypeError, RuntimeError) as exc:  # a hepgan-format file missing or mismatching parts
         raise InputFileError(f"{checkpoint}: not a usable hepgan checkpoint ({type(exc).__name__}: {exc})") from None
     calibration = generator.calibration if generator.calibration is not None and generator.calibration.fitted else None
-    model = ExportableGenerator(generator.network, generator.transform, calibration).eval()
+    response = generator.response_calibration
+    response = response if response is not None and response.fitted else None
+    model = ExportableGenerator(generator.network, generator.transform, calibration, response).eval()
     n_cells = generator.geometry.n_voxels + generator.n_extra
     metadata = {
         "producer": "hepgan",
@@ -281,6 +326,7 @@ def build_exportable(
         "outputs": f"showers (N, {n_cells}) float32: cell energies in MeV (n_voxels + n_extra cells)",
         "energy_unit": "MeV",
         "cell_calibration": "included" if calibration is not None else "none",
+        "response_calibration": "included" if response is not None else "none",
         "precision": "float32",
         "precision_note": (
             "the graph computes in float32; hepgan's own generation may run the network under bf16 autocast "

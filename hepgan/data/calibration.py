@@ -88,6 +88,19 @@ _TOP_MARGIN = 1e-3
 """Node positions are clamped this far below the last node, so that the gathered slope is the last one."""
 
 
+def inner_log_edges(log_e: np.ndarray) -> np.ndarray:
+    """Inner edges (B − 1,) in ln(E/MeV) of the calibration's energy bins for incident energies ``log_e`` = ln(E/MeV).
+
+    One bin per distinct energy for discrete spectra of at most :data:`MAX_ENERGY_BINS`
+    energies, else that many quantile bins (:func:`hepgan.data.transforms.energy_bins`); the
+    bins are consecutive ranges of ln E with edges half-way between neighbouring bins.
+    """
+    labels, n_bins = energy_bins(log_e, MAX_ENERGY_BINS)
+    lows = np.array([log_e[labels == b].min() for b in range(n_bins)])
+    highs = np.array([log_e[labels == b].max() for b in range(n_bins)])
+    return 0.5 * (highs[:-1] + lows[1:])
+
+
 def _fractions(cells: np.ndarray) -> np.ndarray:
     totals = cells.sum(axis=1, keepdims=True)
     return (cells / np.where(totals > 0, totals, 1.0)).astype(np.float32)
@@ -247,11 +260,8 @@ class CellCalibration:
         log_e = np.log(np.concatenate(energies)) if energies else np.zeros(0)
         if log_e.size == 0:
             raise ValueError("cell calibration: no reference showers")
-        labels, n_bins = energy_bins(log_e, MAX_ENERGY_BINS)
-        # bins are consecutive ranges of ln E: edges half-way between neighbouring bins
-        lows = np.array([log_e[labels == b].min() for b in range(n_bins)])
-        highs = np.array([log_e[labels == b].max() for b in range(n_bins)])
-        log_edges = 0.5 * (highs[:-1] + lows[1:])
+        log_edges = inner_log_edges(log_e)
+        n_bins = len(log_edges) + 1
         max_per_bin = max(N_LEVELS, min(max_per_bin, MAX_KEPT_VALUES // max(1, n_cells * n_bins)))
         kept: list[list[np.ndarray]] = [[] for _ in range(n_bins)]
         kept_energy: list[list[np.ndarray]] = [[] for _ in range(n_bins)]

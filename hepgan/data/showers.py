@@ -21,6 +21,7 @@ import torch
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import check_finite_entries, one_line
 from hepgan.data.transforms import ShowerTransform
@@ -265,12 +266,14 @@ class ShowerModelState:
         n_extra: cells beyond the voxels (CaloGAN's per-layer overflow).
         transform: the fitted preprocessing.
         calibration: the fitted cell calibration, or None.
+        response_calibration: the fitted response calibration, or None.
     """
 
     geometry: CaloGeometry
     n_extra: int
     transform: ShowerTransform
     calibration: CellCalibration | None = None
+    response_calibration: ResponseCalibration | None = None
 
     def entries(self) -> dict[str, Any]:
         """The checkpoint entries: kind, geometry, extra cells, preprocessing and (if fitted) calibration."""
@@ -282,6 +285,8 @@ class ShowerModelState:
         }
         if self.calibration is not None and self.calibration.fitted:
             entries["cell_calibration"] = self.calibration.state_dict()
+        if self.response_calibration is not None and self.response_calibration.fitted:
+            entries["response_calibration"] = self.response_calibration.state_dict()
         return entries
 
     @classmethod
@@ -312,7 +317,12 @@ class ShowerModelState:
                 check_finite_entries(state["cell_calibration"], "cell_calibration")
                 calibration = CellCalibration.from_state_dict(state["cell_calibration"])
                 calibration.check(n_cells)
-            return cls(geometry=geometry, n_extra=n_extra, transform=transform, calibration=calibration)
+            response_calibration = None
+            if state.get("response_calibration") is not None:
+                check_finite_entries(state["response_calibration"], "response_calibration")
+                response_calibration = ResponseCalibration.from_state_dict(state["response_calibration"])
+                response_calibration.check()
+            return cls(geometry, n_extra, transform, calibration, response_calibration)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None

@@ -9,7 +9,7 @@ the shower report (:mod:`hepgan.validation.report`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from torch import nn
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import KIND, ShowerData, ShowerModelState
 from hepgan.domains.base import ValidateOptions, Validation
 from hepgan.errors import HepganError, InputFileError
@@ -55,6 +56,8 @@ class ShowerTrainingData:
         self.showers = ShowerData(config)
         self.calibration: CellCalibration | None = None
         self._calibration_energies = np.zeros(0)
+        self.response_calibration: ResponseCalibration | None = None
+        self._response_energies = np.zeros(0)
 
     def sample_size(self) -> SampleSize:
         """The response, the voxels and extra cells; one condition; the layer summaries where the critic
@@ -99,7 +102,13 @@ class ShowerTrainingData:
     def model_state(self) -> ShowerModelState:
         """What a checkpoint of this run holds besides the weights and the config."""
         assert self.showers.transform is not None, "fit or load the transform first"
-        return ShowerModelState(self.showers.geometry, self.showers.n_extra, self.showers.transform, self.calibration)
+        return ShowerModelState(
+            self.showers.geometry,
+            self.showers.n_extra,
+            self.showers.transform,
+            self.calibration,
+            self.response_calibration,
+        )
 
     def checkpoint_entries(self) -> dict[str, Any]:
         return self.model_state().entries()
@@ -108,8 +117,8 @@ class ShowerTrainingData:
     def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
         """The cell-calibration fit (every checkpoint, before the evaluation) and the evaluator (rank 0)."""
         hooks = []
-        if self.config.preprocessing.cell_calibration:
-            hooks.append(StepHook("cell calibration", self.fit_calibration, at_checkpoints=True))
+        if self.config.preprocessing.cell_calibration or self.config.preprocessing.response_calibration:
+            hooks.append(StepHook("calibration", self.fit_calibration, at_checkpoints=True))
         training = self.config.training
         if training.eval_every and is_main and self.showers.holdout.any():
             evaluator = ShowerEvaluator(self, training.eval_showers)
@@ -121,26 +130,46 @@ class ShowerTrainingData:
         return ShowerGenerator(network, self.model_state(), self.config, device=device, source="<training>")
 
     def fit_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
-        """Refit the cell calibration (``preprocessing.cell_calibration``) to ``network``.
+        """Refit the cell and the response calibrations (``preprocessing.cell_calibration``,
+        ``preprocessing.response_calibration``) to ``network``.
 
-        The reference quantiles come from the training showers (read once, at most
-        :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin); the generated
-        ones from ``CALIBRATION_SAMPLES_PER_REFERENCE`` uncalibrated generated showers per kept
-        reference shower, at the same incident energies, seeded by ``seed``.
+        The reference quantiles come from the training showers (read once). The cell
+        calibration's generated tables come from ``CALIBRATION_SAMPLES_PER_REFERENCE``
+        uncalibrated generated showers per kept reference shower (at most
+        :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin), at the same
+        incident energies; the response calibration's from
+        ten per training shower (2 000 to 10 000 per energy bin,
+        :meth:`hepgan.data.response_calibration.ResponseCalibration.from_reference`). Seeded by ``seed``.
         """
-        if self.calibration is None:
-            self.calibration, self._calibration_energies = CellCalibration.from_reference(
-                self.showers.training_chunks()
-            )
+        preprocessing = self.config.preprocessing
         sampler = self.generator(network, device)
-        incident = torch.from_numpy(np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE))
         rng = torch.Generator(device=device).manual_seed(seed)
-        cells = []
-        for start in range(0, len(incident), CALIBRATION_BATCH):
-            part = incident[start : start + CALIBRATION_BATCH]
-            noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
-            cells.append(sampler.cells_from_noise(noise, part, calibrate=False).cpu().numpy())
-        self.calibration.fit_generated(np.concatenate(cells), incident.numpy())
+
+        def raw_showers(energies: np.ndarray) -> Iterator[torch.Tensor]:
+            incident = torch.from_numpy(energies)
+            for start in range(0, len(incident), CALIBRATION_BATCH):
+                part = incident[start : start + CALIBRATION_BATCH]
+                noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
+                yield sampler.cells_from_noise(noise, part, calibrate=False)
+
+        if preprocessing.cell_calibration:
+            if self.calibration is None:
+                self.calibration, self._calibration_energies = CellCalibration.from_reference(
+                    self.showers.training_chunks()
+                )
+            energies = np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE)
+            cells = [part.cpu().numpy() for part in raw_showers(energies)]
+            self.calibration.fit_generated(np.concatenate(cells), energies)
+        if preprocessing.response_calibration:
+            if self.response_calibration is None:
+                self.response_calibration, self._response_energies = ResponseCalibration.from_reference(
+                    self.showers.training_chunks()
+                )
+            energies = self._response_energies
+            totals = np.concatenate(
+                [part.sum(dim=1, dtype=torch.float64).cpu().numpy() for part in raw_showers(energies)]
+            )
+            self.response_calibration.fit_generated(totals / energies, energies)
         return {}
 
 
@@ -332,6 +361,8 @@ class CaloDomain:
         config = state.get("config", {})
         geometry: CaloGeometry = model.geometry
         calibration = "fitted" if model.calibration is not None else "none"
+        if model.response_calibration is not None:
+            calibration += ", response calibration fitted"
         return [
             f"  geometry {geometry.name}: {geometry.n_layers} layers, {geometry.n_voxels} voxels"
             f" (+{model.n_extra} extra cells)",

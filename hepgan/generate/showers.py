@@ -26,6 +26,7 @@ from torch import nn
 
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import ShowerModelState
 from hepgan.data.state_checks import check_weights, one_line
 from hepgan.data.transforms import ShowerTransform
@@ -72,6 +73,15 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         """Replace the cell calibration (None: the raw network's showers)."""
         self.model.calibration = calibration
 
+    @property
+    def response_calibration(self) -> ResponseCalibration | None:
+        return self.model.response_calibration
+
+    @response_calibration.setter
+    def response_calibration(self, calibration: ResponseCalibration | None) -> None:
+        """Replace the response calibration (None: the network's E_tot/E_inc)."""
+        self.model.response_calibration = calibration
+
     @classmethod
     def from_state(
         cls,
@@ -117,7 +127,8 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
 
         With a cell calibration (and ``calibrate``) it is applied; the empty cells' ranks are
         ``ranks`` (N, n_cells) in [0, 1) when given, else drawn with ``generator``
-        (:mod:`hepgan.data.calibration`).
+        (:mod:`hepgan.data.calibration`). Then the response calibration, if fitted, scales each
+        shower (:mod:`hepgan.data.response_calibration`).
         """
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
@@ -127,6 +138,8 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         cells = self.transform.inverse(features.float(), incident)
         if calibrate and self.calibration is not None and self.calibration.fitted:
             cells = self.calibration.apply(cells, incident, generator, ranks)
+        if calibrate and self.response_calibration is not None and self.response_calibration.fitted:
+            cells = self.response_calibration.apply(cells, incident)
         return cells
 
     def sample(self, incident_mev: np.ndarray, seed: int | None = None, batch_size: int = 10_000) -> ShowerBatch:
