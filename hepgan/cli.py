@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from hepgan import __version__
-from hepgan.config import path_problem
+from hepgan.config import CLASSIFIER_PROTOCOLS, path_problem
 from hepgan.errors import HepganError, Interrupted
 
 MAX_COUNT = 10**12
@@ -191,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--walk-energy", type=_walk_energy, default=65536.0, help="incident energy of the walk in MeV")
     p.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample tests (faster)")
+    p.add_argument(
+        "--classifier-protocol",
+        choices=("both", "hepgan", "challenge"),
+        default="both",
+        help="showers: hepgan's cross-validated classifier test, the CaloChallenge's recipe, or both (default)",
+    )
     p.add_argument("--all-energy-plots", action="store_true", help="draw every observable per incident energy")
 
     p = sub.add_parser("info", help="say what a run folder, checkpoint or shower/event file is")
@@ -286,6 +292,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         walk_energy_mev=args.walk_energy,
         classifier=not args.no_classifier,
+        classifier_protocols=CLASSIFIER_PROTOCOLS
+        if args.classifier_protocol == "both"
+        else (args.classifier_protocol,),
         all_energy_plots=args.all_energy_plots,
     )
     validation = validate_files(args.reference, args.generated, Path(args.output), options)

@@ -278,6 +278,31 @@ class GenerationConfig:
         _check_free_form(self.spectrum, where, "generation.spectrum")
 
 
+VALIDATION_REFERENCES = ("holdout", "simulate")
+CLASSIFIER_PROTOCOLS = ("hepgan", "challenge")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """How ``hepgan train`` validates the trained model when it has finished."""
+
+    reference: str = "holdout"  # holdout: the run's held-out showers | simulate: a fresh reference (calo)
+    n_showers: int = 10_000  # simulate: generated showers; the reference has twice as many (its halves: the floor)
+    seed: int = 20_231  # simulate: the reference's seed, different from simulation.seed (the training file's)
+    classifier_protocols: tuple[str, ...] = CLASSIFIER_PROTOCOLS  # hepgan (cross-validated) and/or challenge
+
+    def check(self, where: str) -> None:
+        _require(self.reference in VALIDATION_REFERENCES, where, "reference", "holdout or simulate")
+        _require(100 <= self.n_showers <= 10_000_000, where, "n_showers", "an integer in [100, 10000000]")
+        _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
+        _require(
+            0 < len(self.classifier_protocols) and set(self.classifier_protocols) <= set(CLASSIFIER_PROTOCOLS),
+            where,
+            "classifier_protocols",
+            "a non-empty list of hepgan, challenge",
+        )
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; saved resolved into the run folder and the checkpoints."""
@@ -292,6 +317,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def check(self, where: str) -> None:
         _require(
@@ -303,8 +329,21 @@ class RunConfig:
         _require(0 <= self.seed < 2**63, where, "seed", "an integer in [0, 2^63)")
         _require(self.kind in KINDS, where, "kind", f"one of {', '.join(KINDS)}")
         _check_path(self.geometry, where, "geometry")
-        for section in ("data", "simulation", "preprocessing", "model", "training", "generation"):
+        for section in ("data", "simulation", "preprocessing", "model", "training", "generation", "validation"):
             getattr(self, section).check(f"{where}: {section}")
+        _require(
+            self.kind == "calo" or self.validation.reference == "holdout",
+            f"{where}: validation",
+            "reference",
+            "holdout for kind events (a fresh reference is simulated for showers only)",
+        )
+        _require(
+            self.validation.reference == "holdout" or self.validation.seed != self.simulation.seed,
+            f"{where}: validation",
+            "seed",
+            f"a seed different from simulation.seed ({self.simulation.seed}): the reference must not repeat "
+            "the training showers",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists instead of tuples) for YAML files and checkpoints."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from hepgan.config import RunConfig
+from hepgan.config import CLASSIFIER_PROTOCOLS, RunConfig
 from hepgan.generate.stream import GenerationSummary, JobPlan
 from hepgan.training.protocols import TrainingData
 
@@ -36,6 +36,7 @@ class ValidateOptions:
         checkpoint: add a latent-space walk drawn with this checkpoint (showers).
         walk_energy_mev: incident energy of the walk in MeV.
         classifier: run the classifier two-sample tests.
+        classifier_protocols: which (showers): "hepgan" and/or "challenge" (the CaloChallenge's recipe).
         all_energy_plots: draw every observable per incident energy.
     """
 
@@ -43,6 +44,7 @@ class ValidateOptions:
     checkpoint: str | None = None
     walk_energy_mev: float = 65536.0
     classifier: bool = True
+    classifier_protocols: tuple[str, ...] = CLASSIFIER_PROTOCOLS
     all_energy_plots: bool = False
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from hepgan.io.geometry import CaloGeometry
 from hepgan.validation.comparison import compare_observable
 from hepgan.validation.energy_bins import EnergyBinning, EnergyBinsSpec, make_energy_binning, response_statistics
-from hepgan.validation.global_metrics import CLASSIFIER_ENTRIES, global_metrics
+from hepgan.validation.global_metrics import CLASSIFIER_ENTRIES, CLASSIFIER_PROTOCOLS, global_metrics
 from hepgan.validation.html import render
 from hepgan.validation.metrics import DEFAULT_1D_METRICS
 from hepgan.validation.observables import concatenate_observables, describe, shower_observables
@@ -82,6 +82,8 @@ class ReportOptions:
         make_plots: write PNG plots and include them in the HTML.
         physics_distances: compute FPD and KPD.
         classifier: run the classifier tests.
+        classifier_protocols: which: "hepgan" (cross-validated, trained to convergence) and/or
+            "challenge" (the CaloChallenge's recipe, :mod:`hepgan.validation.challenge_classifier`).
         max_showers_low_level: showers per sample kept for the low-level classifier, and the
             cap on the high-level classifier's inputs.
         per_energy_plots: observables also plotted per incident-energy bin, or ``"all"``.
@@ -94,6 +96,7 @@ class ReportOptions:
     make_plots: bool = True
     physics_distances: bool = True
     classifier: bool = True
+    classifier_protocols: Sequence[str] = CLASSIFIER_PROTOCOLS
     max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL
     per_energy_plots: Sequence[str] | str = DEFAULT_PER_ENERGY_PLOTS
     seed: int = 0
@@ -378,6 +381,8 @@ def _write_shower_report(
         max_showers_low_level=options.max_showers_low_level,
         energy_binning=binning,
         seed=options.seed,
+        geometry=geometry,
+        classifier_protocols=options.classifier_protocols,
     )
     report["low_level"] = {
         "max_showers_low_level": options.max_showers_low_level,

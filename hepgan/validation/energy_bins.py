@@ -108,7 +108,11 @@ def make_energy_binning(reference_incident_mev: np.ndarray, energy_bins: EnergyB
 
 
 def response_statistics(values: np.ndarray, bin_index: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
-    """Mean, width (sample std) and their errors of ``values`` per bin; NaN for bins with < 2 entries."""
+    """Mean, width (sample std) and their errors of ``values`` per bin; NaN for bins with < 2 entries.
+
+    The width's error holds for any distribution, not only a Gaussian: Var(s²) = (m₄ − s⁴ (n − 3)/(n − 1)) / n
+    with m₄ the fourth central moment, and σ(s) = √Var(s²) / (2 s) (σ/√(2n) for a Gaussian; larger with tails).
+    """
     out = {key: np.full(n_bins, np.nan) for key in ("mean", "mean_err", "width", "width_err")}
     out["n"] = np.zeros(n_bins)
     for i in range(n_bins):
@@ -118,5 +122,9 @@ def response_statistics(values: np.ndarray, bin_index: np.ndarray, n_bins: int) 
             continue
         std = sample.std(ddof=1)
         out["mean"][i], out["mean_err"][i] = sample.mean(), std / np.sqrt(sample.size)
-        out["width"][i], out["width_err"][i] = std, std / np.sqrt(2.0 * (sample.size - 1))
+        n = sample.size
+        fourth = np.mean((sample - sample.mean()) ** 4)
+        variance_of_variance = max(fourth - std**4 * (n - 3) / (n - 1), 0.0) / n
+        out["width"][i] = std
+        out["width_err"][i] = np.sqrt(variance_of_variance) / (2.0 * std) if std > 0 else 0.0
     return out

@@ -10,23 +10,30 @@ bin. Floors and verdicts follow :mod:`hepgan.validation.verdicts`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hepgan.config import CLASSIFIER_PROTOCOLS
 from hepgan.validation.energy_bins import EnergyBinning
 from hepgan.validation.physics_distances import fpd, high_level_matrix, high_level_names, kpd
 from hepgan.validation.sampling import DEFAULT_MAX_SHOWERS_LOW_LEVEL, LowLevelSample
 from hepgan.validation.verdicts import MetricPair, metric_with_floor, reference_halves, verdict
 
 if TYPE_CHECKING:
+    from hepgan.io.geometry import CaloGeometry
     from hepgan.validation.classifier import ClassifierResult
 
 log = logging.getLogger(__name__)
 
 MIN_SHOWERS_GLOBAL = 50
-CLASSIFIER_ENTRIES = (("classifier_auc_high_level", "high-level"), ("classifier_auc_low_level", "voxels"))
+CLASSIFIER_ENTRIES = (
+    ("classifier_auc_high_level", "high-level"),
+    ("classifier_auc_low_level", "voxels"),
+    ("challenge_auc_high_level", "high-level, CaloChallenge protocol"),
+    ("challenge_auc_low_level", "voxels, CaloChallenge protocol"),
+)
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -144,6 +151,30 @@ def _classifier_entry(
     return entry
 
 
+def _challenge_entry(reference: np.ndarray, generated: np.ndarray, seed: int, description: str) -> dict[str, Any]:
+    """The CaloChallenge-protocol classifier's AUC with its floor (two reference halves), and the JSD of both."""
+    from hepgan.validation.challenge_classifier import challenge_classifier_test
+
+    results: list[Any] = []
+
+    def run(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        results.append(challenge_classifier_test(a, b, seed=seed))
+        return results[-1].auc, results[-1].auc_err
+
+    entry = _with_floor(run, reference, generated, seed, 0.5, description)
+    if len(results) == 2:
+        value, floor = results
+        entry.update(
+            jsd=value.jsd,
+            jsd_err=value.jsd_err,
+            floor_jsd=floor.jsd,
+            floor_jsd_err=floor.jsd_err,
+            best_epoch=value.best_epoch,
+            n_test=value.n_test,
+        )
+    return entry
+
+
 def global_metrics(
     reference_observables: Mapping[str, np.ndarray],
     reference_incident: np.ndarray,
@@ -158,6 +189,8 @@ def global_metrics(
     max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL,
     energy_binning: EnergyBinning | None = None,
     seed: int = 0,
+    geometry: CaloGeometry | None = None,
+    classifier_protocols: Sequence[str] = CLASSIFIER_PROTOCOLS,
 ) -> dict[str, dict[str, Any]]:
     """Whole-sample metrics, each with value, error, floor (two reference halves) and verdict.
 
@@ -167,7 +200,15 @@ def global_metrics(
     log E_inc, at most ``max_showers_low_level`` showers per sample) and
     ``classifier_auc_low_level`` (voxel energies, when low-level samples are given). With
     ``energy_binning`` the classifier entries also hold their AUCs per incident-energy bin.
+    With "challenge" among ``classifier_protocols``, ``challenge_auc_high_level`` (needs the
+    ``geometry``) and ``challenge_auc_low_level`` are the CaloChallenge's classifier test
+    (:mod:`hepgan.validation.challenge_classifier`) with its JSD; "hepgan" gives the entries above.
     """
+    unknown = set(classifier_protocols) - set(CLASSIFIER_PROTOCOLS)
+    if unknown:
+        raise ValueError(
+            f"classifier protocols: expected some of {', '.join(CLASSIFIER_PROTOCOLS)}, got {sorted(unknown)}"
+        )
     from hepgan.validation.classifier import high_level_features, low_level_features
 
     out = {
@@ -188,7 +229,9 @@ def global_metrics(
         out["kpd"] = _with_floor(
             lambda a, b: kpd(a, b, seed=seed), ref_x, gen_x, seed, 0.0, "kernel physics distance (MMD², cubic kernel)"
         )
-    if classifier and names:
+    hepgan_protocol = classifier and "hepgan" in classifier_protocols
+    challenge = classifier and "challenge" in classifier_protocols
+    if hepgan_protocol and names:
         ref_h = high_level_features(reference_observables, reference_incident, names)
         gen_h = high_level_features(generated_observables, generated_incident, names)
         ref_h, gen_h = _cap_rows(ref_h, max_showers_low_level, seed), _cap_rows(gen_h, max_showers_low_level, seed)
@@ -201,7 +244,7 @@ def global_metrics(
             seed,
             "classifier AUC, high-level features",
         )
-    if classifier and reference_low_level is not None and generated_low_level is not None:
+    if hepgan_protocol and reference_low_level is not None and generated_low_level is not None:
         ref_l = low_level_features(reference_low_level.showers_mev, reference_low_level.incident_mev)
         gen_l = low_level_features(generated_low_level.showers_mev, generated_low_level.incident_mev)
         out["classifier_auc_low_level"] = _classifier_entry(
@@ -213,4 +256,27 @@ def global_metrics(
             seed,
             "classifier AUC, voxel energies / E_inc",
         )
+    if challenge:
+        from hepgan.validation.challenge_classifier import (
+            challenge_high_level_features,
+            challenge_low_level_features,
+        )
+
+        if geometry is not None:
+            ref_c = challenge_high_level_features(reference_observables, reference_incident, geometry)
+            gen_c = challenge_high_level_features(generated_observables, generated_incident, geometry)
+            cap = max_showers_low_level
+            out["challenge_auc_high_level"] = _challenge_entry(
+                _cap_rows(ref_c, cap, seed),
+                _cap_rows(gen_c, cap, seed),
+                seed,
+                "classifier AUC, high-level, CaloChallenge protocol",
+            )
+        if reference_low_level is not None and generated_low_level is not None:
+            out["challenge_auc_low_level"] = _challenge_entry(
+                challenge_low_level_features(reference_low_level.showers_mev, reference_low_level.incident_mev),
+                challenge_low_level_features(generated_low_level.showers_mev, generated_low_level.incident_mev),
+                seed,
+                "classifier AUC, voxels / E_inc, CaloChallenge protocol",
+            )
     return out
