@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from hepgan import __version__
-from hepgan.config import CLASSIFIER_PROTOCOLS, path_problem
+from hepgan.config import CLASSIFIER_PROTOCOLS
 from hepgan.errors import HepganError, Interrupted
+from hepgan.paths import path_problem
 
 MAX_COUNT = 10**12
 MAX_WALK_ENERGY_MEV = 1.0e7

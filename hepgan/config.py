@@ -8,7 +8,6 @@ into every run folder and every checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import types
 import typing
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from hepgan.errors import ConfigError
+from hepgan.paths import path_problem
 
 KINDS = ("calo", "events")
 MAX_WIDTH = 65_536
@@ -286,7 +286,8 @@ CLASSIFIER_PROTOCOLS = ("hepgan", "challenge")
 class ValidationConfig:
     """How ``hepgan train`` validates the trained model when it has finished."""
 
-    reference: str = "holdout"  # holdout: the run's held-out showers | simulate: a fresh reference (calo)
+    reference: str = "holdout"  # holdout: the run's held-out samples | simulate: a fresh reference (showers only;
+    # event runs always validate on their held-out events)
     n_showers: int = 10_000  # simulate: generated showers; the reference has twice as many (its halves: the floor)
     seed: int = 20_231  # simulate: the reference's seed, different from simulation.seed (the training file's)
     classifier_protocols: tuple[str, ...] = CLASSIFIER_PROTOCOLS  # hepgan (cross-validated) and/or challenge
@@ -332,12 +333,6 @@ class RunConfig:
         for section in ("data", "simulation", "preprocessing", "model", "training", "generation", "validation"):
             getattr(self, section).check(f"{where}: {section}")
         _require(
-            self.kind == "calo" or self.validation.reference == "holdout",
-            f"{where}: validation",
-            "reference",
-            "holdout for kind events (a fresh reference is simulated for showers only)",
-        )
-        _require(
             self.validation.reference == "holdout" or self.validation.seed != self.simulation.seed,
             f"{where}: validation",
             "seed",
@@ -361,46 +356,6 @@ def _plain(value: Any) -> Any:
 def _require(ok: bool, where: str, name: str, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{where}.{name}: expected {expected}")
-
-
-NAME_MAX = 255
-"""Longest file name (bytes) most file systems allow; the nearest existing folder's own limit is used when known."""
-PATH_MAX = 4096
-"""Longest path (bytes) the operating system accepts."""
-
-
-def _path_limit(path: str, name: str, default: int) -> int:
-    """``os.pathconf`` limit ``name`` of the nearest existing folder above ``path``, else ``default``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    while folder and not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    try:
-        return int(os.pathconf(folder or ".", name))
-    except (OSError, ValueError):
-        return default
-
-
-def path_problem(text: str) -> str | None:
-    """Why the operating system would refuse ``text`` as a path, or None.
-
-    Refused: NUL characters, a component (file or folder name) longer than the file system's
-    NAME_MAX bytes, a whole path longer than PATH_MAX bytes.
-    """
-    if "\x00" in text:
-        return "expected a path without NUL characters"
-    encoded = os.fsencode(text)
-    longest = max(encoded.split(b"/"), key=len)
-    limit = _path_limit(text, "PC_NAME_MAX", NAME_MAX)
-    if len(longest) > limit:
-        shown = _shorten(os.fsdecode(longest), 40)
-        return f"the name {shown!r} is {len(longest)} bytes long; the file system allows at most {limit}"
-    limit = _path_limit(text, "PC_PATH_MAX", PATH_MAX)
-    if len(encoded) >= limit:
-        return f"the path is {len(encoded)} bytes long; the operating system allows fewer than {limit}"
-    return None
 
 
 def _check_path(value: str, where: str, name: str) -> None:

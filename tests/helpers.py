@@ -45,6 +45,7 @@ def small_config(tmp: Path, data_path: Path, **training: object) -> RunConfig:
         }
     )
     base["generation"]["batch_size"] = 100
+    base["validation"]["reference"] = "holdout"  # tests of the fresh reference set it themselves
     return config_from_dict(base, "test config")
 
 

@@ -58,6 +58,12 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path: Path) -> None:
         ({"data": {"validation_fraction": 1.5}}, "data.validation_fraction"),
         ({"name": "../escape"}, "name"),
         ({"generation": []}, "generation"),
+        ({"validation": {"reference": "geant4"}}, "validation.reference"),
+        ({"validation": {"n_showers": 10}}, "validation.n_showers"),
+        ({"validation": {"classifier_protocols": ["bdt"]}}, "validation.classifier_protocols"),
+        ({"validation": {"classifier_protocols": []}}, "validation.classifier_protocols"),
+        ({"validation": {"reference": "simulate", "seed": 20221}}, "validation.seed"),  # = simulation.seed
+        ({"preprocessing": {"response_calibration": "yes"}}, "preprocessing.response_calibration"),
     ],
 )
 def test_bad_values_name_the_field(data: dict, field: str) -> None:

@@ -27,6 +27,8 @@ GLOBAL = {
     "kpd",
     "classifier_auc_high_level",
     "classifier_auc_low_level",
+    "challenge_auc_high_level",
+    "challenge_auc_low_level",
 }
 
 
@@ -82,6 +84,10 @@ def test_global_metrics_have_values_errors_floors(report):
     # a 10 % energy-scale error is seen by the response and the high-level classifier
     assert result["global_metrics"]["classifier_auc_high_level"]["value"] > 0.8
     assert result["global_metrics"]["classifier_auc_high_level"]["verdict"] == "fail"
+    # the challenge's recipe (50 epochs of one batch here: 240 training showers) learns less, but sees it too
+    challenge = result["global_metrics"]["challenge_auc_high_level"]
+    assert challenge["n_test"] == 160 and "jsd" in challenge  # 20 % of 2 x 400
+    assert challenge["value"] - 0.5 > 1.5 * challenge["error"], challenge
     assert result["observables"]["e_ratio"]["overall"]["verdict"] == "fail"
     assert result["low_level"]["reference"] == {"n_used": 500, "n_total": 600}
     assert result["low_level"]["generated"] == {"n_used": 400, "n_total": 400}

@@ -84,13 +84,14 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "data.path": st.just("COPY"),  # replaced by a copy of the reference file: the same showers, another file
     "data.validation_fraction": st.floats(0.0, 0.85),
     "data.max_showers": st.integers(0, 10_000),
-    "data.selection": st.just({"objects": "muons"}),
+    "data.selection": st.just({"pt_min_gev": 5.0}),  # valid for the config checks, different from the run's
     "preprocessing.fraction_epsilon": st.floats(1e-9, 1e-3),
     "preprocessing.response_bins": st.integers(1, 1000),
     "preprocessing.response_scale": st.floats(0.01, 100.0),
     "preprocessing.cell_standardisation": st.sampled_from(["per_energy", "global"]),
     "preprocessing.empty_cell_cut": st.booleans(),
     "preprocessing.cell_calibration": st.booleans(),
+    "preprocessing.response_calibration": st.booleans(),
     "preprocessing.events": st.just({"representation": "pair"}),
     "model.architecture": st.sampled_from(["mlp", "dcgan"]),
     "model.latent_dim": st.integers(1, 64),
@@ -127,6 +128,7 @@ ALLOWED: dict[str, st.SearchStrategy[Any]] = {
     "generation.batch_size": st.integers(1, 1000),
     "generation.compression": st.sampled_from(["none", "gzip"]),
     "simulation.n_showers": st.integers(1, 1000),
+    "validation.n_showers": st.integers(100, 1000),
 }
 
 

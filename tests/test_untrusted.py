@@ -236,7 +236,7 @@ def test_hostile_strings_are_escaped_in_the_report(tmp_path: Path, capsys, caplo
     out = tmp_path / "deep" / "report"
     before = snapshot(inputs)
     argv = ["validate", "--reference", str(reference), "--generated", str(generated), "-o", str(out)]
-    result = run_cli([*argv, "--geometry", str(geometry_file)], capsys, caplog)
+    result = run_cli([*argv, "--geometry", str(geometry_file), "--classifier-protocol", "hepgan"], capsys, caplog)
     assert result.code == 0, result
     page = (out / "index.html").read_text(encoding="utf-8").lower()
     assert "<script" not in page and "<img src=x" not in page and "onerror=alert" not in page.replace("&gt;", "")
@@ -257,7 +257,7 @@ def test_mathtext_in_a_geometry_name_is_harmless(tmp_path: Path, capsys, caplog)
     geometry_file = tmp_path / "geometry.yaml"
     geometry_file.write_text(yaml.safe_dump(geometry), encoding="utf-8")
     argv = ["validate", "--reference", str(reference), "--generated", str(generated), "-o", str(tmp_path / "out")]
-    result = run_cli([*argv, "--geometry", str(geometry_file)], capsys, caplog)
+    result = run_cli([*argv, "--geometry", str(geometry_file), "--classifier-protocol", "hepgan"], capsys, caplog)
     assert result.code == 0 and (tmp_path / "out" / "index.html").is_file(), result
 
 

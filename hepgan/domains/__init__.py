@@ -192,12 +192,16 @@ def generate_to_file(
 
 
 def validate_run(run_dir: str | Path, checkpoint: str | Path, seed: int = 1) -> Validation:
-    """Validate a trained run on its held-out sample (into ``run_dir/validation``) and record it in ``run.json``."""
+    """Validate a trained run (into ``run_dir/validation``) and record it in ``run.json``.
+
+    The reference is the run's held-out sample, or a fresh simulated one (``validation.reference``).
+    """
     run_dir = Path(run_dir)
     state = load_checkpoint(checkpoint)
     domain = domain_for_checkpoint(state, str(checkpoint))
     generator = domain.load_generator(state, source=str(checkpoint))
-    held_out = held_out_count(run_dir / HOLDOUT_FILE)
+    on_holdout = generator.config.validation.reference == "holdout" or domain.kind != "calo"
+    held_out = held_out_count(run_dir / HOLDOUT_FILE) if on_holdout else domain.min_samples
     if held_out < domain.min_samples:
         validation = skipped_validation(domain, generator.source, held_out)
     else:

@@ -68,9 +68,11 @@ RESUME_ADJUSTABLE: tuple[str, ...] = (
     "training.threads",
     "training.runs_dir",
     "data.chunk_size",
-    # used by `hepgan simulate` and `hepgan generate`, not by training
+    # used by `hepgan simulate`, `hepgan generate` and the validation after training, not by training
     "simulation",
     "generation",
+    # what the finished run is validated against
+    "validation",
 )
 """Fields (dotted names, or whole sections) that may differ from the checkpoint's on resume."""
 
