@@ -43,7 +43,7 @@ SETTINGS = {
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 }
 BASE = yaml.safe_load((ROOT / "configs" / "calo.yaml").read_text(encoding="utf-8"))
-SECTIONS = ("data", "simulation", "preprocessing", "model", "training", "generation")
+SECTIONS = ("data", "simulation", "preprocessing", "model", "training", "generation", "validation")
 
 
 def _fields() -> dict[str, Any]:
@@ -208,6 +208,9 @@ OUT_OF_RANGE: dict[str, st.SearchStrategy[Any]] = {
     "training.threads": _ints_outside(0, None),
     "generation.batch_size": _ints_outside(1, 10_000_000),
     "generation.compression": _text_not_in("none", "gzip"),
+    "validation.reference": _text_not_in("holdout", "simulate"),
+    "validation.n_showers": _ints_outside(100, 10_000_000),
+    "validation.seed": _ints_outside(0, 2**63 - 1),
 }
 
 
