@@ -38,6 +38,7 @@ from scipy.optimize import isotonic_regression
 from torch import nn
 
 from hepgan.io.geometry import CaloGeometry
+from hepgan.validation.classifier import train_epoch
 from hepgan.validation.metrics import roc_auc
 
 HIDDEN = 512
@@ -147,15 +148,7 @@ def challenge_classifier_test(
         order_rng = torch.Generator().manual_seed(seed)
         best_accuracy, best_epoch, best_state = -1.0, 0, None
         for epoch in range(1, epochs + 1):
-            model.train()
-            order = torch.randperm(len(train_x), generator=order_rng)
-            for start in range(0, len(order), BATCH_SIZE):
-                index = order[start : start + BATCH_SIZE]
-                loss = nn.functional.binary_cross_entropy_with_logits(model(train_x[index]).squeeze(1), train_y[index])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            model.eval()
+            train_epoch(model, optimiser, train_x, train_y, BATCH_SIZE, order_rng)
             accuracy = float(np.mean((_logits(model, val_x) > 0) == (y[2] > 0.5)))
             if accuracy > best_accuracy:
                 best_accuracy, best_epoch = accuracy, epoch

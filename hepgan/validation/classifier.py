@@ -178,6 +178,26 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float(nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), y))
 
 
+def train_epoch(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> None:
+    """One pass over (x, y) in shuffled batches: binary cross-entropy on the logit, one optimiser step per batch."""
+    model.train()
+    order = torch.randperm(len(x), generator=generator)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        loss = nn.functional.binary_cross_entropy_with_logits(model(x[index]).squeeze(1), y[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+
+
 def _train(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -195,15 +215,7 @@ def _train(
     best_loss, best_epoch, best_state = _loss(model, *validation), 0, None
     epoch = 0
     for epoch in range(1, max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x_train[index]).squeeze(1), y_train[index])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        model.eval()
+        train_epoch(model, optimiser, x_train, y_train, batch_size, generator)
         validation_loss = _loss(model, *validation)
         if validation_loss < best_loss:
             best_loss, best_epoch = validation_loss, epoch
