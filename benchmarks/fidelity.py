@@ -253,15 +253,16 @@ def _print_response(columns: dict) -> None:
     rows = {name: metrics.get("response_per_energy", []) for name, metrics in columns.items()}
     if not rows["hepgan"]:
         return
-    print(f"\n{'E_inc':>12s}" + "".join(f"{name + ' mean':>20s}{name + ' width':>22s}" for name in rows))
+    print(f"\n{'E_inc':>12s}" + "".join(f" {name + ' mean':>21s} {name + ' width':>21s}" for name in rows))
     for i, row in enumerate(rows["hepgan"]):
         cells = ""
         for variant in rows.values():
             if i < len(variant):
                 r = variant[i]
-                cells += f"{100 * r['mean_rel_diff']:+8.2f} ± {100 * r['mean_rel_diff_err']:4.2f} %   "
-                cells += f"{100 * r['std_rel_diff']:+8.1f} ± {100 * r['std_rel_diff_err']:4.1f} %      "
-        print(f"{row['label']:>12s}  {cells}")
+                mean = f"{100 * r['mean_rel_diff']:+.2f} ± {100 * r['mean_rel_diff_err']:.2f} %"
+                width = f"{100 * r['std_rel_diff']:+.1f} ± {100 * r['std_rel_diff_err']:.1f} %"
+                cells += f" {mean:>21s} {width:>21s}"
+        print(f"{row['label']:>12s}{cells}")
 
 
 def _print_time_to_auc(curve: list[dict]) -> None:
