@@ -103,18 +103,12 @@ def time_to_auc(run_dir: Path, reference: ShowerBatch, n_showers: int) -> list[d
         record = json.loads(line)
         if "step" in record and "time_s" in record:
             times[int(record["step"])] = float(record["time_s"])
-    geometry = None
-    ref_half = None
+    geometry = load_geometry(load_config(run_dir / "config.yaml").geometry)
+    showers, incident = reference.showers_mev[:n_showers], reference.incident_energies_mev[:n_showers]
+    ref_half = challenge_high_level_features(shower_observables(showers, incident, geometry), incident, geometry)
     curve = []
     for checkpoint in sorted((run_dir / "checkpoints").glob("step_*.pt")):
         generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu")
-        geometry = generator.geometry
-        if ref_half is None:
-            showers, incident = reference.showers_mev[:n_showers], reference.incident_energies_mev[:n_showers]
-            ref_half = challenge_high_level_features(
-                shower_observables(showers, incident, geometry), incident, geometry
-            )
-        incident = reference.incident_energies_mev[:n_showers]
         generated = generator.sample(incident, seed=1)
         features = challenge_high_level_features(
             shower_observables(generated.showers_mev, incident, geometry), incident, geometry

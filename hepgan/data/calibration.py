@@ -101,6 +101,11 @@ def inner_log_edges(log_e: np.ndarray) -> np.ndarray:
     return 0.5 * (highs[:-1] + lows[1:])
 
 
+def energy_bin_of(log_edges: np.ndarray, incident_mev: np.ndarray) -> np.ndarray:
+    """Energy-bin index of each incident energy (MeV), given the inner bin edges in ln(E/MeV)."""
+    return np.searchsorted(log_edges, np.log(np.asarray(incident_mev, np.float64).reshape(-1)))
+
+
 def _fractions(cells: np.ndarray) -> np.ndarray:
     totals = cells.sum(axis=1, keepdims=True)
     return (cells / np.where(totals > 0, totals, 1.0)).astype(np.float32)
@@ -235,7 +240,7 @@ class CellCalibration:
 
     def bin_of(self, incident_mev: np.ndarray) -> np.ndarray:
         """Energy-bin index of each incident energy (MeV)."""
-        return np.searchsorted(self.log_edges, np.log(np.asarray(incident_mev, np.float64).reshape(-1)))
+        return energy_bin_of(self.log_edges, incident_mev)
 
     # ------------------------------------------------------------------ fitting
     @classmethod

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from hepgan.data.calibration import inner_log_edges
+from hepgan.data.calibration import energy_bin_of, inner_log_edges
 from hepgan.data.state_checks import check_non_decreasing, check_range, check_shape
 
 N_LEVELS = 1001
@@ -102,7 +102,7 @@ class ResponseCalibration:
 
     def bin_of(self, incident_mev: np.ndarray) -> np.ndarray:
         """Energy-bin index of each incident energy (MeV)."""
-        return np.searchsorted(self.log_edges, np.log(np.asarray(incident_mev, np.float64).reshape(-1)))
+        return energy_bin_of(self.log_edges, incident_mev)
 
     @classmethod
     def from_reference(cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[ResponseCalibration, np.ndarray]:
@@ -122,7 +122,7 @@ class ResponseCalibration:
             raise ValueError("response calibration: no reference showers")
         response, incident = np.concatenate(responses), np.concatenate(energies)
         log_edges = inner_log_edges(np.log(incident))
-        bins = np.searchsorted(log_edges, np.log(incident))
+        bins = energy_bin_of(log_edges, incident)
         levels = np.linspace(0.0, 1.0, N_LEVELS)
         quantiles = np.stack([np.quantile(response[bins == b], levels) for b in range(len(log_edges) + 1)])
         rng = np.random.default_rng(0)

@@ -352,13 +352,14 @@ class CaloDomain:
         settings = config.validation
         path = run_dir / VALIDATION_REFERENCE_FILE
         n = 2 * settings.n_showers
+        geometry = load_geometry(config.geometry)
+        complete = False
         if path.is_file():
-            with ShowerReader(path, load_geometry(config.geometry)) as reader:
+            with ShowerReader(path, geometry) as reader:
                 complete = len(reader) == n and int(reader.attrs.get("seed", -1)) == settings.seed
-            if complete:
-                return read_showers(path, load_geometry(config.geometry))
-        simulate_to_file(config, path, n=n, seed=settings.seed)
-        return read_showers(path, load_geometry(config.geometry))
+        if not complete:
+            simulate_to_file(config, path, n=n, seed=settings.seed)
+        return read_showers(path, geometry)
 
     def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
         geometry = load_geometry(options.geometry or geometry_named_by(reference))

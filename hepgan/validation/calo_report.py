@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from hepgan.config import CLASSIFIER_PROTOCOLS
 from hepgan.io.geometry import CaloGeometry
 from hepgan.validation.comparison import compare_observable
 from hepgan.validation.energy_bins import EnergyBinning, EnergyBinsSpec, make_energy_binning, response_statistics
-from hepgan.validation.global_metrics import CLASSIFIER_ENTRIES, CLASSIFIER_PROTOCOLS, global_metrics
+from hepgan.validation.global_metrics import CLASSIFIER_ENTRIES, global_metrics
 from hepgan.validation.html import render
 from hepgan.validation.metrics import DEFAULT_1D_METRICS
 from hepgan.validation.observables import concatenate_observables, describe, shower_observables

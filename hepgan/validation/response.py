@@ -85,8 +85,11 @@ def response_per_energy(
         mean_err = mean_ratio * float(
             np.hypot(ref["mean_err"][i] / ref["mean"][i], gen["mean_err"][i] / gen["mean"][i])
         )
-        std_err = std_ratio * float(
-            np.hypot(ref["width_err"][i] / ref["width"][i], gen["width_err"][i] / max(gen["width"][i], 1e-300))
+        std_err = (
+            std_ratio
+            * float(np.hypot(ref["width_err"][i] / ref["width"][i], gen["width_err"][i] / max(gen["width"][i], 1e-300)))
+            if ref["width"][i] > 0
+            else float("nan")
         )
         rows.append(
             {
