@@ -66,6 +66,69 @@ def test_builtin_ds1_photon_geometry_matches_the_official_binning(tmp_path: Path
     assert geometry.n_voxels == 368
 
 
+@pytest.mark.parametrize(("dataset", "n_alpha", "n_r"), [("ds2", 16, 9), ("ds3", 50, 18)])
+def test_builtin_ds2_ds3_geometries_match_the_official_binning(
+    tmp_path: Path, dataset: str, n_alpha: int, n_r: int
+) -> None:
+    official = load_calochallenge_xml(write_official_binning(tmp_path / f"{dataset}.xml", dataset))
+    geometry = load_geometry(f"calochallenge_{dataset}")
+    assert [layer["id"] for layer in official] == [layer.id for layer in geometry.layers] == list(range(45))
+    for ours, theirs in zip(geometry.layers, official, strict=True):
+        assert list(ours.r_edges) == theirs["r_edges"]  # the same floats as the XML's decimal strings
+        assert ours.n_alpha == theirs["n_alpha"] == n_alpha
+        assert ours.shape == (n_alpha, n_r)
+    assert geometry.n_voxels == 45 * n_alpha * n_r
+    # voxel order (layer, alpha, r): flat index = (layer * n_alpha + alpha) * n_r + r, as the challenge reshapes
+    flat = np.arange(geometry.n_voxels, dtype=float)[None]
+    reshaped = flat.reshape(1, 45, n_alpha, n_r)
+    for layer_index, image in enumerate(geometry.layer_images(flat)):
+        np.testing.assert_array_equal(image, reshaped[:, layer_index])
+    layer = geometry.layers[7]
+    angle = (3 + 0.5) * 2 * np.pi / n_alpha  # middle of sector 3
+    radius = 0.5 * (layer.r_edges[4] + layer.r_edges[5])  # middle of radial bin 4
+    assert layer.voxel_index(np.array([radius * np.cos(angle)]), np.array([radius * np.sin(angle)])).tolist() == [
+        3 * n_r + 4
+    ]
+
+
+def test_ds2_ds3_depths_are_the_w_si_stack_in_effective_radiation_lengths() -> None:
+    from hepgan.sim.materials import SamplingMix, get_material
+
+    mix = SamplingMix(get_material("W"), get_material("Si"), 1.4, 0.3)
+    for name in ("calochallenge_ds2", "calochallenge_ds3"):
+        depths = load_geometry(name).depth_edges_x0
+        # 45 readout layers of W-Si-W-Si (2 x 1.7 mm), contiguous from the front face
+        np.testing.assert_allclose(depths[:, 1] - depths[:, 0], 3.4 / mix.x0_mm, atol=2e-6)
+        np.testing.assert_allclose(depths[1:, 0], depths[:-1, 1])
+        assert depths[0, 0] == 0.0
+        assert depths[-1, 1] == pytest.approx(153.0 / mix.x0_mm, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        ('id="0" r_edges="0,5,3" n_bin_alpha="4"', "r_edges must increase"),
+        ('id="0" r_edges="0,5,10" n_bin_alpha="0"', "n_bin_alpha is 0"),
+        ('id="0" r_edges="0,five" n_bin_alpha="4"', "comma-separated numbers"),
+        ('id="0" n_bin_alpha="4"', "lacks the attribute"),
+    ],
+)
+def test_inconsistent_binning_xml_gives_one_line(tmp_path: Path, attributes: str, problem: str) -> None:
+    path = tmp_path / "binning.xml"
+    path.write_text(f'<Bins><Bin pid="11"><Layer {attributes} /></Bin></Bins>')
+    with pytest.raises(InputFileError, match=problem) as caught:
+        load_calochallenge_xml(path)
+    assert "\n" not in str(caught.value) and "binning.xml" in str(caught.value)
+
+
+def test_binning_xml_with_a_repeated_layer_id(tmp_path: Path) -> None:
+    path = tmp_path / "binning.xml"
+    layer = '<Layer id="3" r_edges="0,5" n_bin_alpha="1" />'
+    path.write_text(f"<Bins><Bin>{layer}{layer}</Bin></Bins>")
+    with pytest.raises(InputFileError, match="appears twice"):
+        load_calochallenge_xml(path)
+
+
 @pytest.mark.parametrize(
     ("dataset", "layer_ids", "n_voxels"),
     [

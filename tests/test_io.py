@@ -321,6 +321,10 @@ def test_wrong_voxel_count(tmp_path):
     path = write_cc_raw(tmp_path / "ds2.h5", rng.uniform(1e3, 1e4, 5), rng.random((5, 533)))
     message = raises_input_error(path, "'showers' has 533 voxels per event")
     assert "calochallenge_ds1_photons expects 368" in message
+    assert "533 voxels fit CaloChallenge dataset 1 pions" in message  # and the geometries that would fit
+    assert all(f"{count} (" in message for count in (368, 504, 6480, 40500))
+    ds3 = write_cc_raw(tmp_path / "ds3.h5", rng.uniform(1e3, 1e4, 2), rng.random((2, 40500)))
+    assert "40500 voxels fit calochallenge_ds3" in raises_input_error(ds3, "'showers' has 40500 voxels per event")
     root_path = write_root_raw(
         tmp_path / "ds2.root", {"incident_energy": rng.uniform(1e3, 1e4, 5), "showers": rng.random((5, 533))}
     )

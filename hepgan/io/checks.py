@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from hepgan.errors import InputFileError
-from hepgan.io.geometry import CaloGeometry
+from hepgan.io.geometry import CaloGeometry, voxel_count_hint
 
 NEGATIVE_TOLERANCE_MEV = 1e-3
 """Voxel energies below ``-NEGATIVE_TOLERANCE_MEV`` (MeV) are rejected as negative."""
@@ -69,7 +69,8 @@ def check_voxel_count(source: str, key: str, found: int, geometry: CaloGeometry)
     """Reject showers whose per-event voxel count does not match the geometry."""
     if found != geometry.n_voxels:
         raise InputFileError(
-            f"{source}: '{key}' has {found} voxels per event, geometry {geometry.name} expects {geometry.n_voxels}"
+            f"{source}: '{key}' has {found} voxels per event, geometry {geometry.name} expects {geometry.n_voxels} "
+            f"({voxel_count_hint(found)})"
         )
 
 

@@ -27,7 +27,29 @@ import yaml
 
 from hepgan.errors import ConfigError, InputFileError
 
-BUILTIN_GEOMETRIES = ("calochallenge_ds1_photons", "calogan")
+BUILTIN_GEOMETRIES = ("calochallenge_ds1_photons", "calochallenge_ds2", "calochallenge_ds3", "calogan")
+KNOWN_VOXEL_COUNTS: dict[int, str] = {
+    368: "calochallenge_ds1_photons",
+    504: "calogan",
+    533: "CaloChallenge dataset 1 pions (binning_dataset_1_pions.xml; not built in: give a geometry YAML)",
+    6480: "calochallenge_ds2",
+    40500: "calochallenge_ds3",
+}
+"""Voxels per shower of the layouts physicists have, and the geometry that reads them."""
+
+
+def geometry_for_voxel_count(n_voxels: int) -> str | None:
+    """The built-in geometry whose showers have ``n_voxels`` voxels, or None."""
+    name = KNOWN_VOXEL_COUNTS.get(int(n_voxels))
+    return name if name in BUILTIN_GEOMETRIES else None
+
+
+def voxel_count_hint(n_voxels: int) -> str:
+    """What a file with ``n_voxels`` voxels per shower fits, for error messages."""
+    known = ", ".join(f"{count} ({name.split(' (')[0]})" for count, name in sorted(KNOWN_VOXEL_COUNTS.items()))
+    fits = KNOWN_VOXEL_COUNTS.get(int(n_voxels))
+    where = f"{n_voxels} voxels fit {fits}" if fits else f"no built-in geometry has {n_voxels} voxels"
+    return f"{where}; known layouts: {known}"
 
 
 @dataclass(frozen=True)
@@ -313,13 +335,14 @@ def load_calochallenge_xml(
     except ET.ParseError as exc:
         raise InputFileError(f"{path}: not a valid binning XML ({exc})") from None
     layers = []
-    for element in root.iter("Layer"):
-        edges = [float(v) for v in element.attrib["r_edges"].split(",")]
-        if len(edges) < 2:
-            continue
-        layers.append(
-            {"id": int(element.attrib["id"]), "r_edges": edges, "n_alpha": int(element.attrib["n_bin_alpha"])}
-        )
+    seen: set[int] = set()
+    for number, element in enumerate(root.iter("Layer")):
+        entry = _xml_layer(element, f"{path}: <Layer> number {number}")
+        if entry["id"] in seen:
+            raise InputFileError(f'{path}: <Layer id="{entry["id"]}"> appears twice; expected each layer id once')
+        seen.add(entry["id"])
+        if len(entry["r_edges"]) >= 2:
+            layers.append(entry)
     if not layers:
         raise InputFileError(f"{path}: no <Layer> with voxels found")
     if depths_x0 is not None:
@@ -328,3 +351,25 @@ def load_calochallenge_xml(
         for entry, depth in zip(layers, depths_x0, strict=True):
             entry["depth_x0"] = list(depth)
     return layers
+
+
+def _xml_layer(element: ET.Element, where: str) -> dict[str, Any]:
+    """One <Layer> of a binning XML: id, radial edges (mm, increasing from >= 0; "0" for none) and sectors."""
+    missing = [key for key in ("id", "r_edges", "n_bin_alpha") if key not in element.attrib]
+    if missing:
+        raise InputFileError(f"{where} lacks the attribute(s) {', '.join(missing)}; expected id, r_edges, n_bin_alpha")
+    try:
+        layer_id = int(element.attrib["id"])
+        n_alpha = int(element.attrib["n_bin_alpha"])
+        edges = [float(v) for v in element.attrib["r_edges"].split(",")]
+    except ValueError:
+        raise InputFileError(
+            f"{where}: id and n_bin_alpha must be integers and r_edges comma-separated numbers (mm), got "
+            f"id={element.attrib['id']!r}, n_bin_alpha={element.attrib['n_bin_alpha']!r}"
+        ) from None
+    where = f"{where} (id {layer_id})"
+    if n_alpha < 1:
+        raise InputFileError(f"{where}: n_bin_alpha is {n_alpha}; expected at least 1 angular sector")
+    if len(edges) >= 2 and (edges[0] < 0 or any(b <= a for a, b in itertools.pairwise(edges))):
+        raise InputFileError(f"{where}: r_edges must increase from a radius >= 0 mm, got {element.attrib['r_edges']}")
+    return {"id": layer_id, "r_edges": edges, "n_alpha": n_alpha}

@@ -53,6 +53,15 @@ def hdf5_layout(path: Path) -> str:
     )
 
 
+def calochallenge_voxel_count(path: Path) -> int | None:
+    """Voxels per shower of a CaloChallenge-layout HDF5 file ('showers' (N, n_voxels)), or None."""
+    with open_hdf5(path) as file:
+        showers = file.get("showers")
+        if isinstance(showers, h5py.Dataset) and showers.ndim == 2:
+            return int(showers.shape[1])
+    return None
+
+
 def decode_attrs(attrs: h5py.AttributeManager) -> dict[str, Any]:
     """HDF5 attributes as plain Python values (bytes decoded, numpy scalars unwrapped)."""
     out: dict[str, Any] = {}
