@@ -20,13 +20,14 @@ from torch import nn
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
 from hepgan.data.response_calibration import ResponseCalibration
-from hepgan.data.showers import KIND, ShowerData, ShowerModelState
+from hepgan.data.showers import KIND, ShowerBlocks, ShowerData, ShowerModelState
 from hepgan.domains.base import ValidateOptions, Validation
 from hepgan.errors import HepganError, InputFileError
 from hepgan.generate.showers import ShowerGenerator, generate_showers_to_file, shower_networks
 from hepgan.generate.stream import GenerationSummary, JobPlan
 from hepgan.io import ShowerBatch, ShowerReader, detect_layout, read_showers
-from hepgan.io.geometry import BUILTIN_GEOMETRIES, CaloGeometry, load_geometry
+from hepgan.io.geometry import BUILTIN_GEOMETRIES, CaloGeometry, geometry_for_voxel_count, load_geometry
+from hepgan.io.hdf5 import calochallenge_voxel_count
 from hepgan.models import CONDITION_DIM
 from hepgan.models.memory import SUMMARY_NUMBERS_PER_CELL, SampleSize
 from hepgan.models.summary_critic import SummaryCritic
@@ -81,6 +82,9 @@ class ShowerTrainingData:
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.showers.training_tensors()
+
+    def training_blocks(self, rank: int, world_size: int) -> ShowerBlocks | None:
+        return self.showers.training_blocks(rank, world_size)
 
     def write_holdout(self, path: Path) -> None:
         self.showers.write_holdout(path)
@@ -201,9 +205,15 @@ class ShowerEvaluator:
 
 
 def geometry_named_by(path: Path) -> str:
-    """The built-in geometry a shower file's attributes name, else the default ds1-photon (or CaloGAN) geometry."""
+    """The built-in geometry of a shower file: the one its attributes name, else the one its voxel count
+    fits (a CaloChallenge download: 368, 6480 or 40500 voxels), else the default ds1-photon (or CaloGAN) one."""
     try:
-        default = "calogan" if detect_layout(path) == "calogan" else DEFAULT_GEOMETRY
+        layout = detect_layout(path)
+        if layout == "calogan":
+            default = "calogan"
+        else:
+            count = calochallenge_voxel_count(path) if layout == "calochallenge" else None
+            default = (geometry_for_voxel_count(count) if count is not None else None) or DEFAULT_GEOMETRY
         with ShowerReader(path, default) as reader:
             name = str(reader.attrs.get("geometry", default))
     except HepganError:
