@@ -62,12 +62,14 @@ class DataConfig:
     validation_fraction: float = 0.1
     chunk_size: int = 20_000
     max_showers: int = 0  # 0: all showers in the file
+    buffer_size: int = 0  # training samples held in memory per process, refilled from the file; 0: all of them
     selection: dict[str, Any] = field(default_factory=dict)  # events: which objects to read (hepgan.io.events)
 
     def check(self, where: str) -> None:
         _require(0.0 <= self.validation_fraction < 0.9, where, "validation_fraction", "a number in [0, 0.9)")
         _require(self.chunk_size >= 1, where, "chunk_size", "an integer >= 1")
         _require(self.max_showers >= 0, where, "max_showers", "an integer >= 0 (0 means all)")
+        _require(self.buffer_size >= 0, where, "buffer_size", "an integer >= 0 (0: hold all training samples)")
         _check_free_form(self.selection, where, "data.selection")
         _check_path(self.path, where, "path")
 

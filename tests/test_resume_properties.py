@@ -67,6 +67,7 @@ FIXED_ON_RESUME = {
     "data.path",
     "data.validation_fraction",
     "data.max_showers",
+    "data.buffer_size",
     "data.selection",
     *(f"preprocessing.{name}" for name in RunConfig().preprocessing.__dataclass_fields__),
     *(f"model.{name}" for name in RunConfig().model.__dataclass_fields__),
@@ -84,6 +85,7 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "data.path": st.just("COPY"),  # replaced by a copy of the reference file: the same showers, another file
     "data.validation_fraction": st.floats(0.0, 0.85),
     "data.max_showers": st.integers(0, 10_000),
+    "data.buffer_size": st.integers(1, 100_000),
     "data.selection": st.just({"pt_min_gev": 5.0}),  # valid for the config checks, different from the run's
     "preprocessing.fraction_epsilon": st.floats(1e-9, 1e-3),
     "preprocessing.response_bins": st.integers(1, 1000),

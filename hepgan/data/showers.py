@@ -111,6 +111,12 @@ class ShowerData:
             raise RuntimeError("the shower preprocessing is not set: call fit_transform() or load_transform() first")
         return self.transform
 
+    def _preprocessed(self, cells: np.ndarray, incident: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (n, n_features) and conditions (n, 1), float32, of showers (MeV)."""
+        transform = self._fitted_transform()
+        inc_t = torch.from_numpy(incident)
+        return transform.forward(torch.from_numpy(cells), inc_t).float(), transform.condition(inc_t).float()
+
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) and conditions (N, 1), float32, built chunk by chunk."""
         transform = self._fitted_transform()
@@ -119,17 +125,49 @@ class ShowerData:
         conditions = torch.empty(n_train, self.cond_dim, dtype=torch.float32)
         start = 0
         for cells, inc, _, _ in self._chunks(train=True):
-            inc_t = torch.from_numpy(inc)
-            features[start : start + len(cells)] = transform.forward(torch.from_numpy(cells), inc_t).float()
-            conditions[start : start + len(cells)] = transform.condition(inc_t).float()
-            start += len(cells)
+            stop = start + len(cells)
+            features[start:stop], conditions[start:stop] = self._preprocessed(cells, inc)
+            start = stop
         if self._uses_layer_summary():
             order = np.random.default_rng(self.config.seed).permutation(n_train)
             rows = torch.from_numpy(order[:SUMMARY_SCALE_SHOWERS])
             with torch.no_grad():
-                summary = self._layer_summary(features[rows], conditions[rows]).double()
-            self._summary_scale = (summary.mean(dim=0).float(), summary.std(dim=0).clamp_min(1e-3).float())
+                self._set_summary_scale(self._layer_summary(features[rows], conditions[rows]))
         return features, conditions
+
+    def _set_summary_scale(self, summary: torch.Tensor) -> None:
+        summary = summary.double()
+        self._summary_scale = (summary.mean(dim=0).float(), summary.std(dim=0).clamp_min(1e-3).float())
+
+    def training_blocks(self, rank: int, world_size: int) -> ShowerBlocks | None:
+        """This process's training showers as blocks of ``data.chunk_size`` for a buffer of ``data.buffer_size``
+        showers, or None when it would hold them all (then :meth:`training_tensors` is used).
+
+        Block b holds training showers b·chunk_size … (b + 1)·chunk_size − 1 (held-out showers
+        skipped); process ``rank`` trains on blocks rank, rank + world_size, …. The layer-summary
+        scale is fitted here on the first training showers of the file, the same on every rank.
+        """
+        buffer_size = self.config.data.buffer_size
+        n_train = int((~self.holdout).sum())
+        if buffer_size == 0 or n_train <= buffer_size * world_size:
+            return None
+        blocks = ShowerBlocks(self, rank, world_size)
+        if blocks.n_blocks == 0:
+            raise InputFileError(
+                f"{self.path}: {n_train} training showers make {blocks.n_total} blocks of data.chunk_size = "
+                f"{self.config.data.chunk_size}, fewer than the {world_size} processes; lower data.chunk_size"
+            )
+        if self._uses_layer_summary():
+            parts, seen = [], 0
+            with torch.no_grad():
+                for index in range(blocks.n_total):
+                    features, conditions = blocks.read_file_block(index)
+                    parts.append(self._layer_summary(features, conditions))
+                    seen += len(features)
+                    if seen >= SUMMARY_SCALE_SHOWERS:
+                        break
+            self._set_summary_scale(torch.cat(parts)[:SUMMARY_SCALE_SHOWERS])
+        return blocks
 
     def write_holdout(self, path: Path) -> None:
         """Write the held-out reference showers (CaloChallenge/CaloGAN layout as the geometry says)."""
@@ -244,6 +282,36 @@ class ShowerData:
             )
             self._layer_matrix = (torch.from_numpy(moments), torch.from_numpy(onehot.sum(axis=0)))
         return self._layer_matrix
+
+
+class ShowerBlocks:
+    """Blocks of preprocessed training showers of one process, read from the file on demand (a BlockSource)."""
+
+    def __init__(self, data: ShowerData, rank: int, world_size: int) -> None:
+        self.data = data
+        self.block_size = data.config.data.chunk_size
+        self.training_rows = np.flatnonzero(~data.holdout)
+        self.n_total = -(-len(self.training_rows) // self.block_size)
+        self.blocks = np.arange(rank, self.n_total, world_size)
+        self.n_blocks = len(self.blocks)
+
+    def read_block(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and conditions of this process's block ``index``."""
+        return self.read_file_block(int(self.blocks[index]))
+
+    def read_file_block(self, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and conditions of block ``block`` of the whole training sample (checked as it is read)."""
+        rows = self.training_rows[block * self.block_size : (block + 1) * self.block_size]
+        first, last = int(rows[0]), int(rows[-1]) + 1
+        data = self.data
+        with ShowerReader(data.path, data.geometry, chunk_size=last - first) as reader:
+            batch = reader.read(first, last)
+        check_training_energies(str(data.path), "voxel", np.asarray(batch.showers_mev), first)
+        if data.n_extra and batch.overflow_mev is not None:
+            check_training_energies(str(data.path), "overflow cell", np.asarray(batch.overflow_mev), first)
+        keep = rows - first
+        cells = batch_cells(batch, data.n_extra)[keep]
+        return data._preprocessed(cells, np.asarray(batch.incident_energies_mev, np.float64)[keep])
 
 
 class TrainingChunks:

@@ -64,6 +64,15 @@ class EventTrainingData:
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.events.training_tensors()
 
+    def training_blocks(self, rank: int, world_size: int) -> None:
+        """Event tables are held in memory whole (a few numbers per event): no buffer."""
+        if self.config.data.buffer_size:
+            raise ConfigError(
+                f"data.buffer_size: {self.config.data.buffer_size}, but event tables are held in memory whole "
+                "(a few numbers per event); set it to 0"
+            )
+        return None
+
     def write_holdout(self, path: Path) -> None:
         self.events.write_holdout(path)
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from hepgan.models.memory import SampleSize
+from hepgan.training.sample_buffer import BlockSource
 
 HookFunction = Callable[[nn.Module, torch.device, int], Mapping[str, float]]
 """(EMA generator, device, seed) → metrics to log (may be empty)."""
@@ -59,6 +60,11 @@ class TrainingData(Protocol):
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (N, n_features) and conditions (N, cond_dim), float32."""
+        ...
+
+    def training_blocks(self, rank: int, world_size: int) -> BlockSource | None:
+        """This process's training samples as blocks for a bounded buffer (``data.buffer_size``), or None
+        when they are all held in memory (:meth:`training_tensors`)."""
         ...
 
     def write_holdout(self, path: Path) -> None:

@@ -9,7 +9,8 @@ and the defaults of ``hepgan generate``. Every other field must equal the checkp
 
 - ``name``, ``kind``, ``seed``, ``geometry``: the run's identity, domain, held-out split and
   detector (the seed picks which samples are held out);
-- ``data.*`` except ``data.chunk_size``: which samples the run trains on;
+- ``data.*`` except ``data.chunk_size``: which samples the run trains on (and, with ``data.buffer_size``,
+  how many it holds at a time; a changed ``data.chunk_size`` changes which it holds after the resume);
 - ``preprocessing.*``: the transform stored in the checkpoints;
 - ``model.*``: the shapes of the networks (a changed one cannot load the weights);
 - ``training.loss``: the game the critic was trained for (a Wasserstein critic is no classifier);

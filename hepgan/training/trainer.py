@@ -45,11 +45,16 @@ from hepgan.training.resume import check_resume_config
 from hepgan.training.run_folder import new_run_dir, release_run_dir, reserve_run_dir, run_config, write_config
 from hepgan.training.run_log import MetricsLog, Rate, StopSignals
 from hepgan.training.run_record import write_run_record
+from hepgan.training.sample_buffer import SampleBuffer, refresh_interval, slots_for
 
 log = logging.getLogger(__name__)
 
 HOLDOUT_FILE = "holdout_reference.h5"
 BEST_CHECKPOINT = "best.pt"
+BUFFER_REUSE = 2.0
+"""With ``data.buffer_size``: a buffered sample is drawn this many times on average before it is replaced."""
+SPREAD_SAMPLES = 8192
+"""Buffered samples whose spread scales the diversity check."""
 
 
 @dataclass
@@ -129,10 +134,30 @@ class Trainer:
                 self._create_run_dir()
         self.dist.barrier()
 
-        features, conditions = self.data.training_tensors()
-        # each rank trains on its own shard of the training samples
-        features = features[self.dist.rank :: self.dist.world_size].clone()
-        conditions = conditions[self.dist.rank :: self.dist.world_size].clone()
+        self.buffer: SampleBuffer | None = None
+        blocks = self.data.training_blocks(self.dist.rank, self.dist.world_size)
+        if blocks is None:
+            features, conditions = self.data.training_tensors()
+            # each rank trains on its own shard of the training samples
+            features = features[self.dist.rank :: self.dist.world_size].clone()
+            conditions = conditions[self.dist.rank :: self.dist.world_size].clone()
+        else:  # a bounded buffer, refilled from the file as training proceeds
+            block_size = config.data.chunk_size
+            samples_per_step = self.local_batch * (tc.d_steps + tc.g_steps)
+            self.buffer = SampleBuffer(
+                blocks,
+                slots_for(config.data.buffer_size, block_size),
+                block_size,
+                refresh_interval(block_size, samples_per_step, BUFFER_REUSE),
+                rank_seed(config.seed, self.dist.rank, 0),
+                self.device,
+            )
+            self.buffer.fill_for_step(0)
+            # a sample of what is held: the features' spread and the conditions of the diversity check
+            features, conditions = self.buffer.draw(SPREAD_SAMPLES, torch.Generator(self.device).manual_seed(0))
+            log.info(
+                "training buffer: %d %s, %.0f MB", len(self.buffer), self.data.unit, self.buffer.memory_bytes / 1e6
+            )
         self.features = features.to(self.device)
         self.conditions = conditions.to(self.device)
         self.generator, self.critic = self.data.build_networks()
@@ -159,6 +184,8 @@ class Trainer:
         self.step = 0
         if resume_state is not None:
             self._load_state(resume_state)
+            if self.buffer is not None:
+                self.buffer.fill_for_step(self.step)
 
     def _create_run_dir(self) -> None:
         """Fill the new run folder (made here, or empty from :func:`new_run_dir`); removed again if that fails."""
@@ -233,6 +260,8 @@ class Trainer:
 
     # --------------------------------------------------------------- steps
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.buffer is not None:
+            return self.buffer.draw(self.local_batch, self.rng)
         idx = torch.randint(len(self.features), (self.local_batch,), device=self.device, generator=self.rng)
         return self.features[idx], self.conditions[idx]
 
@@ -286,6 +315,8 @@ class Trainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One iteration: k discriminator steps, then l generator steps; returns the last diagnostics."""
+        if self.buffer is not None:
+            self.buffer.advance(self.step)
         return self.apply_iteration(self.draw_iteration())
 
     @torch.no_grad()
