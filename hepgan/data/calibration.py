@@ -88,6 +88,30 @@ _TOP_MARGIN = 1e-3
 """Node positions are clamped this far below the last node, so that the gathered slope is the last one."""
 
 
+MAX_TABLE_BYTES = 512 * 2**20
+"""Largest cell calibration accepted (stored and derived tables, :func:`table_bytes`)."""
+
+
+def table_bytes(n_bins: int, n_cells: int) -> int:
+    """Bytes of the tables (float32): B·C·(N_LEVELS + N_HIT_NODES + 5) stored, 2·B·C·(N_NODES + 1) derived."""
+    return 4 * n_bins * n_cells * (N_LEVELS + N_HIT_NODES + 5 + 2 * (N_NODES + 1))
+
+
+def check_table_size(n_cells: int, where: str) -> None:
+    """Refuse a cell calibration whose tables at :data:`MAX_ENERGY_BINS` bins exceed :data:`MAX_TABLE_BYTES`.
+
+    Raises:
+        ValueError: one line naming ``where``, the size and the formula.
+    """
+    size = table_bytes(MAX_ENERGY_BINS, n_cells)
+    if size > MAX_TABLE_BYTES:
+        raise ValueError(
+            f"{where}: the per-cell quantile tables of {n_cells} cells would take {size / 2**20:.0f} MiB "
+            f"(4 bytes x {MAX_ENERGY_BINS} energy bins x cells x {table_bytes(1, 1) // 4}), over the "
+            f"{MAX_TABLE_BYTES // 2**20} MiB limit; set it to false for this geometry"
+        )
+
+
 def inner_log_edges(log_e: np.ndarray) -> np.ndarray:
     """Inner edges (B − 1,) in ln(E/MeV) of the calibration's energy bins for incident energies ``log_e`` = ln(E/MeV).
 

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from hepgan.config import RunConfig
-from hepgan.data.calibration import CellCalibration
+from hepgan.data.calibration import CellCalibration, check_table_size
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import check_finite_entries, one_line
 from hepgan.data.transforms import ShowerTransform
-from hepgan.errors import InputFileError
+from hepgan.errors import ConfigError, InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.checks import check_training_energies
 from hepgan.io.geometry import CaloGeometry, geometry_from_dict, load_geometry
@@ -61,6 +61,11 @@ class ShowerData:
         self.geometry = load_geometry(config.geometry)
         self.n_extra = n_extra_cells(self.geometry)
         self.path = Path(config.data.path)
+        if config.preprocessing.cell_calibration:
+            try:
+                check_table_size(self.geometry.n_voxels + self.n_extra, "preprocessing.cell_calibration")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         self.transform: ShowerTransform | None = None
         self._layer_matrix: tuple[torch.Tensor, ...] | None = None
         self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
