@@ -3,14 +3,20 @@ cell calibration, next to the GFlash reference simulator measured in the same ru
 ONNX graph under onnxruntime, and the end-to-end rate to an HDF5 file.
 
     python benchmarks/generation_speed.py [--checkpoint RUN_OR_FILE] [--n-file 1e6]
+    python benchmarks/generation_speed.py --geometry calochallenge_ds3 [--checkpoint RUN] [--n-file 1e5]
     python benchmarks/generation_speed.py --compression-table [--n-table 1e5]
 
 Prints one table: device, batch size, ms/shower of the GAN without and with the cell
 calibration (network at ``generation.precision``), the calibration's share, ms/shower of the
 reference simulator on the same spectrum, and the speed-up (simulator / calibrated GAN). Then
 the ONNX export time and onnxruntime ms/shower (CPU, calibration inside the graph) when the
-``onnx`` extra is installed, ``hepgan generate`` end to end to HDF5, and the published
-CaloChallenge dataset-1-photon timings when ../shared/data is present.
+``onnx`` extra is installed, ``hepgan generate`` end to end to HDF5 with its peak memory, and
+the published CaloChallenge timings of the checkpoint's dataset when ../shared/data is present.
+
+``--geometry`` takes the newest finished run of that geometry (unless ``--checkpoint`` names
+one) and skips the ONNX table for geometries above :data:`ONNX_MAX_VOXELS` voxels. Batches of
+10 000 showers of dataset 3 are 1.6 GB of float32 output; on a CPU whose memory does not hold
+them (:func:`hepgan.models.memory.check_batch_fits`) the row says so instead of a time.
 
 ``--compression-table`` prints instead, for each ``generation.compression`` choice (``none``,
 ``gzip``: h5py's gzip at its default level 4), the size of ``--n-table`` generated showers in
@@ -37,12 +43,18 @@ import torch
 from hepgan.cli import parse_count
 from hepgan.device import retain_freed_memory
 from hepgan.domains import generate_to_file
+from hepgan.errors import ConfigError
 from hepgan.generate import ShowerGenerator, resolve_checkpoint
+from hepgan.generate.stream import check_batch_memory
 from hepgan.io.geometry import load_geometry
 from hepgan.sim.calorimeter import CalorimeterSpec
 from hepgan.sim.gflash import ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum
 
+ONNX_MAX_VOXELS = 10_000
+"""The ONNX table is skipped above this many voxels (the exported graph's tables grow with the cells)."""
+DATASETS = {"calochallenge_ds1_photons": "ds1_photons", "calochallenge_ds2": "ds2", "calochallenge_ds3": "ds3"}
+"""The published table's dataset name of each built-in geometry."""
 PUBLISHED = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "calochallenge" / "final_results_scalar.csv"
 )
@@ -156,13 +168,28 @@ def compression_table(checkpoint: Path, n: int, repeats: int = 2) -> None:
             out.unlink()
 
 
-def published_rows() -> list[dict[str, str]]:
-    """The published ds1-photon entries with CPU timings, each model once (the file repeats some rows)."""
+def published_rows(dataset: str) -> list[dict[str, str]]:
+    """The published entries of ``dataset`` with a timing, each model once (the file repeats some rows)."""
     if not PUBLISHED.is_file():
         return []
     with open(PUBLISHED, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["dataset"] == "ds1_photons" and row["time CPU 10000"]]
+        rows = [
+            row
+            for row in csv.DictReader(handle)
+            if row["dataset"] == dataset and (row["time CPU 10000"] or row["time GPU 10000"])
+        ]
     return list({row["submission name"]: row for row in rows}.values())
+
+
+def newest_run_of(geometry: str, runs_dir: str) -> Path:
+    """The best (else last) checkpoint of the newest run whose config names ``geometry``."""
+    import yaml
+
+    runs = sorted(Path(runs_dir).glob("*/config.yaml"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for config in runs:
+        if (yaml.safe_load(config.read_text()) or {}).get("geometry") == geometry:
+            return resolve_checkpoint(str(config.parent))
+    raise SystemExit(f"no run of geometry {geometry} under {runs_dir}: train one (configs/calo_ds2.yaml, ...)")
 
 
 def onnx_table(checkpoint: Path) -> None:
@@ -182,6 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="checkpoint or run folder (default: newest run)")
     parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--geometry", help="take the newest run of this built-in geometry (e.g. calochallenge_ds3)")
     parser.add_argument("--n-sim", type=int, default=1500, help="showers for the simulator timing")
     parser.add_argument("--n-file", type=parse_count, default=1_000_000, help="showers for the end-to-end file run")
     parser.add_argument(
@@ -194,7 +222,10 @@ def main() -> None:
     args = parser.parse_args()
     retain_freed_memory()  # as the CLI does for generate
 
-    checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="calo")
+    if args.geometry and not args.checkpoint:
+        checkpoint = newest_run_of(args.geometry, args.runs_dir)
+    else:
+        checkpoint = resolve_checkpoint(args.checkpoint, args.runs_dir, kind="calo")
     if args.compression_table:
         compression_table(checkpoint, args.n_table, args.repeats)
         return
@@ -223,6 +254,12 @@ def main() -> None:
         calibrations = generator.calibration, generator.response_calibration
         for batch in (1, 100, 10_000):
             n_total = {1: 300, 100: 5_000, 10_000: 50_000}[batch]
+            n_cells = generator.geometry.n_voxels + generator.n_extra
+            try:
+                check_batch_memory(generator.config, batch, True, generator.device, (1 + n_cells, 1, n_cells))
+            except ConfigError as exc:
+                print(f"{device:6s} {batch:6d} does not fit: {str(exc)[:90]}")
+                continue
             generator.calibration = generator.response_calibration = None
             raw = time_gan(generator, spectrum, batch, n_total)
             generator.calibration, generator.response_calibration = calibrations
@@ -234,7 +271,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:
             out = Path(tmp) / f"events_{device}.h5"
-            summary = generate_to_file(checkpoint, args.n_file, out, seed=0, batch_size=10_000, device=device)
+            summary = generate_to_file(checkpoint, args.n_file, out, seed=0, batch_size=None, device=device)
             size_mb = out.stat().st_size / 1e6
             print(
                 f"\nend to end ({device}): {args.n_file:.0e} showers to HDF5 in {summary.seconds:.1f} s "
@@ -244,16 +281,20 @@ def main() -> None:
             out.unlink()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak_mb:.0f} MB")
-    onnx_table(checkpoint)  # after the file run: onnxruntime's threads may keep spinning for a while
+    geometry = cpu_generator.geometry
+    if geometry.n_voxels <= ONNX_MAX_VOXELS:
+        onnx_table(checkpoint)  # after the file run: onnxruntime's threads may keep spinning for a while
 
-    rows = published_rows()
+    dataset = DATASETS.get(geometry.name, "")
+    rows = published_rows(dataset)
     if rows:
-        print("\npublished CaloChallenge ds1-photon timings (ms/shower, their hardware), for orientation:")
+        print(f"\npublished CaloChallenge {dataset} timings (ms/shower, their hardware), for orientation:")
         print(f"{'model':24s} {'CPU 1':>10s} {'CPU 100':>10s} {'CPU 10000':>10s} {'GPU 10000':>10s}")
         for row in rows:
             print(
-                f"{row['submission name']:24s} {float(row['time CPU 1']):10.3f} {float(row['time CPU 100']):10.3f} "
-                f"{float(row['time CPU 10000']):10.3f} {float(row['time GPU 10000'] or 'nan'):10.4f}"
+                f"{row['submission name']:24s} {float(row['time CPU 1'] or 'nan'):10.3f} "
+                f"{float(row['time CPU 100'] or 'nan'):10.3f} {float(row['time CPU 10000'] or 'nan'):10.3f} "
+                f"{float(row['time GPU 10000'] or 'nan'):10.4f}"
             )
 
 
