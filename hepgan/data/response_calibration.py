@@ -15,7 +15,8 @@ Tables per energy bin b (bins as the cell calibration's, :func:`inner_log_edges`
 
 - fitted once from training showers: the reference quantiles of u at :data:`N_LEVELS` levels;
 - refitted for each checkpoint from generated showers (ten per reference shower of the bin,
-  2 000 to :data:`GENERATED_PER_BIN`): the generated quantiles at the same levels;
+  2 000 to :data:`GENERATED_PER_BIN`; fewer for large geometries, :data:`MAX_GENERATED_CELLS`):
+  the generated quantiles at the same levels;
 - derived from both (not stored): the piecewise-linear map from the generated to the
   reference quantiles, tabulated at :data:`N_NODES` nodes evenly spaced from the smallest
   to the largest generated quantile, as values and slopes.
@@ -51,7 +52,13 @@ GENERATED_PER_REFERENCE = 10
 """... otherwise this many per reference shower of the bin (the generated quantiles' noise stays well below
 the reference's) ..."""
 MIN_GENERATED_PER_BIN = 2_000
-"""... and at least this many."""
+"""... and at least this many ..."""
+MAX_GENERATED_CELLS = 300_000_000
+"""... but for large geometries at most this many generated cells per fit in all (showers × cells, all bins),
+and no fewer than :data:`MIN_CAPPED_PER_BIN` showers per bin: 2 300 per bin for the 6 480 cells of CaloChallenge
+dataset 2, 500 for the 40 500 of dataset 3 (its generated quantiles then carry about 1/√(2·500) = 3 % on the
+calibrated width)."""
+MIN_CAPPED_PER_BIN = 500
 _MIN_SPAN = 1e-6
 """A generated response range narrower than this (a constant response) is widened to it."""
 
@@ -111,10 +118,12 @@ class ResponseCalibration:
         Returns the calibration (not yet :attr:`fitted`) and, per bin, the incident energies
         (MeV) at which :meth:`fit_generated` should generate: the bin's reference energies
         drawn (seeded) :data:`GENERATED_PER_REFERENCE` times per reference shower, between
-        :data:`MIN_GENERATED_PER_BIN` and :data:`GENERATED_PER_BIN`.
+        :data:`MIN_GENERATED_PER_BIN` and :data:`GENERATED_PER_BIN`, and for large geometries no more than
+        :data:`MAX_GENERATED_CELLS` cells in all (at least :data:`MIN_CAPPED_PER_BIN` showers per bin).
         """
-        responses, energies = [], []
+        responses, energies, n_cells = [], [], 1
         for cells, incident in chunks:
+            n_cells = np.shape(cells)[1]
             incident = np.asarray(incident, np.float64).reshape(-1)
             responses.append(np.asarray(cells, np.float64).sum(axis=1) / incident)
             energies.append(incident)
@@ -127,10 +136,12 @@ class ResponseCalibration:
         quantiles = np.stack([np.quantile(response[bins == b], levels) for b in range(len(log_edges) + 1)])
         rng = np.random.default_rng(0)
         at = []
-        for b in range(len(log_edges) + 1):
+        n_bins = len(log_edges) + 1
+        cap = max(MIN_CAPPED_PER_BIN, MAX_GENERATED_CELLS // (n_bins * n_cells))
+        for b in range(n_bins):
             energies = incident[bins == b]
             n = int(np.clip(GENERATED_PER_REFERENCE * len(energies), MIN_GENERATED_PER_BIN, GENERATED_PER_BIN))
-            at.append(rng.choice(energies, n))
+            at.append(rng.choice(energies, min(n, cap)))
         return cls(log_edges, quantiles), np.concatenate(at)
 
     def fit_generated(self, response: np.ndarray, incident_mev: np.ndarray) -> None:
