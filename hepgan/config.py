@@ -27,7 +27,7 @@ MMD_SHOWER_FEATURES = ("response", "layer_energies", "layer_widths")
 CRITIC_SHOWER_SUMMARY = ("layer_energies", "layer_widths")  # model.critic_summary (hepgan.models.summary_critic)
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
-ARCHITECTURES = ("mlp", "dcgan")
+ARCHITECTURES = ("mlp", "dcgan", "cylinder")
 EVENT_REPRESENTATIONS = ("objects", "pair")  # preprocessing.events.representation (hepgan.data.event_transforms)
 EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
 MAX_DEPTH = 32
@@ -152,6 +152,7 @@ class ModelConfig:
     generator_hidden: tuple[int, ...] = (256, 512, 512)
     critic_hidden: tuple[int, ...] = (512, 256, 128)
     dcgan_channels: int = 32
+    cylinder_channels: int = 8  # full-resolution channels of the cylinder networks (2x at coarser scales)
     critic_summary: tuple[str, ...] = ()  # calo: the critic also sees layer_energies / layer_widths of each shower
     summary_hidden: tuple[int, ...] = (64, 64)  # the critic's head on those summary features
 
@@ -162,6 +163,7 @@ class ModelConfig:
         _require(all(1 <= h <= MAX_WIDTH for h in self.generator_hidden), where, "generator_hidden", widths)
         _require(all(1 <= h <= MAX_WIDTH for h in self.critic_hidden), where, "critic_hidden", widths)
         _require(1 <= self.dcgan_channels <= 4096, where, "dcgan_channels", "an integer in [1, 4096]")
+        _require(1 <= self.cylinder_channels <= 1024, where, "cylinder_channels", "an integer in [1, 1024]")
         _require(
             len(set(self.critic_summary)) == len(self.critic_summary)
             and all(name in CRITIC_SHOWER_SUMMARY for name in self.critic_summary),

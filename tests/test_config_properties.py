@@ -173,13 +173,14 @@ OUT_OF_RANGE: dict[str, st.SearchStrategy[Any]] = {
     "preprocessing.fraction_epsilon": _floats_outside(0.0, 1e-2, lo_ok=False, hi_ok=False),
     "preprocessing.response_bins": _ints_outside(1, 1000),
     "preprocessing.response_scale": _floats_outside(0.0, 100.0, lo_ok=False, hi_ok=True),
-    "model.architecture": _text_not_in("mlp", "dcgan"),
+    "model.architecture": _text_not_in("mlp", "dcgan", "cylinder"),
     "model.latent_dim": _ints_outside(1, 4096),
     "model.generator_hidden": st.tuples(LISTS.map(lambda v: [abs(x) + 1 for x in v]), _ints_outside(1, None)).map(
         lambda t: [*t[0], t[1]]
     ),
     "model.critic_hidden": st.tuples(_ints_outside(1, None)).map(list),
     "model.dcgan_channels": _ints_outside(1, None),
+    "model.cylinder_channels": _ints_outside(1, 1024),
     "training.loss": _text_not_in("wgan-gp", "minimax", "non-saturating"),
     "training.gp_lambda": _floats_outside(0.0, None, lo_ok=True),
     "training.mmd_weight": _floats_outside(0.0, None, lo_ok=True),

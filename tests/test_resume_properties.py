@@ -100,6 +100,7 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "model.generator_hidden": st.lists(st.integers(1, 64), min_size=1, max_size=3),
     "model.critic_hidden": st.lists(st.integers(1, 64), min_size=1, max_size=3),
     "model.dcgan_channels": st.integers(1, 64),
+    "model.cylinder_channels": st.integers(1, 64),
     "model.critic_summary": st.sampled_from([["layer_energies"], ["layer_widths", "layer_energies"]]),
     "model.summary_hidden": st.lists(st.integers(1, 64), min_size=1, max_size=2),
     "training.loss": st.sampled_from(["minimax", "non-saturating"]),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from hepgan.config import ModelConfig
+from hepgan.models.cylinder import CylinderCritic, CylinderGenerator, cylinder_shape
 from hepgan.models.dcgan import DCGANCritic, DCGANGenerator
 from hepgan.models.events import EVENT_CONDITION_DIM, build_event_networks, check_event_architecture
 from hepgan.models.mlp import MLPCritic, MLPGenerator
@@ -29,9 +30,18 @@ def _dcgan_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: 
     )
 
 
+def _cylinder_pair(cfg: ModelConfig, layer_shapes: list[tuple[int, int]], n_extra: int) -> tuple[nn.Module, nn.Module]:
+    shape = cylinder_shape(layer_shapes, n_extra)  # ConfigError unless all layers share one shape
+    return (
+        CylinderGenerator(cfg.latent_dim, CONDITION_DIM, shape, cfg.cylinder_channels),
+        CylinderCritic(CONDITION_DIM, shape, cfg.cylinder_channels),
+    )
+
+
 ARCHITECTURES: dict[str, Callable[[ModelConfig, list[tuple[int, int]], int], tuple[nn.Module, nn.Module]]] = {
     "mlp": _mlp_pair,
     "dcgan": _dcgan_pair,
+    "cylinder": _cylinder_pair,
 }
 
 

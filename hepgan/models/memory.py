@@ -5,7 +5,10 @@ let training and generation refuse such a batch up front, with the largest one t
 (:func:`check_batch_fits`). They count float32 numbers per sample:
 
 - network activations: each hidden layer of width w keeps 2w numbers (the linear output
-  and its activation); DCGAN layers about ``2 × dcgan_channels`` numbers per feature;
+  and its activation); DCGAN layers about ``2 × dcgan_channels`` numbers per feature; cylinder
+  networks (c = ``cylinder_channels``; padded full-resolution volumes dominate) ``2c + 16`` per
+  feature in the training generator, ``c + 4`` in the critic, and ``16c + 16`` at the peak of a
+  generation pass (oneDNN's convolution workspaces on CPU);
 - training (:func:`training_bytes`): the inputs of a whole iteration, drawn up front
   (``d_steps + g_steps`` batches of real features, conditions, noise and interpolation
   weights); ``ACTIVATION_COPIES`` copies of the generator's and of three critic passes'
@@ -69,8 +72,12 @@ class SampleSize(NamedTuple):
     summary: int = 0
 
 
-def _hidden_numbers(model: ModelConfig, hidden: tuple[int, ...], n_features: int) -> int:
-    """Activation numbers per sample of one network's hidden layers."""
+def _hidden_numbers(model: ModelConfig, hidden: tuple[int, ...], n_features: int, role: str = "generator") -> int:
+    """Activation numbers per sample of one network's hidden layers; ``role``: generator, critic (in
+    training) or generation (the generator's forward peak, workspaces included)."""
+    if model.architecture == "cylinder":
+        c = model.cylinder_channels
+        return {"generator": 2 * c + 16, "critic": c + 4, "generation": 16 * c + 16}[role] * n_features
     if model.architecture == "dcgan":
         return 2 * model.dcgan_channels * n_features
     return 2 * sum(hidden)
@@ -81,7 +88,17 @@ def _mlp_parameters(sizes: list[int]) -> int:
 
 
 def network_parameters(model: ModelConfig, n_features: int, cond_dim: int) -> tuple[int, int]:
-    """Weights of the generator and of the critic (DCGAN: an upper estimate)."""
+    """Weights of the generator and of the critic (DCGAN, cylinder: upper estimates)."""
+    if model.architecture == "cylinder":
+        # hepgan.models.cylinder; the seed holds at most n/16 + 64 cells, the critic's alpha-pooled grid n/64 + 64
+        # (layers of >= 4 cells a side, or few layers: ceil(d/4) and ceil(d/8) rounding)
+        c, code, coarse = model.cylinder_channels, 256, n_features // 16 + 64
+        mlp = _mlp_parameters([model.latent_dim + cond_dim, code, code]) + _mlp_parameters([code, 64, 1])
+        convs = 2 * (27 * (2 * c + 3) * 2 * c + 2 * c) + 9 * (2 * c + 3) * c + c + c + 1
+        generator = mlp + (code + 1) * 2 * c * coarse + convs + n_features  # + seed, + a bias per (layer, r)
+        critic_convs = 27 * c * (1 + cond_dim) + 162 * c * c + 5 * c
+        pooled = 2 * c * (n_features // 64 + 64)
+        return generator, critic_convs + _mlp_parameters([pooled + 1 + cond_dim, 256, 1])
     if model.architecture == "dcgan":
         c = model.dcgan_channels
         conv = 64 * c * c  # a few 3×3 and 4×4 convolutions of up to 2c channels, per network
@@ -97,7 +114,7 @@ def training_bytes(batch: int, model: ModelConfig, training: TrainingConfig, siz
     latent = model.latent_dim
     inputs = (training.d_steps + training.g_steps) * batch * (n_features + cond_dim + latent + 1)
     generator = batch * (latent + cond_dim + _hidden_numbers(model, model.generator_hidden, n_features) + n_features)
-    critic = batch * (n_features + cond_dim + _hidden_numbers(model, model.critic_hidden, n_features) + 1)
+    critic = batch * (n_features + cond_dim + _hidden_numbers(model, model.critic_hidden, n_features, "critic") + 1)
     summaries = batch * size.summary * (CRITIC_PASSES + (2 if training.mmd_weight > 0 else 0))
     step = inputs + ACTIVATION_COPIES * (generator + CRITIC_PASSES * critic + summaries)
     mmd = (2 * batch) ** 2 * (3 + 2 * len(training.mmd_bandwidths)) if training.mmd_weight > 0 else 0
@@ -109,7 +126,8 @@ def training_bytes(batch: int, model: ModelConfig, training: TrainingConfig, siz
 def generation_bytes(batch: int, model: ModelConfig, n_features: int, cond_dim: int, n_outputs: int) -> int:
     """Estimated peak bytes of generating one batch of ``batch`` samples with ``n_outputs`` numbers each."""
     latent = model.latent_dim
-    network = batch * (latent + cond_dim + _hidden_numbers(model, model.generator_hidden, n_features) + n_features)
+    hidden = _hidden_numbers(model, model.generator_hidden, n_features, "generation")
+    network = batch * (latent + cond_dim + hidden + n_features)
     outputs = batch * n_outputs * (2 * INVERSE_COPIES + QUEUED_BATCHES)  # float64 counts twice
     n_generator, _ = network_parameters(model, n_features, cond_dim)
     return BYTES_PER_NUMBER * (network + outputs + n_generator)
