@@ -1,6 +1,6 @@
 """Training speed of the default calorimeter model, and what each of its parts costs.
 
-    python benchmarks/training_speed.py [--config configs/calo.yaml] [--steps 60] [--repeats 2]
+    python benchmarks/training_speed.py [--config configs/calo.yaml] [--steps 60] [--repeats 2] [--device cuda]
 
 Builds the trainer of ``--config`` on its data and times ``--steps`` iterations (k critic
 steps + l generator steps, after a warm-up) for the default model and for variants with one
@@ -11,7 +11,9 @@ only). Each row prints iterations/s and showers/s (batch × (k + l) per iteratio
 ``hepgan train`` logs), best of ``--repeats``, and the ratio to the default. Then the
 in-training hooks, each timed on the default model: the cell-calibration fit (at every
 checkpoint) and the quick metrics (every ``training.eval_every`` steps), with their share of a
-default run (``training.max_steps`` iterations at the measured rate).
+default run (``training.max_steps`` iterations at the measured rate). ``--device cuda`` times
+the same on the GPU, where the default trains under bf16 autocast (``training.amp``) and the last
+row switches it off; the peak GPU memory of the default is printed.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from hepgan.device import native_bfloat16
 from hepgan.domains import domain_for_config
 from hepgan.training.trainer import Trainer
 
-VARIANTS: tuple[tuple[str, list[str], bool], ...] = (
-    ("default", [], False),
-    ("no critic summary", ["model.critic_summary=[]"], False),
-    ("no MMD term", ["training.mmd_weight=0"], False),
-    ("plain WGAN-GP (neither)", ["model.critic_summary=[]", "training.mmd_weight=0"], False),
+VARIANTS: tuple[tuple[str, list[str], bool | None], ...] = (
+    ("default", [], None),
+    ("no critic summary", ["model.critic_summary=[]"], None),
+    ("no MMD term", ["training.mmd_weight=0"], None),
+    ("plain WGAN-GP (neither)", ["model.critic_summary=[]", "training.mmd_weight=0"], None),
     ("default, bf16 autocast on CPU", [], True),
 )
-"""(label, config overrides, bf16 autocast on the CPU)."""
+"""(label, config overrides, bf16 autocast: None as training does it, else on or off)."""
+GPU_LAST_VARIANT = ("default, float32 (no bf16 autocast)", [], False)
+"""On a GPU the last row switches autocast off instead."""
 
 
 def trainer_for(config: RunConfig, run_dir: Path) -> Trainer:
@@ -61,8 +65,9 @@ def main() -> None:
     parser.add_argument("--config", default="configs/calo.yaml")
     parser.add_argument("--steps", type=int, default=60, help="timed iterations per repeat")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-    base = ["training.device=cpu", "training.eval_every=0"]
+    base = [f"training.device={args.device}", "training.eval_every=0"]
     config = load_config(args.config, base)
     tc = config.training
     per_iteration = tc.batch_size * (tc.d_steps + tc.g_steps)
@@ -71,15 +76,22 @@ def main() -> None:
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CPU has native bf16: {bf16}")
     print(f"\n{'variant':32s} {'it/s':>7s} {'showers/s':>10s} {'vs default':>11s}")
     rates: dict[str, float] = {}
+    variants = VARIANTS if args.device == "cpu" else (*VARIANTS[:-1], GPU_LAST_VARIANT)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, overrides, amp in VARIANTS:
+        for label, overrides, amp in variants:
             trainer = trainer_for(load_config(args.config, base + overrides), Path(tmp) / label.replace(" ", "_"))
-            trainer.amp = amp
+            if amp is not None:
+                trainer.amp = amp
+            if trainer.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             rates[label] = iterations_per_second(trainer, args.steps, args.repeats)
             ratio = rates[label] / rates["default"]
             print(f"{label:32s} {rates[label]:7.2f} {rates[label] * per_iteration:10.0f} {ratio:11.2f}")
+            if label == "default" and trainer.device.type == "cuda":
+                print(f"{'':32s} peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+            del trainer
 
-        full = load_config(args.config, ["training.device=cpu"])
+        full = load_config(args.config, [f"training.device={args.device}"])
         trainer = trainer_for(full, Path(tmp) / "hooks")
         for _ in range(3):
             trainer.train_step()
