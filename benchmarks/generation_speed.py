@@ -51,6 +51,8 @@ from hepgan.sim.calorimeter import CalorimeterSpec
 from hepgan.sim.gflash import ShowerSimulator
 from hepgan.sim.spectra import EnergySpectrum
 
+TIMED_CELLS = 20_000_000
+"""At most this many generated cells per timed row (300 showers at batch 1 up to dataset 2; 493 of dataset 3)."""
 ONNX_MAX_VOXELS = 10_000
 """The ONNX table is skipped above this many voxels (the exported graph's tables grow with the cells)."""
 DATASETS = {"calochallenge_ds1_photons": "ds1_photons", "calochallenge_ds2": "ds2", "calochallenge_ds3": "ds3"}
@@ -209,6 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="checkpoint or run folder (default: newest run)")
     parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--devices", nargs="+", help="cpu and/or cuda (default: cpu, and cuda when present)")
     parser.add_argument("--geometry", help="take the newest run of this built-in geometry (e.g. calochallenge_ds3)")
     parser.add_argument("--n-sim", type=int, default=1500, help="showers for the simulator timing")
     parser.add_argument("--n-file", type=parse_count, default=1_000_000, help="showers for the end-to-end file run")
@@ -229,7 +232,7 @@ def main() -> None:
     if args.compression_table:
         compression_table(checkpoint, args.n_table, args.repeats)
         return
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"checkpoint: {checkpoint}")
     print(
         f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
@@ -239,6 +242,7 @@ def main() -> None:
     spectrum = EnergySpectrum.from_dict(
         cpu_generator.config.generation.spectrum or cpu_generator.config.simulation.spectrum, "spectrum"
     )
+    geometry = cpu_generator.geometry
     sim_ms = time_simulator(cpu_generator, spectrum, args.n_sim)
     print(
         f"\nreference simulator (GFlash, CPU, {args.n_sim} showers of the training spectrum): {sim_ms:.2f} ms/shower\n"
@@ -253,7 +257,9 @@ def main() -> None:
         generator = cpu_generator if device == "cpu" else ShowerGenerator.from_checkpoint(checkpoint, device=device)
         calibrations = generator.calibration, generator.response_calibration
         for batch in (1, 100, 10_000):
-            n_total = {1: 300, 100: 5_000, 10_000: 50_000}[batch]
+            # showers timed per batch size, fewer for large geometries (at most TIMED_CELLS cells, one batch at least)
+            base = {1: 300, 100: 5_000, 10_000: 50_000}[batch]
+            n_total = max(batch, min(base, TIMED_CELLS // geometry.n_voxels))
             n_cells = generator.geometry.n_voxels + generator.n_extra
             try:
                 check_batch_memory(generator.config, batch, True, generator.device, (1 + n_cells, 1, n_cells))
@@ -281,7 +287,6 @@ def main() -> None:
             out.unlink()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak_mb:.0f} MB")
-    geometry = cpu_generator.geometry
     if geometry.n_voxels <= ONNX_MAX_VOXELS:
         onnx_table(checkpoint)  # after the file run: onnxruntime's threads may keep spinning for a while
 

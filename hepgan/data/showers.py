@@ -189,10 +189,13 @@ class ShowerData:
 
     def holdout_arrays(self, max_showers: int) -> tuple[np.ndarray, np.ndarray]:
         """Cells (N, n_cells) in MeV and incident energies (N,) in MeV of up to ``max_showers`` held-out showers."""
-        cells, incident = [], []
+        cells, incident, kept = [], [], 0
         for c, inc, _, _ in self._chunks(train=False):
-            cells.append(c)
-            incident.append(inc)
+            cells.append(c[: max_showers - kept])
+            incident.append(inc[: max_showers - kept])
+            kept += len(cells[-1])
+            if kept >= max_showers:
+                break
         if not cells:
             return np.zeros((0, self.geometry.n_voxels + self.n_extra)), np.zeros(0)
         return np.concatenate(cells)[:max_showers], np.concatenate(incident)[:max_showers]
