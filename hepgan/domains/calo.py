@@ -25,7 +25,7 @@ from hepgan.domains.base import ValidateOptions, Validation
 from hepgan.errors import HepganError, InputFileError
 from hepgan.generate.showers import ShowerGenerator, generate_showers_to_file, shower_networks
 from hepgan.generate.stream import GenerationSummary, JobPlan
-from hepgan.io import ShowerBatch, ShowerReader, detect_layout, read_showers
+from hepgan.io import ShowerBatch, ShowerReader, detect_layout
 from hepgan.io.geometry import BUILTIN_GEOMETRIES, CaloGeometry, geometry_for_voxel_count, load_geometry
 from hepgan.io.hdf5 import calochallenge_voxel_count
 from hepgan.models import CONDITION_DIM
@@ -34,16 +34,26 @@ from hepgan.models.summary_critic import SummaryCritic
 from hepgan.simulate import simulate_to_file
 from hepgan.training.protocols import StepHook
 from hepgan.training.trainer import HOLDOUT_FILE
+from hepgan.validation.calo_report import file_chunk_size
 from hepgan.validation.comparison import MIN_VALUES
 from hepgan.validation.metrics import quick_metrics
 from hepgan.validation.observables import shower_observables
-from hepgan.validation.report import validate_arrays, validate_files
+from hepgan.validation.report import validate_files, validate_streams
 from hepgan.validation.report_files import json_ready, write_text
 from hepgan.validation.response import response_per_energy
 
 CALIBRATION_SAMPLES_PER_REFERENCE = 2
 """Generated showers per kept reference shower when the cell calibration is refitted."""
-CALIBRATION_BATCH = 10_000
+GENERATED_CELLS_PER_BATCH = 40_000_000
+"""Cells per batch that the calibration fits and the quick metrics generate at once (10 000 dataset-1 showers,
+987 of dataset 3): their float32 output and float64 temporaries stay near 2 GB whatever the geometry."""
+
+
+def generation_batch(n_cells: int) -> int:
+    """Showers per batch for in-training generation: 10 000, fewer for geometries above 4 000 cells."""
+    return max(1, min(10_000, GENERATED_CELLS_PER_BATCH // max(1, n_cells)))
+
+
 DEFAULT_GEOMETRY = "calochallenge_ds1_photons"
 VALIDATION_REFERENCE_FILE = "validation_reference.h5"
 """The fresh reference of ``validation.reference: simulate``, in the run folder."""
@@ -154,8 +164,9 @@ class ShowerTrainingData:
 
         def raw_showers(energies: np.ndarray) -> Iterator[torch.Tensor]:
             incident = torch.from_numpy(energies)
-            for start in range(0, len(incident), CALIBRATION_BATCH):
-                part = incident[start : start + CALIBRATION_BATCH]
+            size = generation_batch(self.showers.geometry.n_voxels + self.showers.n_extra)
+            for start in range(0, len(incident), size):
+                part = incident[start : start + size]
                 noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
                 yield sampler.cells_from_noise(noise, part, calibrate=False)
 
@@ -198,8 +209,10 @@ class ShowerEvaluator:
     def __call__(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
         sampler = self.data.generator(network, device)
         rng = torch.Generator(device=device).manual_seed(seed)
-        cells = sampler.sample_cells(self.incident, rng).cpu().numpy()
         geometry = self.data.showers.geometry
+        size = generation_batch(geometry.n_voxels + self.data.showers.n_extra)
+        parts = [self.incident[start : start + size] for start in range(0, len(self.incident), size)]
+        cells = np.concatenate([sampler.sample_cells(part, rng).cpu().numpy() for part in parts])
         generated = shower_observables(cells[:, : geometry.n_voxels], self.incident.numpy(), geometry)
         return quick_metrics(self.reference, generated)
 
@@ -312,36 +325,59 @@ class CaloDomain:
         all hold ``n_showers``.
         """
         settings = generator.config.validation
+        geometry = generator.geometry
         if settings.reference == "simulate":
-            reference = self._simulated_reference(run_dir, generator.config)
-            incident = reference.incident_energies_mev[: settings.n_showers]
+            path = self._simulated_reference(run_dir, generator.config)
+            stop: int | None = settings.n_showers
             source = f"fresh simulated reference, seed {settings.seed}"
         else:
-            reference = read_showers(run_dir / HOLDOUT_FILE, generator.geometry)
-            incident = reference.incident_energies_mev
-            source = "held-out showers"
-        generated = generator.sample(incident, seed=seed)
+            path, stop, source = run_dir / HOLDOUT_FILE, None, "held-out showers"
+        # streamed: the reference file and the generated showers pass chunk by chunk (flat memory, dataset 3 too)
+        size = file_chunk_size(10_000, geometry.n_voxels)
+        totals: dict[str, list[np.ndarray]] = {"reference": [], "generated": [], "reference_e": [], "generated_e": []}
+
+        def recorded(batches: Iterator[ShowerBatch], side: str) -> Iterator[ShowerBatch]:
+            for batch in batches:
+                totals[side].append(np.asarray(batch.showers_mev).sum(axis=1, dtype=np.float64))
+                totals[side + "_e"].append(np.asarray(batch.incident_energies_mev, np.float64).reshape(-1))
+                yield batch
+
+        def generated_batches(incident: np.ndarray) -> Iterator[ShowerBatch]:
+            if incident.size and (not np.all(np.isfinite(incident)) or incident.min() <= 0):
+                raise InputFileError(f"{path}: incident energies must be finite and > 0 MeV")
+            rng = torch.Generator(device=generator.device)
+            rng.manual_seed(int(seed))
+            for start in range(0, len(incident), size):
+                part = incident[start : start + size]
+                cells = generator.sample_cells(torch.from_numpy(part), rng).cpu().numpy()
+                generator.check_finite(cells, start)
+                yield generator.to_batch(cells, part)
+
         out_dir = run_dir / "validation"
-        metrics = validate_arrays(
-            reference.showers_mev,
-            reference.incident_energies_mev,
-            generated.showers_mev,
-            generated.incident_energies_mev,
-            generator.geometry,
-            out_dir,
-            classifier_protocols=settings.classifier_protocols,
-        )
-        ref_ratio = reference.showers_mev.sum(axis=1) / reference.incident_energies_mev
-        gen_ratio = generated.showers_mev.sum(axis=1) / generated.incident_energies_mev
-        rows = response_per_energy(
-            ref_ratio, reference.incident_energies_mev, gen_ratio, generated.incident_energies_mev
-        )
+        with ShowerReader(path, geometry, size) as reader:
+            n_reference = len(reader)
+            incident = np.concatenate(
+                [np.asarray(b.incident_energies_mev, np.float64).reshape(-1) for b in reader.iter_chunks(0, stop)]
+                or [np.zeros(0)]
+            )
+            metrics = validate_streams(
+                recorded(reader.iter_chunks(), "reference"),
+                recorded(generated_batches(incident), "generated"),
+                geometry,
+                out_dir,
+                classifier_protocols=settings.classifier_protocols,
+            )
+        ref_incident, gen_incident = np.concatenate(totals["reference_e"]), np.concatenate(totals["generated_e"])
+        ref_ratio = np.concatenate(totals["reference"]) / ref_incident
+        gen_ratio = np.concatenate(totals["generated"]) / gen_incident
+        rows = response_per_energy(ref_ratio, ref_incident, gen_ratio, gen_incident)
+        n_generated = len(gen_incident)
         summary = {
             "kind": self.kind,
             "checkpoint": generator.source,
             "reference": source,
-            "n_reference": len(reference),
-            "n_generated": len(generated),
+            "n_reference": n_reference,
+            "n_generated": n_generated,
             "response_per_energy": rows,
             "max_abs_mean_rel_diff": float(np.nanmax(np.abs([r["mean_rel_diff"] for r in rows]))) if rows else None,
             "max_abs_std_rel_diff": float(np.nanmax(np.abs([r["std_rel_diff"] for r in rows]))) if rows else None,
@@ -349,7 +385,7 @@ class CaloDomain:
         }
         write_text(out_dir / "response.json", json.dumps(json_ready(rows), indent=1, allow_nan=False))
         lines = [
-            f"validation, {len(generated)} generated against {len(reference)} reference showers ({source}): "
+            f"validation, {n_generated} generated against {n_reference} reference showers ({source}): "
             f"{out_dir / 'index.html'}",
             *global_metric_lines(metrics),
             *response_lines(rows),
@@ -357,8 +393,11 @@ class CaloDomain:
         return Validation(summary, lines)
 
     @staticmethod
-    def _simulated_reference(run_dir: Path, config: RunConfig) -> ShowerBatch:
-        """The run's fresh validation reference (simulated once, then reused when it is complete)."""
+    def _simulated_reference(run_dir: Path, config: RunConfig) -> Path:
+        """The run's fresh validation reference file (simulated once, then reused when it is complete).
+
+        Returns its path: the caller streams it (a dataset-3 reference of 2e4 showers is 3 GB of float32 voxels).
+        """
         settings = config.validation
         path = run_dir / VALIDATION_REFERENCE_FILE
         n = 2 * settings.n_showers
@@ -369,7 +408,7 @@ class CaloDomain:
                 complete = len(reader) == n and int(reader.attrs.get("seed", -1)) == settings.seed
         if not complete:
             simulate_to_file(config, path, n=n, seed=settings.seed)
-        return read_showers(path, geometry)
+        return path
 
     def validate_files(self, reference: Path, generated: Path, out_dir: Path, options: ValidateOptions) -> Validation:
         geometry = load_geometry(options.geometry or geometry_named_by(reference))

@@ -4,7 +4,9 @@ Module map: :mod:`~hepgan.validation.metrics` (metric functions and their regist
 :mod:`~hepgan.validation.verdicts` (floors and the verdict rule), :mod:`~hepgan.validation.comparison`
 (one observable compared with its floor), :mod:`~hepgan.validation.global_metrics` (whole-sample
 metrics), :mod:`~hepgan.validation.energy_bins`, :mod:`~hepgan.validation.sampling` (voxel
-subsamples), :mod:`~hepgan.validation.report_files` (JSON and text output),
+subsamples), :mod:`~hepgan.validation.observable_store` (observables of large samples on disk),
+:mod:`~hepgan.validation.layer_summary` (per-layer groups and overview),
+:mod:`~hepgan.validation.report_files` (JSON and text output),
 :mod:`~hepgan.validation.html` (the HTML renderer), and the per-domain reports
 :mod:`~hepgan.validation.calo_report` (showers; entry points in :mod:`~hepgan.validation.report`)
 and :mod:`~hepgan.validation.event_report` (events).
@@ -52,6 +54,7 @@ _LAZY = {
     "validate_arrays": "report",
     "validate_files": "report",
     "validate_observables": "report",
+    "validate_streams": "report",
     "ReportOptions": "calo_report",
     "validate_event_arrays": "event_report",
     "validate_event_files": "event_report",

@@ -11,8 +11,19 @@ What is compared (the machinery is shared with the event report):
   above, FPD, KPD and classifier AUCs, each with its floor and verdict.
 
 Voxel arrays for the low-level classifier are a seeded uniform subsample of at most
-``max_showers_low_level`` showers per sample (:mod:`hepgan.validation.sampling`); the
-high-level classifier uses the same cap. ``metrics.json`` records the sample sizes used.
+``max_showers_low_level`` showers per sample and at most 25e6 voxel values
+(:mod:`hepgan.validation.sampling`: 617 showers of CaloChallenge dataset 3, 100 MB per sample
+as float32): a classifier on all 1e5 × 40500 voxels would need 16 GB per sample, and a bounded
+random subsample keeps the test unbiased (only its statistical power is limited, which the floor
+of two reference halves of the same size accounts for). The high-level classifier uses the same
+cap; FPD, KPD and the high-level classifiers see a seeded subsample of at most
+``max_showers_high_level`` showers. ``metrics.json`` records the caps and sample sizes used
+(``low_level``).
+
+With many layers (45 in CaloChallenge datasets 2 and 3) the page stays readable: the summary
+table comes first, then a per-layer overview (:mod:`hepgan.validation.layer_summary`: χ²/ndf per
+observable and layer as a heat map, ``per_layer_summary.png``, and the worst layer per
+observable); the per-layer observables' tables and plots are grouped by five layers.
 
 Output in ``out_dir``: ``metrics.json``, ``index.html`` (opens from disk), ``plots/<observable>.png``,
 ``plots/energy/<observable>.png`` (one panel per incident-energy bin, for the observables in
@@ -40,7 +51,15 @@ from hepgan.validation.comparison import compare_observable
 from hepgan.validation.energy_bins import EnergyBinning, EnergyBinsSpec, make_energy_binning, response_statistics
 from hepgan.validation.global_metrics import CLASSIFIER_ENTRIES, global_metrics
 from hepgan.validation.html import render
+from hepgan.validation.layer_summary import (
+    LAYER_GROUP_SIZE,
+    group_names,
+    per_layer_summary,
+    plot_per_layer_summary,
+    split_layer_name,
+)
 from hepgan.validation.metrics import DEFAULT_1D_METRICS
+from hepgan.validation.observable_store import ObservableStore
 from hepgan.validation.observables import concatenate_observables, describe, shower_observables
 from hepgan.validation.plots import (
     plot_average_layer_images,
@@ -52,7 +71,9 @@ from hepgan.validation.plots import (
 )
 from hepgan.validation.report_files import report_folder, write_json, write_text
 from hepgan.validation.sampling import (
+    DEFAULT_MAX_SHOWERS_HIGH_LEVEL,
     DEFAULT_MAX_SHOWERS_LOW_LEVEL,
+    MAX_LOW_LEVEL_VALUES,
     LowLevelSample,
     ShowerReservoir,
     low_level_capacity,
@@ -85,8 +106,12 @@ class ReportOptions:
         classifier: run the classifier tests.
         classifier_protocols: which: "hepgan" (cross-validated, trained to convergence) and/or
             "challenge" (the CaloChallenge's recipe, :mod:`hepgan.validation.challenge_classifier`).
-        max_showers_low_level: showers per sample kept for the low-level classifier, and the
-            cap on the high-level classifier's inputs.
+        max_showers_low_level: showers per sample kept for the low-level (voxel) classifiers, and the
+            cap on the high-level classifier's inputs; the voxel sample is further capped at
+            :data:`~hepgan.validation.sampling.MAX_LOW_LEVEL_VALUES` voxel values (617 showers of
+            CaloChallenge dataset 3), so that the voxel classifiers' inputs stay ~100 MB per sample.
+        max_showers_high_level: showers per sample (seeded uniform subsample) in the high-level
+            feature matrices of FPD, KPD and the high-level classifiers.
         per_energy_plots: observables also plotted per incident-energy bin, or ``"all"``.
         seed: seeds the reference splits, bootstraps, subsamples and classifiers.
     """
@@ -99,6 +124,7 @@ class ReportOptions:
     classifier: bool = True
     classifier_protocols: Sequence[str] = CLASSIFIER_PROTOCOLS
     max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL
+    max_showers_high_level: int = DEFAULT_MAX_SHOWERS_HIGH_LEVEL
     per_energy_plots: Sequence[str] | str = DEFAULT_PER_ENERGY_PLOTS
     seed: int = 0
 
@@ -293,7 +319,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     auc_per_energy = [
         (key, label) for key, label in CLASSIFIER_ENTRIES if global_results.get(key, {}).get("per_energy_bin")
     ]
-    special = dict(SECTION_PLOTS)
+    special = {*dict(SECTION_PLOTS), "per_layer_summary"}
+    global_names, groups = group_names(list(report["observables"]))
+    plots = {name: path for name, path in report["plots"].items() if name not in special}
+    plot_groups = [(label, [(name, plots[name]) for name in names if name in plots]) for label, names in groups]
     return render(
         "calo_report.html.j2",
         title=f"hepgan validation: {report['geometry']['name']}",
@@ -302,7 +331,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         auc_per_energy=auc_per_energy,
         p_value_alarm=P_VALUE_ALARM,
         section_plots=[(key, title) for key, title in SECTION_PLOTS if key in report["plots"]],
-        observable_plots=[(name, path) for name, path in report["plots"].items() if name not in special],
+        global_names=global_names,
+        layer_groups=groups,
+        layer_group_size=LAYER_GROUP_SIZE,
+        layer_summary=report.get("per_layer_summary") or {},
+        observable_plots=[(name, plots[name]) for name in plots if split_layer_name(name) is None],
+        observable_plot_groups=[(label, items) for label, items in plot_groups if items],
     )
 
 
@@ -366,6 +400,9 @@ def _write_shower_report(
         entry, edges, bin_edges = _observable_entry(name, reference, generated, ref_bins, gen_bins, binning, options)
         report["observables"][name] = entry
         edges_by_name[name] = (edges, bin_edges)
+    layer_summary = per_layer_summary(report["observables"])
+    if layer_summary:
+        report["per_layer_summary"] = layer_summary
     timings["observable_metrics"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -380,6 +417,7 @@ def _write_shower_report(
         physics_distances=options.physics_distances,
         classifier=options.classifier,
         max_showers_low_level=options.max_showers_low_level,
+        max_showers_high_level=options.max_showers_high_level,
         energy_binning=binning,
         seed=options.seed,
         geometry=geometry,
@@ -387,6 +425,9 @@ def _write_shower_report(
     )
     report["low_level"] = {
         "max_showers_low_level": options.max_showers_low_level,
+        "max_voxel_values": MAX_LOW_LEVEL_VALUES,
+        "capacity": low_level_capacity(options.max_showers_low_level, geometry.n_voxels),
+        "max_showers_high_level": options.max_showers_high_level,
         "method": "seeded uniform subsample per sample (reservoir sampling when streaming files)",
         "reference": reference.low_level.to_json() if reference.low_level is not None else None,
         "generated": generated.low_level.to_json() if generated.low_level is not None else None,
@@ -396,6 +437,9 @@ def _write_shower_report(
     clock = time.perf_counter()
     energy_range = (float(ref_incident.min()), float(ref_incident.max())) if ref_incident.size else None
     title = sample_label(geometry.name, geometry.particle, energy_range)
+    if options.make_plots and layer_summary:
+        plot_per_layer_summary(layer_summary, out_dir / "per_layer_summary.png", title)
+        report["plots"]["per_layer_summary"] = "per_layer_summary.png"
     if options.make_plots:
         _plot_observables(
             report, names, edges_by_name, reference, generated, ref_bins, gen_bins, options, out_dir, title
@@ -431,39 +475,79 @@ def _write_shower_report(
 
 
 # ----------------------------------------------------------------------------- streaming shower files
+MAX_CHUNK_VALUES = 48_000_000
+"""Voxel values read at a time from a shower file (192 MB as float32): 1024 CaloChallenge dataset-3 showers."""
+STORAGE_CHUNK_ROWS = 1024
+"""Rows per HDF5 chunk of hepgan's shower files: file chunks of more rows are rounded down to a multiple."""
+
+
+def file_chunk_size(chunk_size: int, n_voxels: int) -> int:
+    """Showers read at a time: at most ``chunk_size`` and :data:`MAX_CHUNK_VALUES` voxel values.
+
+    When the voxel budget limits it to more than :data:`STORAGE_CHUNK_ROWS`, the count is rounded
+    down to a multiple of it, so that each read decompresses whole HDF5 chunks of hepgan's files once.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    budget = max(1, MAX_CHUNK_VALUES // max(n_voxels, 1))
+    if chunk_size <= budget:
+        return int(chunk_size)
+    return budget - budget % STORAGE_CHUNK_ROWS if budget > STORAGE_CHUNK_ROWS else budget
+
+
 def summarise_batches(
-    batches: Iterable[Any], geometry: CaloGeometry, max_showers_low_level: int = 0, seed: int = 0
+    batches: Iterable[Any],
+    geometry: CaloGeometry,
+    max_showers_low_level: int = 0,
+    seed: int = 0,
+    store_dir: Path | None = None,
 ) -> ShowerSample:
     """Observables, incident energies, mean shower and a voxel reservoir from batches with
     ``.showers_mev`` (n, n_voxels) and ``.incident_energies_mev`` (n,), one batch at a time.
 
     With ``max_showers_low_level`` > 0 a seeded uniform reservoir of at most that many
     showers (see :func:`hepgan.validation.sampling.low_level_capacity`) is kept for voxel-level metrics.
+    With ``store_dir`` the observables go to an :class:`~hepgan.validation.observable_store.ObservableStore`
+    in that folder (memory flat in the number of showers), else they are concatenated in memory.
     """
-    chunks, incident = [], []
+    chunks: list[dict[str, np.ndarray]] = []
+    store = ObservableStore(store_dir) if store_dir is not None else None
+    incident = []
     voxel_sum, count = np.zeros(geometry.n_voxels), 0
     capacity = low_level_capacity(max_showers_low_level, geometry.n_voxels)
     reservoir = ShowerReservoir(capacity, geometry.n_voxels, seed) if capacity > 0 else None
     for batch in batches:
         showers = np.asarray(batch.showers_mev)
         energies = np.asarray(batch.incident_energies_mev, dtype=np.float64).reshape(-1)
-        chunks.append(shower_observables(showers, energies, geometry))
+        observables = shower_observables(showers, energies, geometry)
+        if store is not None:
+            store.append(observables)
+        else:
+            chunks.append(observables)
         incident.append(energies)
         voxel_sum += showers.sum(axis=0, dtype=np.float64)
         count += len(showers)
         if reservoir is not None:
             reservoir.add(showers, energies)
+        del showers, observables, batch
     if count == 0:
         raise ValueError("no showers to validate")
     low_level = reservoir.sample() if reservoir is not None else None
-    return ShowerSample(concatenate_observables(chunks), np.concatenate(incident), voxel_sum / count, low_level)
+    summary = store if store is not None else concatenate_observables(chunks)
+    return ShowerSample(summary, np.concatenate(incident), voxel_sum / count, low_level)
 
 
 def read_shower_file(
-    path: Path, geometry: CaloGeometry, chunk_size: int, max_showers_low_level: int, seed: int
+    path: Path,
+    geometry: CaloGeometry,
+    chunk_size: int,
+    max_showers_low_level: int,
+    seed: int,
+    store_dir: Path | None = None,
 ) -> ShowerSample:
-    """:func:`summarise_batches` of a shower file read chunk by chunk with ``hepgan.io.ShowerReader``."""
+    """:func:`summarise_batches` of a shower file read with ``hepgan.io.ShowerReader``, :func:`file_chunk_size`
+    showers at a time."""
     from hepgan.io import ShowerReader
 
-    with ShowerReader(path, geometry, chunk_size) as reader:
-        return summarise_batches(reader.iter_chunks(), geometry, max_showers_low_level, seed)
+    with ShowerReader(path, geometry, file_chunk_size(chunk_size, geometry.n_voxels)) as reader:
+        return summarise_batches(reader.iter_chunks(), geometry, max_showers_low_level, seed, store_dir)

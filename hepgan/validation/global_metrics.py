@@ -17,8 +17,9 @@ import numpy as np
 
 from hepgan.config import CLASSIFIER_PROTOCOLS
 from hepgan.validation.energy_bins import EnergyBinning
-from hepgan.validation.physics_distances import fpd, high_level_matrix, high_level_names, kpd
-from hepgan.validation.sampling import DEFAULT_MAX_SHOWERS_LOW_LEVEL, LowLevelSample
+from hepgan.validation.observable_store import row_subsample, take_rows
+from hepgan.validation.physics_distances import HIGH_LEVEL_PER_LAYER, fpd, high_level_matrix, high_level_names, kpd
+from hepgan.validation.sampling import DEFAULT_MAX_SHOWERS_HIGH_LEVEL, DEFAULT_MAX_SHOWERS_LOW_LEVEL, LowLevelSample
 from hepgan.validation.verdicts import MetricPair, metric_with_floor, reference_halves, verdict
 
 if TYPE_CHECKING:
@@ -83,6 +84,17 @@ def _mean_entry(
         )
     out["verdict"] = verdict(out.get("value"), out.get("error"), out.get("floor"), out.get("floor_error"))
     return out
+
+
+def _challenge_names(geometry: CaloGeometry | None) -> list[str]:
+    """The observables the CaloChallenge-protocol high-level features read (none without a geometry)."""
+    if geometry is None:
+        return []
+    return [f"{base}_{layer.id}" for base in HIGH_LEVEL_PER_LAYER for layer in geometry.layers]
+
+
+def _rows(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values[rows]
 
 
 def _cap_rows(features: np.ndarray, cap: int, seed: int) -> np.ndarray:
@@ -187,6 +199,7 @@ def global_metrics(
     physics_distances: bool = True,
     classifier: bool = True,
     max_showers_low_level: int = DEFAULT_MAX_SHOWERS_LOW_LEVEL,
+    max_showers_high_level: int = DEFAULT_MAX_SHOWERS_HIGH_LEVEL,
     energy_binning: EnergyBinning | None = None,
     seed: int = 0,
     geometry: CaloGeometry | None = None,
@@ -203,6 +216,10 @@ def global_metrics(
     With "challenge" among ``classifier_protocols``, ``challenge_auc_high_level`` (needs the
     ``geometry``) and ``challenge_auc_low_level`` are the CaloChallenge's classifier test
     (:mod:`hepgan.validation.challenge_classifier`) with its JSD; "hepgan" gives the entries above.
+
+    FPD, KPD and the high-level classifiers see a seeded uniform subsample (the same rows for all) of
+    at most ``max_showers_high_level`` showers per sample, so that their (N, ~5 × n_layers) feature
+    matrices stay bounded for large samples (FPD itself uses subsamples of at most 50 000 showers).
     """
     unknown = set(classifier_protocols) - set(CLASSIFIER_PROTOCOLS)
     if unknown:
@@ -221,6 +238,15 @@ def global_metrics(
         ),
     }
     names = high_level_names([name for name in observable_results if name in generated_observables])
+    # the high-level matrices hold a seeded subsample of at most max_showers_high_level showers per sample, built
+    # column by column (observables may live on disk, ObservableStore): memory does not grow with the sample
+    needed = list(dict.fromkeys([*names, *_challenge_names(geometry)]))
+    ref_rows = row_subsample(len(reference_incident), max_showers_high_level, seed)
+    gen_rows = row_subsample(len(generated_incident), max_showers_high_level, seed)
+    reference_observables = take_rows(reference_observables, needed, ref_rows)
+    generated_observables = take_rows(generated_observables, needed, gen_rows)
+    reference_incident = _rows(np.asarray(reference_incident, dtype=np.float64).reshape(-1), ref_rows)
+    generated_incident = _rows(np.asarray(generated_incident, dtype=np.float64).reshape(-1), gen_rows)
     if physics_distances and names:
         ref_x, gen_x = high_level_matrix(reference_observables, names), high_level_matrix(generated_observables, names)
         out["fpd"] = _with_floor(

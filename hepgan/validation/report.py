@@ -2,13 +2,13 @@
 
 - :func:`validate_arrays` for showers already in memory;
 - :func:`validate_files` for shower files (CaloChallenge/CaloGAN HDF5 or ROOT), read chunk
-  by chunk with bounded memory;
+  by chunk at flat memory (:func:`validate_streams` for any stream of shower batches);
 - :func:`validate_observables` for per-shower observables computed elsewhere (e.g. during
   training), which the two functions above call.
 
 The keyword ``options`` of all three are the fields of :class:`~hepgan.validation.calo_report.ReportOptions`
 (``energy_bins``, ``n_bins``, ``metrics``, ``make_plots``, ``physics_distances``, ``classifier``,
-``max_showers_low_level``, ``per_energy_plots``, ``seed``) plus ``latent_walk_showers`` and
+``max_showers_low_level``, ``max_showers_high_level``, ``per_energy_plots``, ``seed``) plus ``latent_walk_showers`` and
 ``latent_walk_incident_mev`` (:class:`~hepgan.validation.calo_report.LatentWalk`). What the report
 holds and the files it writes are described in :mod:`hepgan.validation.calo_report`; the
 comparison machinery lives in :mod:`~hepgan.validation.comparison`, :mod:`~hepgan.validation.verdicts`,
@@ -18,12 +18,14 @@ comparison machinery lives in :mod:`~hepgan.validation.comparison`, :mod:`~hepga
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepgan.errors import OutputError
 from hepgan.io.geometry import CaloGeometry
 from hepgan.validation.calo_report import (
     METRICS_FORMAT,
@@ -31,7 +33,7 @@ from hepgan.validation.calo_report import (
     LatentWalk,
     ReportOptions,
     ShowerSample,
-    read_shower_file,
+    file_chunk_size,
     render_html,
     shower_report,
     summarise_batches,
@@ -73,6 +75,7 @@ __all__ = [
     "validate_arrays",
     "validate_files",
     "validate_observables",
+    "validate_streams",
     "verdict",
 ]
 
@@ -180,31 +183,67 @@ def validate_files(
     energy_bins: EnergyBinsSpec = "auto",
     **options: Any,
 ) -> dict[str, Any]:
-    """Validate shower files read with ``hepgan.io.ShowerReader`` chunk by chunk.
+    """Validate shower files read with ``hepgan.io.ShowerReader`` chunk by chunk, at flat memory.
 
-    Works for CaloChallenge- and CaloGAN-layout HDF5 and for ROOT files. Only the per-shower
-    observables (a few floats per shower), a running voxel sum and a seeded reservoir of at
-    most ``max_showers_low_level`` (default 50 000, and at most 25e6 voxel values) showers
-    per sample for the low-level classifier are kept, so memory is bounded by
-    ``chunk_size`` showers plus the reservoir plus O(N × n_observables). ``options`` go to
+    Works for CaloChallenge- and CaloGAN-layout HDF5 and for ROOT files. Files are read
+    :func:`~hepgan.validation.calo_report.file_chunk_size` showers at a time (at most
+    ``chunk_size`` and 48e6 voxel values: 1024 showers of CaloChallenge dataset 3); see
+    :func:`validate_streams` for what is kept. ``options`` go to :func:`validate_observables`.
+    """
+    from hepgan.io import ShowerReader
+
+    size = file_chunk_size(chunk_size, geometry.n_voxels)
+    with (
+        ShowerReader(Path(reference_path), geometry, size) as reference,
+        ShowerReader(Path(generated_path), geometry, size) as generated,
+    ):
+        return validate_streams(
+            reference.iter_chunks(), generated.iter_chunks(), geometry, out_dir, energy_bins=energy_bins, **options
+        )
+
+
+def validate_streams(
+    reference_batches: Iterable[Any],
+    generated_batches: Iterable[Any],
+    geometry: CaloGeometry,
+    out_dir: Path,
+    energy_bins: EnergyBinsSpec = "auto",
+    scratch_dir: Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Validate two streams of shower batches (``.showers_mev`` (n, n_voxels), ``.incident_energies_mev`` (n,), MeV).
+
+    Memory is flat in the number of showers: per batch the per-shower observables are computed and
+    appended to an on-disk :class:`~hepgan.validation.observable_store.ObservableStore` (about 4 kB
+    per dataset-3 shower, in a temporary folder under ``scratch_dir``, default the system's, removed
+    afterwards); only the incident energies (8 bytes per shower), a running voxel sum and a seeded
+    reservoir of at most ``max_showers_low_level`` showers and 25e6 voxel values per sample (for the
+    voxel classifiers) stay in memory. The report then reads one observable at a time, and the
+    high-level metrics a bounded subsample (``max_showers_high_level``). ``options`` go to
     :func:`validate_observables`.
     """
     max_low = options.get("max_showers_low_level", DEFAULT_MAX_SHOWERS_LOW_LEVEL)
     seed = options.get("seed", 0)
     keep = max_low if options.get("classifier", True) else 0
-    reference = read_shower_file(Path(reference_path), geometry, chunk_size, keep, seed)
-    generated = read_shower_file(Path(generated_path), geometry, chunk_size, keep, seed + 1)
-    return validate_observables(
-        reference.observables,
-        reference.incident_mev,
-        generated.observables,
-        generated.incident_mev,
-        geometry,
-        out_dir,
-        energy_bins=energy_bins,
-        reference_mean_shower=reference.mean_shower_mev,
-        generated_mean_shower=generated.mean_shower_mev,
-        reference_low_level=reference.low_level,
-        generated_low_level=generated.low_level,
-        **options,
-    )
+    with tempfile.TemporaryDirectory(prefix="hepgan-observables-", dir=scratch_dir) as scratch:
+        try:
+            reference = summarise_batches(reference_batches, geometry, keep, seed, Path(scratch) / "reference")
+            generated = summarise_batches(generated_batches, geometry, keep, seed + 1, Path(scratch) / "generated")
+        except OSError as exc:  # the scratch files: a full disk, a file-size limit
+            raise OutputError(
+                f"{out_dir}: cannot write the report (its scratch files in {scratch}: {exc.strerror or exc})"
+            ) from None
+        return validate_observables(
+            reference.observables,
+            reference.incident_mev,
+            generated.observables,
+            generated.incident_mev,
+            geometry,
+            out_dir,
+            energy_bins=energy_bins,
+            reference_mean_shower=reference.mean_shower_mev,
+            generated_mean_shower=generated.mean_shower_mev,
+            reference_low_level=reference.low_level,
+            generated_low_level=generated.low_level,
+            **options,
+        )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_MAX_SHOWERS_LOW_LEVEL = 50_000
+DEFAULT_MAX_SHOWERS_HIGH_LEVEL = 50_000
+"""Showers per sample in the high-level feature matrices of FPD, KPD and the high-level classifiers."""
 MAX_LOW_LEVEL_VALUES = 25_000_000  # voxel values kept per sample (100 MB as float32)
 
 
