@@ -165,7 +165,9 @@ size = domain_for_config(cfg).training_data(cfg).sample_size()
 # resident memory before training, not the high-water mark: reading the data may have set that already
 before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
 train(cfg, progress=False)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# the peak of this process's own memory map: ru_maxrss would also count the parent's resident set at the fork
+# (Linux keeps it across exec), which a test run that trained a large model before this one makes gigabytes
+after = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) * 1024
 print(json.dumps({{"grew": after - before, "estimate": training_bytes({batch}, cfg.model, cfg.training, size)}}))
 """
 
