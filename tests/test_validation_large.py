@@ -18,11 +18,11 @@ from hepgan.io.geometry import load_geometry
 from hepgan.simulate import simulate_to_file
 from hepgan.validation.calo_report import file_chunk_size, summarise_batches
 from hepgan.validation.layer_summary import group_names, plot_per_layer_summary
-from hepgan.validation.observable_store import ObservableStore, row_subsample, take_rows
+from hepgan.validation.observable_store import ObservableStore, take_rows
 from hepgan.validation.observables import chunked_observables, observable_names, shower_observables
 from hepgan.validation.physics_distances import HIGH_LEVEL_PER_LAYER, high_level_names
 from hepgan.validation.report import validate_arrays, validate_files
-from hepgan.validation.sampling import MAX_LOW_LEVEL_VALUES
+from hepgan.validation.sampling import MAX_LOW_LEVEL_VALUES, row_subsample
 
 N_SHOWERS = 240
 CHUNK = 50  # not a divisor of N_SHOWERS: the last chunk is short

@@ -17,9 +17,14 @@ import numpy as np
 
 from hepgan.config import CLASSIFIER_PROTOCOLS
 from hepgan.validation.energy_bins import EnergyBinning
-from hepgan.validation.observable_store import row_subsample, take_rows
+from hepgan.validation.observable_store import take_rows
 from hepgan.validation.physics_distances import HIGH_LEVEL_PER_LAYER, fpd, high_level_matrix, high_level_names, kpd
-from hepgan.validation.sampling import DEFAULT_MAX_SHOWERS_HIGH_LEVEL, DEFAULT_MAX_SHOWERS_LOW_LEVEL, LowLevelSample
+from hepgan.validation.sampling import (
+    DEFAULT_MAX_SHOWERS_HIGH_LEVEL,
+    DEFAULT_MAX_SHOWERS_LOW_LEVEL,
+    LowLevelSample,
+    row_subsample,
+)
 from hepgan.validation.verdicts import MetricPair, metric_with_floor, reference_halves, verdict
 
 if TYPE_CHECKING:

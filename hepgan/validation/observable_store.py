@@ -7,8 +7,8 @@ to one raw float64 file per observable in a scratch folder and reads a column ba
 (``store[name]``, N × 8 bytes) only when it is used. Memory then stays flat in the number of
 showers; the disk holds N × 8 bytes per observable (about 400 MB per 10⁵ dataset-3 showers).
 
-:func:`take_rows` builds the (bounded) row subsample that the whole-sample metrics (FPD, KPD,
-classifiers) need, column by column.
+:func:`take_rows` builds, column by column, the (bounded) row subsample that the whole-sample
+metrics (FPD, KPD, classifiers) need (rows drawn by :func:`hepgan.validation.sampling.row_subsample`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ObservableStore", "row_subsample", "take_rows"]
+__all__ = ["ObservableStore", "take_rows"]
 
 
 class ObservableStore(Mapping[str, np.ndarray]):
@@ -66,16 +66,6 @@ class ObservableStore(Mapping[str, np.ndarray]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._files
-
-
-def row_subsample(n: int, cap: int, seed: int) -> np.ndarray | None:
-    """Sorted seeded uniform choice (without replacement) of ``cap`` of ``n`` rows; None when ``n <= cap``.
-
-    The same draw as the classifiers' row cap, so a capped sample is not capped again differently.
-    """
-    if n <= cap:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
 
 
 def take_rows(

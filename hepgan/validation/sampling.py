@@ -41,11 +41,22 @@ def low_level_capacity(max_showers: int, n_voxels: int) -> int:
     return int(max(0, min(max_showers, MAX_LOW_LEVEL_VALUES // max(n_voxels, 1))))
 
 
+def row_subsample(n: int, cap: int, seed: int) -> np.ndarray | None:
+    """Sorted seeded uniform choice (without replacement) of ``cap`` of ``n`` rows; None when ``n <= cap``.
+
+    The low-level classifiers' subsample and the high-level metrics' row cap both draw it.
+    """
+    if n <= cap:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+
+
 def subsample_low_level(showers_mev: np.ndarray, incident_mev: np.ndarray, capacity: int, seed: int) -> LowLevelSample:
     """Seeded uniform subsample (without replacement) of at most ``capacity`` in-memory showers."""
     incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
     n = len(incident)
-    index = np.arange(n) if n <= capacity else np.sort(np.random.default_rng(seed).choice(n, capacity, replace=False))
+    rows = row_subsample(n, capacity, seed)
+    index = np.arange(n) if rows is None else rows
     return LowLevelSample(np.asarray(showers_mev[index], dtype=np.float32), incident[index], n)
 
 
