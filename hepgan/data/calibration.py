@@ -58,6 +58,7 @@ import torch
 
 from hepgan.data.state_checks import check_non_decreasing, check_range, check_shape
 from hepgan.data.transforms import energy_bins
+from hepgan.errors import ConfigError
 
 N_LEVELS = 101
 """Reference quantile levels per cell and bin (0, 1 %, …, 100 %)."""
@@ -101,11 +102,11 @@ def check_table_size(n_cells: int, where: str) -> None:
     """Refuse a cell calibration whose tables at :data:`MAX_ENERGY_BINS` bins exceed :data:`MAX_TABLE_BYTES`.
 
     Raises:
-        ValueError: one line naming ``where``, the size and the formula.
+        ConfigError: one line naming ``where``, the size and the formula.
     """
     size = table_bytes(MAX_ENERGY_BINS, n_cells)
     if size > MAX_TABLE_BYTES:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: the per-cell quantile tables of {n_cells} cells would take {size / 2**20:.0f} MiB "
             f"(4 bytes x {MAX_ENERGY_BINS} energy bins x cells x {table_bytes(1, 1) // 4}), over the "
             f"{MAX_TABLE_BYTES // 2**20} MiB limit; set it to false for this geometry"

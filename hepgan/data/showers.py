@@ -25,7 +25,7 @@ from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import check_finite_entries, one_line
 from hepgan.data.transforms import ShowerTransform
-from hepgan.errors import ConfigError, InputFileError
+from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.checks import check_training_energies
 from hepgan.io.geometry import CaloGeometry, geometry_from_dict, load_geometry
@@ -62,10 +62,7 @@ class ShowerData:
         self.n_extra = n_extra_cells(self.geometry)
         self.path = Path(config.data.path)
         if config.preprocessing.cell_calibration:
-            try:
-                check_table_size(self.geometry.n_voxels + self.n_extra, "preprocessing.cell_calibration")
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+            check_table_size(self.geometry.n_voxels + self.n_extra, "preprocessing.cell_calibration")
         self.transform: ShowerTransform | None = None
         self._layer_matrix: tuple[torch.Tensor, ...] | None = None
         self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -85,13 +82,17 @@ class ShowerData:
         offset = 0
         with ShowerReader(self.path, self.geometry, chunk_size=self.config.data.chunk_size) as reader:
             for batch in reader.iter_chunks(0, self.n):
-                check_training_energies(str(self.path), "voxel", np.asarray(batch.showers_mev), offset)
-                if self.n_extra and batch.overflow_mev is not None:
-                    check_training_energies(str(self.path), "overflow cell", np.asarray(batch.overflow_mev), offset)
+                self._check_training_energies(batch, offset)
                 held_out = self.holdout[offset : offset + len(batch)]
                 sel = ~held_out if train else held_out
                 offset += len(batch)
                 yield batch_cells(batch, self.n_extra)[sel], np.asarray(batch.incident_energies_mev)[sel], batch, sel
+
+    def _check_training_energies(self, batch: ShowerBatch, offset: int) -> None:
+        """Refuse negative or non-finite voxel and overflow energies (``offset``: the batch's first row in the file)."""
+        check_training_energies(str(self.path), "voxel", np.asarray(batch.showers_mev), offset)
+        if self.n_extra and batch.overflow_mev is not None:
+            check_training_energies(str(self.path), "overflow cell", np.asarray(batch.overflow_mev), offset)
 
     def fit_transform(self) -> None:
         """Fit the preprocessing on the training showers (deterministic: the same on every rank)."""
@@ -198,7 +199,7 @@ class ShowerData:
                 break
         if not cells:
             return np.zeros((0, self.geometry.n_voxels + self.n_extra)), np.zeros(0)
-        return np.concatenate(cells)[:max_showers], np.concatenate(incident)[:max_showers]
+        return np.concatenate(cells), np.concatenate(incident)
 
     def training_chunks(self) -> TrainingChunks:
         """The training showers as re-iterable ``(cells, incident)`` chunks (each pass re-reads the file)."""
@@ -314,9 +315,7 @@ class ShowerBlocks:
         data = self.data
         with ShowerReader(data.path, data.geometry, chunk_size=last - first) as reader:
             batch = reader.read(first, last)
-        check_training_energies(str(data.path), "voxel", np.asarray(batch.showers_mev), first)
-        if data.n_extra and batch.overflow_mev is not None:
-            check_training_energies(str(data.path), "overflow cell", np.asarray(batch.overflow_mev), first)
+        data._check_training_energies(batch, first)
         keep = rows - first
         cells = batch_cells(batch, data.n_extra)[keep]
         return data._preprocessed(cells, np.asarray(batch.incident_energies_mev, np.float64)[keep])
