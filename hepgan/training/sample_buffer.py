@@ -14,14 +14,11 @@ uninterrupted.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Protocol
 
 import numpy as np
 import torch
-
-log = logging.getLogger(__name__)
 
 
 class BlockSource(Protocol):
@@ -69,18 +66,16 @@ class SampleBuffer:
         self._lengths = np.zeros(self.n_slots, dtype=np.int64)
         self._rows = torch.zeros(0, dtype=torch.long)
         self._refreshes = 0  # blocks read into the buffer so far (the first n_slots fill it)
-        self._orders: dict[int, np.ndarray] = {}
+        self._order: tuple[int, np.ndarray] | None = None  # (pass, its block order): only the current pass
 
     # ------------------------------------------------------------------ schedule
     def block_of_refresh(self, refresh: int) -> int:
         """The block that refresh number ``refresh`` reads: pass ``refresh // n_blocks``, seeded order."""
         n_blocks = self.source.n_blocks
         epoch, position = divmod(refresh, n_blocks)
-        order = self._orders.get(epoch)
-        if order is None:
-            order = np.random.default_rng([self.seed, epoch]).permutation(n_blocks)
-            self._orders = {epoch: order}  # only the current pass is kept
-        return int(order[position])
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(n_blocks))
+        return int(self._order[1][position])
 
     def refreshes_at(self, step: int) -> int:
         """Blocks read by the start of ``step``: the initial fill plus one per ``refresh_every`` steps."""
@@ -90,19 +85,17 @@ class SampleBuffer:
 
     # ------------------------------------------------------------------ content
     def fill_for_step(self, step: int) -> None:
-        """Hold exactly what an uninterrupted run holds at the start of ``step``."""
-        done = self.refreshes_at(step)
-        for refresh in range(max(0, done - self.n_slots), done):
-            self._load(refresh)
-        self._refreshes = done
-        self._update_rows()
+        """Hold exactly what an uninterrupted run holds at the start of ``step`` (a start or a resume)."""
+        self._refreshes = 0
+        self.advance(step)
 
     def advance(self, step: int) -> None:
-        """Read the blocks due by the start of ``step`` (call once per step, steps in order)."""
+        """Read the blocks due by the start of ``step`` (steps in order); of those that would replace one
+        another within this call, only the last ``n_slots`` are read."""
         due = self.refreshes_at(step)
         if due == self._refreshes:
             return
-        for refresh in range(self._refreshes, due):
+        for refresh in range(max(self._refreshes, due - self.n_slots), due):
             self._load(refresh)
         self._refreshes = due
         self._update_rows()
