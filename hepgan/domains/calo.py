@@ -44,16 +44,9 @@ from hepgan.validation.response import response_per_energy
 
 CALIBRATION_SAMPLES_PER_REFERENCE = 2
 """Generated showers per kept reference shower when the cell calibration is refitted."""
-GENERATED_CELLS_PER_BATCH = 40_000_000
-"""Cells per batch that the calibration fits and the quick metrics generate at once (10 000 dataset-1 showers,
-987 of dataset 3): their float32 output and float64 temporaries stay near 2 GB whatever the geometry."""
-
-
-def generation_batch(n_cells: int) -> int:
-    """Showers per batch for in-training generation: 10 000, fewer for geometries above 4 000 cells."""
-    return max(1, min(10_000, GENERATED_CELLS_PER_BATCH // max(1, n_cells)))
-
-
+GENERATION_BATCH = 10_000
+"""Showers per batch generated during and after training (calibration fits, quick metrics, validation), fewer
+for large geometries: :func:`hepgan.validation.calo_report.file_chunk_size` caps a batch at 48e6 cell values."""
 DEFAULT_GEOMETRY = "calochallenge_ds1_photons"
 VALIDATION_REFERENCE_FILE = "validation_reference.h5"
 """The fresh reference of ``validation.reference: simulate``, in the run folder."""
@@ -164,7 +157,7 @@ class ShowerTrainingData:
 
         def raw_showers(energies: np.ndarray) -> Iterator[torch.Tensor]:
             incident = torch.from_numpy(energies)
-            size = generation_batch(self.showers.geometry.n_voxels + self.showers.n_extra)
+            size = file_chunk_size(GENERATION_BATCH, self.showers.geometry.n_voxels + self.showers.n_extra)
             for start in range(0, len(incident), size):
                 part = incident[start : start + size]
                 noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
@@ -210,7 +203,7 @@ class ShowerEvaluator:
         sampler = self.data.generator(network, device)
         rng = torch.Generator(device=device).manual_seed(seed)
         geometry = self.data.showers.geometry
-        size = generation_batch(geometry.n_voxels + self.data.showers.n_extra)
+        size = file_chunk_size(GENERATION_BATCH, geometry.n_voxels + self.data.showers.n_extra)
         parts = [self.incident[start : start + size] for start in range(0, len(self.incident), size)]
         cells = np.concatenate([sampler.sample_cells(part, rng).cpu().numpy() for part in parts])
         generated = shower_observables(cells[:, : geometry.n_voxels], self.incident.numpy(), geometry)
@@ -333,7 +326,7 @@ class CaloDomain:
         else:
             path, stop, source = run_dir / HOLDOUT_FILE, None, "held-out showers"
         # streamed: the reference file and the generated showers pass chunk by chunk (flat memory, dataset 3 too)
-        size = file_chunk_size(10_000, geometry.n_voxels)
+        size = file_chunk_size(GENERATION_BATCH, geometry.n_voxels)
         totals: dict[str, list[np.ndarray]] = {"reference": [], "generated": [], "reference_e": [], "generated_e": []}
 
         def recorded(batches: Iterator[ShowerBatch], side: str) -> Iterator[ShowerBatch]:
