@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import awkward as ak
 import h5py
 import numpy as np
 import pytest
 import uproot
 
 from hepgan.errors import ConfigError, InputFileError, OutputError
-from hepgan.io.events import EventBatch, EventReader, EventSelection, EventWriter, read_events, write_events
+from hepgan.io.events import (
+    EventBatch,
+    EventReader,
+    EventSelection,
+    EventWriter,
+    RootTableSource,
+    read_events,
+    write_events,
+)
 from hepgan.validation.kinematics import event_observables
 
 from .helpers import TEST_DATA
@@ -50,6 +61,37 @@ def small_batch(n: int = 50, n_objects: int = 3, seed: int = 1) -> EventBatch:
 def assert_same(a: EventBatch, b: EventBatch) -> None:
     for key, value in a.arrays().items():
         np.testing.assert_array_equal(value, getattr(b, key), err_msg=key)
+
+
+def slot_batch(n: int = 40, n_objects: int = 6, seed: int = 2) -> EventBatch:
+    """Fixed truth slots: masks that are not a prefix, event 0 with no object, full float64 values."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n, n_objects)) < 0.6
+    mask[0] = False
+    mask[1] = [False, True, False, True, True, False][:n_objects]
+    mask[2] = True
+    zero = lambda a: np.where(mask, a, 0.0)  # noqa: E731
+    shape = (n, n_objects)
+    return EventBatch(
+        zero(rng.exponential(40.0, shape)),
+        zero(rng.normal(0, 2, shape)),
+        zero(rng.uniform(-np.pi, np.pi, shape)),
+        zero(rng.uniform(0, 10, shape)),
+        mask,
+    )
+
+
+def write_raw_tree(path: Path, branches: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """A TTree 'events' written with plain uproot (jagged awkward or (N,)/(N, k) numpy branches) + metadata."""
+    types = {k: v.type.content if isinstance(v, ak.Array) else (v.dtype, v.shape[1:]) for k, v in branches.items()}
+    with uproot.recreate(path) as file:
+        file.mktree("events", types).extend(branches)
+        file["hepgan_metadata"] = json.dumps(metadata)
+
+
+def table_metadata(n_objects: int, **extra: Any) -> dict[str, Any]:
+    base = {"units": "GeV", "layout": "hepgan-events", "n_objects": n_objects, "hepgan_version": "0.1.0"}
+    return {**base, **extra, "tree": "events"}
 
 
 # ------------------------------------------------------------------ real files
@@ -129,6 +171,82 @@ def test_real_events_round_trip_and_reselect(tmp_path: Path, suffix: str) -> Non
     assert_same(read_events(path), batch)
     cut = read_events(path, EventSelection(collection="Muon", pt_min_gev=20.0, n_objects=2))
     assert_same(cut, read_events(HZZ, hzz(pt_min_gev=20.0, n_objects=2)))
+
+
+def test_root_table_is_jagged_and_round_trips_exactly(tmp_path: Path) -> None:
+    batch = slot_batch()
+    path = tmp_path / "partons.root"
+    with EventWriter(path, 6, attrs={"seed": 3}, chunk_rows=8) as writer:
+        writer.write(batch.subset(slice(0, 13)))
+        writer.write(batch.subset(slice(13, None)))
+    assert_same(read_events(path), batch)
+    with uproot.open(path) as file:
+        tree = file["events"]
+        assert set(tree.keys()) == {"nObject", "Object_pt", "Object_eta", "Object_phi", "Object_mass", "Object_slot"}
+        arrays = tree.arrays()
+        metadata = json.loads(str(file["hepgan_metadata"]))
+    counts = batch.mask.sum(axis=1)
+    assert str(arrays["Object_pt"].type.content) == "var * float64"
+    np.testing.assert_array_equal(arrays["nObject"], counts)
+    np.testing.assert_array_equal(ak.num(arrays["Object_pt"]), counts)
+    assert ak.to_list(arrays["Object_pt"]) == ak.to_list(batch.to_awkward().pt)
+    assert ak.to_list(arrays["Object_slot"][1]) == [1, 3, 4]
+    assert metadata["collection"] == "Object" and metadata["n_objects"] == 6 and metadata["seed"] == 3
+
+
+def test_root_collection_name(tmp_path: Path) -> None:
+    batch = slot_batch(10, 4)
+    path = tmp_path / "jets.root"
+    write_events(path, batch, collection="Jet")
+    with uproot.open(path) as file:
+        assert {"nJet", "Jet_pt", "Jet_slot"} <= set(file["events"].keys())
+    with EventReader(path) as reader:
+        assert reader.attrs["collection"] == "Jet" and reader.n_objects == 4
+        assert_same(reader.read(), batch)
+    for bad in ("2jets", "Jet-pt", "", 5):
+        with pytest.raises(ConfigError, match="collection"):
+            EventWriter(tmp_path / "bad.root", 4, collection=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="collection"):
+        EventWriter(tmp_path / "bad.root", 4, attrs={"collection": "Jet"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jets.root"]
+
+
+def test_root_jagged_chunked_reading_equals_whole(tmp_path: Path) -> None:
+    batch = slot_batch(103)
+    path = tmp_path / "events.root"
+    with EventWriter(path, 6, chunk_rows=10) as writer:
+        writer.write(batch)
+    with EventReader(path, chunk_size=17) as reader:
+        chunks = list(reader.iter_chunks())
+        middle = reader.read(30, 75)
+    assert [len(c) for c in chunks] == [17] * 6 + [1]
+    assert_same(EventBatch.concatenate(chunks), batch)
+    assert_same(middle, batch.subset(slice(30, 75)))
+
+
+def test_old_fixed_layout_root_table_still_reads(tmp_path: Path) -> None:
+    batch = slot_batch(30, 3)
+    path = tmp_path / "old.root"
+    write_raw_tree(path, batch.arrays(), table_metadata(3, seed=9))
+    with EventReader(path, chunk_size=7) as reader:
+        assert reader.n_objects == 3 and reader.attrs["seed"] == 9
+        assert_same(reader.read(), batch)
+    source = RootTableSource(path)
+    try:
+        assert source.layout == "fixed" and source.mask_branch == "mask"
+    finally:
+        source.close()
+
+
+def test_to_awkward_pair_mass_with_vector() -> None:
+    pt = np.array([[45.0, 45.0, 0.0], [30.0, 20.0, 10.0]])
+    zero = np.zeros_like(pt)
+    phi = np.array([[0.0, np.pi, 0.0], [0.0, 1.0, 2.0]])
+    events = EventBatch(pt, zero, phi, zero, pt > 0).to_awkward()
+    assert ak.to_list(ak.num(events)) == [2, 3]
+    pair_mass = (events[:, 0] + events[:, 1]).mass
+    np.testing.assert_allclose(pair_mass[0], 90.0, rtol=1e-12)  # back to back, massless, pT 45 GeV at η 0
+    np.testing.assert_allclose(pair_mass[1], np.sqrt(2 * 30.0 * 20.0 * (1 - np.cos(1.0))), rtol=1e-12)
 
 
 # ------------------------------------------------------------------ bad input
@@ -234,6 +352,90 @@ def test_nan_in_table_is_rejected(tmp_path: Path) -> None:
     _one_line(exc, str(path), "'eta'", "event 3")
 
 
+def _jagged_branches(batch: EventBatch) -> dict[str, Any]:
+    """NanoAOD-style branches of ``batch`` built with awkward alone: nObject and Object_* lists."""
+    counts = batch.mask.sum(axis=1)
+    branches: dict[str, Any] = {"nObject": counts.astype(np.int32)}
+    for key in ("pt", "eta", "phi", "mass"):
+        branches[f"Object_{key}"] = ak.unflatten(getattr(batch, key)[batch.mask], counts)
+    branches["Object_slot"] = ak.unflatten(np.nonzero(batch.mask)[1].astype(np.int32), counts)
+    return branches
+
+
+def _edit(values: Any, event: int, change: Any) -> ak.Array:
+    """``values`` with the list of ``event`` replaced by ``change(list)``, dtype kept."""
+    rows = ak.to_list(values)
+    rows[event] = change(rows[event])
+    return ak.values_astype(ak.Array(rows), ak.flatten(values).type.content.primitive)
+
+
+BAD_JAGGED = {
+    "missing": (lambda b: {k: v for k, v in b.items() if k != "Object_mass"}, ["'Object_mass'"]),
+    "slot out of range": (
+        lambda b: {**b, "Object_slot": _edit(b["Object_slot"], 5, lambda r: [3, *r[1:]])},
+        ["'Object_slot'", "slot 3", "event 5", "0..2"],
+    ),
+    "slot twice": (
+        lambda b: {**b, "Object_slot": _edit(b["Object_slot"], 6, lambda r: [r[1], *r[1:]])},
+        ["'Object_slot'", "event 6", "more than once"],
+    ),
+    "counter disagrees": (
+        lambda b: {**b, "nObject": b["nObject"] + (np.arange(len(b["nObject"])) == 7)},
+        ["'nObject'", "'Object_pt'", "event 7"],
+    ),
+    "lists disagree": (
+        lambda b: {**b, "Object_eta": _edit(b["Object_eta"], 8, lambda r: [*r, 0.5])},
+        ["'Object_eta'", "event 8", "expected equal"],
+    ),
+    "nan": (
+        lambda b: {**b, "Object_phi": _edit(b["Object_phi"], 4, lambda r: [np.nan, *r[1:]])},
+        ["'Object_phi'", "event 4"],
+    ),
+    "inf": (
+        lambda b: {**b, "Object_mass": _edit(b["Object_mass"], 9, lambda r: [*r[:-1], np.inf])},
+        ["'Object_mass'", "event 9"],
+    ),
+    "float slots": (
+        lambda b: {**b, "Object_slot": ak.values_astype(b["Object_slot"], np.float32)},
+        ["'Object_slot'", "expected integers"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_JAGGED))
+def test_bad_jagged_root_table(tmp_path: Path, case: str) -> None:
+    batch = small_batch(12)
+    good = tmp_path / "good.root"
+    write_raw_tree(good, _jagged_branches(batch), table_metadata(3, collection="Object"))
+    assert_same(read_events(good), batch)  # the hand-built layout is the one hepgan writes
+    edit, parts = BAD_JAGGED[case]
+    path = tmp_path / "bad.root"
+    write_raw_tree(path, edit(_jagged_branches(batch)), table_metadata(3, collection="Object"))
+    with pytest.raises(InputFileError) as exc:
+        read_events(path)
+    _one_line(exc, str(path), *parts)
+
+
+def test_jagged_root_table_needs_n_objects(tmp_path: Path) -> None:
+    path = tmp_path / "no_n.root"
+    metadata = {k: v for k, v in table_metadata(3, collection="Object").items() if k != "n_objects"}
+    write_raw_tree(path, _jagged_branches(small_batch(5)), metadata)
+    with pytest.raises(InputFileError) as exc:
+        EventReader(path)
+    _one_line(exc, str(path), "n_objects", "hepgan_metadata")
+
+
+@pytest.mark.parametrize(("suffix", "key"), [(".h5", "'mass'"), (".root", "'Object_mass'")])
+def test_infinite_value_in_written_table(tmp_path: Path, suffix: str, key: str) -> None:
+    batch = small_batch(10)
+    batch.mass[6, 1] = np.inf
+    path = tmp_path / f"inf{suffix}"
+    write_events(path, batch)
+    with pytest.raises(InputFileError) as exc:
+        read_events(path)
+    _one_line(exc, str(path), key, "event 6")
+
+
 def test_missing_and_foreign_files(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="no such file"):
         EventReader(tmp_path / "nope.root", EventSelection(collection="Muon"))
@@ -275,7 +477,7 @@ def test_selection_from_dict_validates_and_names_fields() -> None:
     assert selection.branch("pt") == "GenPart_pt" and selection.branch("pdg_id") == "GenPart_pdgId"
     assert EventSelection.from_dict(selection.to_dict()) == selection
     assert zmumu().branches("px") == ["px1", "px2"]
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"collection": "Muon", "n_objects": 0}, "data.selection.n_objects"),
         ({"collection": "Muon", "kind": "nested"}, "data.selection.kind"),
         ({"kind": "jagged"}, "data.selection.collection"),

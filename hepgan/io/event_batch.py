@@ -5,13 +5,23 @@ described by transverse momentum pT (GeV), pseudorapidity η, azimuth φ (rad, i
 and mass m (GeV), ordered by decreasing pT and padded with zeros; a boolean ``mask`` marks
 the objects that exist.
 
-A hepgan event table stores a batch as it is held here:
+A hepgan event table stores a batch on disk as follows:
 
 - HDF5: datasets ``pt``, ``eta``, ``phi``, ``mass`` (N, n_objects) float64 and ``mask``
   (N, n_objects) bool; file attributes ``units`` = "GeV", ``layout`` = :data:`TABLE_LAYOUT`,
   ``n_objects``, ``hepgan_version`` and the writer's ``attrs``;
-- ROOT: tree :data:`DEFAULT_TREE` with fixed-size branches of the same names and shapes; the
-  metadata as JSON in the ``hepgan_metadata`` TObjString (see :mod:`hepgan.io.root`).
+- ROOT: tree :data:`DEFAULT_TREE` with NanoAOD-style jagged branches, as read by plain uproot
+  (``tree.arrays()``) or ``TTree::Draw("Object_pt")``: the counter ``n{Collection}`` (int32,
+  objects present in the event) and ``{Collection}_pt``, ``{Collection}_eta``,
+  ``{Collection}_phi``, ``{Collection}_mass`` (float64, GeV, rad) holding the present objects
+  in slot order, plus ``{Collection}_slot`` (int32, each object's slot 0..n_objects−1), so that
+  masks that are not a prefix (fixed truth slots) round-trip exactly. The collection is
+  "Object" unless the writer is given another (``nJet``, ``Jet_pt``, ...). The metadata,
+  including ``collection`` and ``n_objects``, is JSON in the ``hepgan_metadata`` TObjString
+  (see :mod:`hepgan.io.root`). Files from earlier hepgan versions hold fixed-size (N, n_objects)
+  branches ``pt``, ``eta``, ``phi``, ``mass``, ``mask`` instead; they are still read.
+
+:meth:`EventBatch.to_awkward` gives the same jagged objects in memory (absent ones dropped).
 """
 
 from __future__ import annotations
@@ -23,11 +33,24 @@ from typing import Any
 import numpy as np
 
 TABLE_KEYS = ("pt", "eta", "phi", "mass", "mask")
-"""Datasets (HDF5) / branches (ROOT) of a hepgan event table."""
+"""Datasets (HDF5) / fixed-size branches (ROOT, earlier hepgan versions) of a hepgan event table."""
 TABLE_LAYOUT = "hepgan-events"
 """The ``layout`` attribute that marks a hepgan event table."""
 DEFAULT_TREE = "events"
 """The tree of a ROOT event table, and the tree an event selection reads by default."""
+
+DEFAULT_COLLECTION = "Object"
+"""Collection name of the jagged ROOT branches (``nObject``, ``Object_pt``, ...) unless the writer is told another."""
+OBJECT_FIELDS = ("pt", "eta", "phi", "mass")
+"""Kinematic fields of the jagged ROOT branches ``{Collection}_{field}`` (GeV, rad), float64."""
+SLOT_FIELD = "slot"
+"""Field of the jagged ROOT branch ``{Collection}_slot``: the slot (0..n_objects-1) of each object, int32."""
+
+
+def jagged_branches(collection: str) -> tuple[str, list[str], str]:
+    """Branch names of a jagged ROOT event table: counter ``n{collection}``, kinematics, ``{collection}_slot``."""
+    kinematics = [f"{collection}_{field}" for field in OBJECT_FIELDS]
+    return f"n{collection}", kinematics, f"{collection}_{SLOT_FIELD}"
 
 
 @dataclass

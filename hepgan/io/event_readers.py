@@ -1,7 +1,8 @@
 """Read events: :class:`EventReader` streams a ROOT tree or a hepgan event table in chunks.
 
 The format is told from the file's first bytes (:func:`detect_format`); a ROOT file is
-read as a hepgan event table when its ``hepgan_metadata`` says so, else through an
+read as a hepgan event table (jagged ``n{Collection}``/``{Collection}_*`` branches, or the
+fixed-size branches of earlier versions) when its ``hepgan_metadata`` says so, else through an
 :class:`~hepgan.io.event_selection.EventSelection`. Batches are
 :class:`~hepgan.io.event_batch.EventBatch` es in GeV (see :mod:`hepgan.io.event_sources`).
 """
@@ -154,7 +155,9 @@ class EventReader:
     def _describe_selection(self) -> str:
         if isinstance(self._source, RootSelectionSource):
             return f"the selection ({self._source.describe()})"
-        return "the event table (dataset/branch 'mask')"
+        if isinstance(self._source, RootTableSource):
+            return f"the event table (branch '{self._source.mask_branch}')"
+        return "the event table (dataset 'mask')"
 
     def read(self, start: int = 0, stop: int | None = None) -> EventBatch:
         """Events ``start:stop`` as one batch."""

@@ -4,7 +4,10 @@
   names in a ROOT tree (flat or jagged branches); pT, η, φ and m are derived with the
   ``vector`` library (m = sqrt(max(m², 0)), so rounding never gives NaN for light particles);
 - :class:`RootTableSource` and :class:`HDF5TableSource`: hepgan event tables (see
-  :mod:`hepgan.io.event_batch`), optionally re-selected with pT (GeV) and |η| cuts.
+  :mod:`hepgan.io.event_batch`), optionally re-selected with pT (GeV) and |η| cuts. ROOT
+  tables come in two layouts, told apart by their branches: jagged ``n{Collection}``,
+  ``{Collection}_pt``/``_eta``/``_phi``/``_mass``/``_slot`` (written now), and the fixed-size
+  (N, n_objects) ``pt``, ``eta``, ``phi``, ``mass``, ``mask`` of files from earlier hepgan versions.
 
 Each source has ``path``, ``attrs``, ``selection``, ``n_events``, ``read(start, stop)``
 returning an :class:`~hepgan.io.event_batch.EventBatch` (GeV) and ``close()``. Every problem
@@ -26,7 +29,7 @@ import vector
 
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.io import checks
-from hepgan.io.event_batch import DEFAULT_TREE, TABLE_KEYS, EventBatch
+from hepgan.io.event_batch import DEFAULT_COLLECTION, DEFAULT_TREE, TABLE_KEYS, EventBatch, jagged_branches
 from hepgan.io.event_selection import EventSelection
 from hepgan.io.four_vectors import (
     VECTOR_NAMES,
@@ -37,7 +40,7 @@ from hepgan.io.four_vectors import (
     to_jagged,
 )
 from hepgan.io.hdf5 import check_stored, decode_attrs, open_hdf5
-from hepgan.io.root import open_root, read_metadata
+from hepgan.io.root import METADATA_KEY, open_root, read_metadata
 
 
 def _is_number_dtype(dtype: np.dtype) -> bool:
@@ -89,8 +92,8 @@ class _RootTreeSource:
         except Exception as exc:  # unreadable streamer
             raise InputFileError(f"{self.path}: cannot interpret branch '{branch}' ({checks.one_line(exc)})") from None
 
-    def _require_numbers(self, branch: str, layout: str) -> None:
-        """Check that ``branch`` holds numbers: one per event ("flat") or a list per event ("jagged")."""
+    def _require_numbers(self, branch: str, layout: str) -> np.dtype:
+        """Check that ``branch`` holds numbers: one per event ("flat") or a list per event ("jagged"); their dtype."""
         interp = self._interpretation(branch)
         if isinstance(interp, uproot.AsJagged) and isinstance(interp.content, uproot.AsDtype):
             dtype, shape = np.dtype(interp.content.to_dtype).base, None
@@ -108,6 +111,7 @@ class _RootTreeSource:
             raise InputFileError(f"{self.path}: branch '{branch}' has {found} per event, expected one number")
         if layout == "jagged" and shape is not None and len(shape) != 1:
             raise InputFileError(f"{self.path}: branch '{branch}' has shape {shape} per event, expected a list")
+        return np.dtype(dtype)
 
     def _read(self, branches: Sequence[str], start: int, stop: int, library: str = "ak") -> dict[str, Any]:
         try:
@@ -212,13 +216,8 @@ class RootSelectionSource(_RootTreeSource):
         return f"branches {branches} with {', '.join(cuts)}"
 
 
-def _table_batch(
-    arrays: Mapping[str, np.ndarray], path: Path, start: int, selection: EventSelection | None
-) -> EventBatch:
-    """An :class:`EventBatch` from stored table arrays, re-selected when ``selection`` is given."""
-    for key in ("pt", "eta", "phi", "mass"):
-        _check_finite(path, key, arrays[key], start)
-    batch = EventBatch(**{key: arrays[key] for key in TABLE_KEYS})
+def _reselect(batch: EventBatch, selection: EventSelection | None) -> EventBatch:
+    """``batch`` re-selected with the pT (GeV) and |η| cuts and n_objects of ``selection`` (as is when None)."""
     if selection is None:
         return batch
     mask = to_jagged(batch.mask)  # var-length, so that masking keeps the event structure
@@ -226,6 +225,15 @@ def _table_batch(
     momenta = vector.zip(coords)
     keep = kinematic_keep(momenta.pt, momenta.eta, selection.pt_min_gev, selection.abs_eta_max)
     return batch_from_momenta(momenta, selection.n_objects, keep)
+
+
+def _table_batch(
+    arrays: Mapping[str, np.ndarray], path: Path, start: int, selection: EventSelection | None
+) -> EventBatch:
+    """An :class:`EventBatch` from stored fixed-size table arrays, re-selected when ``selection`` is given."""
+    for key in ("pt", "eta", "phi", "mass"):
+        _check_finite(path, key, arrays[key], start)
+    return _reselect(EventBatch(**{key: arrays[key] for key in TABLE_KEYS}), selection)
 
 
 def _check_table_selection(path: Path, selection: EventSelection | None) -> None:
@@ -237,20 +245,88 @@ def _check_table_selection(path: Path, selection: EventSelection | None) -> None
 
 
 class RootTableSource(_RootTreeSource):
-    """A hepgan event table written to ROOT by :class:`~hepgan.io.event_writers.EventWriter`."""
+    """A hepgan event table written to ROOT by :class:`~hepgan.io.event_writers.EventWriter`.
+
+    Reads the jagged layout (``n{Collection}``, ``{Collection}_pt``/``_eta``/``_phi``/``_mass``
+    in GeV, ``{Collection}_slot``; the collection and n_objects from ``hepgan_metadata``) and
+    the fixed-size layout of earlier hepgan versions (``pt``, ``eta``, ``phi``, ``mass``,
+    ``mask`` of shape (n_objects,) per event). ``layout`` says which ("jagged" or "fixed"),
+    ``mask_branch`` names the branch that says which objects exist.
+    """
+
+    layout: str
+    collection: str | None
+    mask_branch: str
+    n_objects: int
+    _wanted: list[str]
+    _kinematics: list[str]
+    _slot: str
 
     def __init__(self, path: Path, selection: EventSelection | None = None) -> None:
         _check_table_selection(path, selection)
         super().__init__(path, DEFAULT_TREE)
         self.selection = selection
         try:
-            checks.check_not_empty(str(path), "pt", self.n_events)
-            for key in TABLE_KEYS:
-                self._require_table_branch(key)
-            self.n_objects = int(self._tree["pt"].interpretation.inner_shape[0])
+            collection = self._collection()
+            if collection is None:
+                self._init_fixed()
+            else:
+                self._init_jagged(collection)
         except BaseException:
             self.close()
             raise
+
+    def _collection(self) -> str | None:
+        """The collection of a jagged table; None for the fixed-size layout."""
+        collection = self.attrs.get("collection", DEFAULT_COLLECTION)
+        named = isinstance(collection, str) and collection.isidentifier()
+        if "pt" in self._branch_names and (not named or f"n{collection}" not in self._branch_names):
+            return None
+        if not named:
+            raise InputFileError(
+                f"{self.path}: '{METADATA_KEY}' names collection {collection!r}; expected a branch-name prefix such "
+                "as 'Object'"
+            )
+        return str(collection)
+
+    def _missing(self, branch: str) -> InputFileError:
+        found = _branch_listing(self._branch_names, branch)
+        return InputFileError(
+            f"{self.path}: tree '{self._tree.name}' has no branch '{branch}' (found: {found}); expected a hepgan "
+            f"event table ({', '.join(self._wanted)})"
+        )
+
+    def _init_fixed(self) -> None:
+        self.layout, self.collection, self.mask_branch = "fixed", None, "mask"
+        self._wanted = list(TABLE_KEYS)
+        checks.check_not_empty(str(self.path), "pt", self.n_events)
+        for key in TABLE_KEYS:
+            if key not in self._branch_names:
+                raise self._missing(key)
+            self._require_table_branch(key)
+        self.n_objects = int(self._tree["pt"].interpretation.inner_shape[0])
+
+    def _init_jagged(self, collection: str) -> None:
+        self.layout, self.collection = "jagged", collection
+        self.mask_branch, self._kinematics, self._slot = jagged_branches(collection)
+        self._wanted = [self.mask_branch, *self._kinematics, self._slot]
+        for branch in self._wanted:
+            if branch not in self._branch_names:
+                raise self._missing(branch)
+        checks.check_not_empty(str(self.path), self.mask_branch, self.n_events)
+        for branch in (self.mask_branch, self._slot):
+            dtype = self._require_numbers(branch, "flat" if branch == self.mask_branch else "jagged")
+            if dtype.kind not in "iu":
+                raise InputFileError(f"{self.path}: branch '{branch}' holds {dtype.name} values, expected integers")
+        for branch in self._kinematics:
+            self._require_numbers(branch, "jagged")
+        n_objects = self.attrs.get("n_objects")
+        if isinstance(n_objects, bool) or not isinstance(n_objects, int) or n_objects < 1:
+            raise InputFileError(
+                f"{self.path}: '{METADATA_KEY}' has n_objects {n_objects!r}; expected the number of object slots "
+                f"per event (an integer >= 1) for branch '{self._slot}'"
+            )
+        self.n_objects = n_objects
 
     def _require_table_branch(self, key: str) -> None:
         interp = self._interpretation(key)
@@ -264,8 +340,52 @@ class RootTableSource(_RootTreeSource):
             raise InputFileError(f"{self.path}: branch '{key}' is not a fixed-size array of {expected} per event")
 
     def read(self, start: int, stop: int) -> EventBatch:
-        arrays = self._read(TABLE_KEYS, start, stop, library="np")
-        return _table_batch(arrays, self.path, start, self.selection)
+        """Events ``start:stop`` as an (n, n_objects) batch (GeV), checked, re-selected when a selection is set."""
+        if self.layout == "fixed":
+            arrays = self._read(TABLE_KEYS, start, stop, library="np")
+            return _table_batch(arrays, self.path, start, self.selection)
+        arrays = self._read(self._wanted, start, stop)
+        rows, slots = self._slots(arrays, start)
+        n = len(arrays[self.mask_branch])
+        columns: dict[str, np.ndarray] = {}
+        for key, branch in zip(("pt", "eta", "phi", "mass"), self._kinematics, strict=True):
+            _check_finite(self.path, branch, arrays[branch], start)
+            columns[key] = np.zeros((n, self.n_objects))
+            columns[key][rows, slots] = np.asarray(ak.flatten(arrays[branch], axis=None), dtype=np.float64)
+        mask = np.zeros((n, self.n_objects), dtype=bool)
+        mask[rows, slots] = True
+        return _reselect(EventBatch(**columns, mask=mask), self.selection)
+
+    def _slots(self, arrays: Mapping[str, Any], start: int) -> tuple[np.ndarray, np.ndarray]:
+        """(event row, slot) of every stored object, after checking counts and slot indices."""
+        counts = np.asarray(ak.to_numpy(arrays[self.mask_branch]), dtype=np.int64).reshape(-1)
+        for branch in (*self._kinematics, self._slot):
+            found = np.asarray(ak.num(arrays[branch], axis=1), dtype=np.int64)
+            bad = np.flatnonzero(found != counts)
+            if len(bad):
+                e = int(bad[0])
+                raise InputFileError(
+                    f"{self.path}: event {start + e} has {found[e]} '{branch}' entries but '{self.mask_branch}' says "
+                    f"{counts[e]}; expected equal"
+                )
+        slots = np.asarray(ak.flatten(arrays[self._slot], axis=None), dtype=np.int64)
+        rows = np.repeat(np.arange(len(counts)), counts)
+        outside = np.flatnonzero((slots < 0) | (slots >= self.n_objects))
+        if len(outside):
+            i = int(outside[0])
+            raise InputFileError(
+                f"{self.path}: branch '{self._slot}' holds slot {slots[i]} at event {start + rows[i]}; expected "
+                f"0..{self.n_objects - 1} (n_objects in '{METADATA_KEY}')"
+            )
+        cells = rows * self.n_objects + slots
+        repeated = np.flatnonzero(np.bincount(cells, minlength=len(counts) * self.n_objects) > 1)
+        if len(repeated):
+            e, slot = divmod(int(repeated[0]), self.n_objects)
+            raise InputFileError(
+                f"{self.path}: branch '{self._slot}' holds slot {slot} more than once at event {start + e}; expected "
+                "each slot at most once per event"
+            )
+        return rows, slots
 
 
 class HDF5TableSource:
