@@ -64,6 +64,7 @@ class DataConfig:
     max_showers: int = 0  # 0: all showers in the file
     buffer_size: int = 0  # training samples held in memory per process, refilled from the file; 0: all of them
     selection: dict[str, Any] = field(default_factory=dict)  # events: which objects to read (hepgan.io.events)
+    reconstruction: str = "auto"  # events: W/top/Z candidates (hepgan.data.resonances); auto: the file's statement
 
     def check(self, where: str) -> None:
         _require(0.0 <= self.validation_fraction < 0.9, where, "validation_fraction", "a number in [0, 0.9)")
@@ -71,6 +72,7 @@ class DataConfig:
         _require(self.max_showers >= 0, where, "max_showers", "an integer >= 0 (0 means all)")
         _require(self.buffer_size >= 0, where, "buffer_size", "an integer >= 0 (0: hold all training samples)")
         _check_free_form(self.selection, where, "data.selection")
+        _require(bool(self.reconstruction), where, "reconstruction", "auto or a reconstruction rule name")
         _check_path(self.path, where, "path")
 
 
@@ -295,6 +297,7 @@ class ValidationConfig:
     n_showers: int = 10_000  # simulate: generated showers; the reference has twice as many (its halves: the floor)
     seed: int = 20_231  # simulate: the reference's seed, different from simulation.seed (the training file's)
     classifier_protocols: tuple[str, ...] = CLASSIFIER_PROTOCOLS  # hepgan (cross-validated) and/or challenge
+    reference_path: str = ""  # events: a reference file made by hepgan simulate (floors from its halves); "": hold-out
 
     def check(self, where: str) -> None:
         _require(self.reference in VALIDATION_REFERENCES, where, "reference", "holdout or simulate")
@@ -306,6 +309,8 @@ class ValidationConfig:
             "classifier_protocols",
             "a non-empty list of hepgan, challenge",
         )
+        if self.reference_path:
+            _check_path(self.reference_path, where, "reference_path")
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,12 @@ class RunConfig:
             "seed",
             f"a seed different from simulation.seed ({self.simulation.seed}): the reference must not repeat "
             "the training showers",
+        )
+        _require(
+            self.kind == "events" or not self.validation.reference_path,
+            f"{where}: validation",
+            "reference_path",
+            '"" for showers (events only; showers use reference: simulate)',
         )
 
     def to_dict(self) -> dict[str, Any]:

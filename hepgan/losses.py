@@ -17,7 +17,8 @@ D = ½ everywhere and V(D, G) = −log 4.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,8 @@ def gradient_penalty(
     return ((grads.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
+MMDInputs: TypeAlias = "torch.Tensor | Sequence[torch.Tensor]"
+"""What a data module's ``mmd_features`` returns: (N, d) compared jointly, or several (N, d_i) compared one by one."""
 MMD_BANDWIDTHS = (0.1, 0.3, 1.0)
 """Default Gaussian kernel widths of the MMD term, in units of its (standardised) inputs."""
 
@@ -68,9 +71,12 @@ class GANObjective:
     With ``mmd_weight`` > 0 the generator also minimises ``mmd_weight`` × MMD² between real
     and generated values of ``mmd_features(features, cond)`` (by default the first column;
     for calorimeter showers the standardised response and optionally layer energies and
-    widths, for events reconstructed pair masses)
+    widths, for events reconstructed resonance masses)
     jointly with the condition (scaled by ``mmd_condition_scale``), computed on batches
-    that share their conditions.
+    that share their conditions. When ``mmd_features`` returns a sequence of tensors the
+    term is the sum of one MMD² per element (separate one-dimensional terms, e.g. one per
+    W or top candidate mass: narrow kernels keep their resolution, which they lose in a
+    joint kernel over several dimensions).
     """
 
     def __init__(
@@ -78,7 +84,7 @@ class GANObjective:
         name: str,
         gp_lambda: float = 10.0,
         mmd_weight: float = 0.0,
-        mmd_features: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        mmd_features: Callable[[torch.Tensor, torch.Tensor], MMDInputs] | None = None,
         mmd_condition_scale: float = 5.0,
         mmd_bandwidths: tuple[float, ...] = MMD_BANDWIDTHS,
     ) -> None:
@@ -139,10 +145,16 @@ class GANObjective:
         diagnostics = {"g_loss": loss.detach()}
         if self.mmd_weight > 0 and real is not None:
             scaled = self.mmd_condition_scale * cond.float()
-            mmd = mmd_squared(
-                torch.cat([self.mmd_features(real.float(), cond.float()), scaled], dim=1),
-                torch.cat([self.mmd_features(fake.float(), cond.float()), scaled], dim=1),
-                self.mmd_bandwidths,
+            real_parts = self.mmd_features(real.float(), cond.float())
+            fake_parts = self.mmd_features(fake.float(), cond.float())
+            if isinstance(real_parts, torch.Tensor) and isinstance(fake_parts, torch.Tensor):
+                real_parts, fake_parts = [real_parts], [fake_parts]
+            mmd = sum(
+                (
+                    mmd_squared(torch.cat([r, scaled], dim=1), torch.cat([f, scaled], dim=1), self.mmd_bandwidths)
+                    for r, f in zip(real_parts, fake_parts, strict=True)
+                ),
+                start=loss.new_zeros(()),
             )
             loss = loss + self.mmd_weight * mmd
             diagnostics["mmd"] = mmd.detach()

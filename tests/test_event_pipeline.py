@@ -63,7 +63,7 @@ def test_mmd_mass_matches_kinematics(tmp_path: Path, toy_file: Path) -> None:
     np.testing.assert_allclose(mass.detach().numpy(), expected, rtol=1e-4)
     mass.sum().backward()
     assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
-    scaled = data.mmd_features(features.detach().float())
+    (scaled,) = data.mmd_features(features.detach().float())  # one standardised mass: m_12
     assert scaled.shape == (300, 1)
     assert abs(float(scaled.median())) < 0.5 and 0.2 < float(scaled.std()) < 20  # O(1) around the peak
 

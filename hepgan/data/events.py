@@ -44,6 +44,13 @@ import torch
 
 from hepgan.config import RunConfig
 from hepgan.data.event_transforms import PAIR_CONTINUOUS, QUANTILE_KNOTS, EventTransform
+from hepgan.data.resonances import (
+    check_reconstruction,
+    default_reconstruction,
+    four_momenta_from_arrays,
+    mass_names,
+    reconstruct,
+)
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import (
     check_finite_entries,
@@ -68,46 +75,61 @@ def selection_from_config(selection: dict[str, Any]) -> EventSelection | None:
     return EventSelection.from_dict(selection, "data.selection") if selection else None
 
 
-def leading_pair_mass(features: torch.Tensor, transform: EventTransform) -> torch.Tensor:
-    """Invariant mass (N,) in GeV of objects 1 and 2 from standardised features (N, n_features).
+def event_four_momenta(features: torch.Tensor, transform: EventTransform) -> torch.Tensor:
+    """Four-momenta (N, n_objects, 4) = (E, px, py, pz) in GeV of every object slot ("objects" representation).
 
     Differentiable (gradients flow to ``features``); computed in ``features``' dtype with the
     transform's parameters moved to its device. φ comes from the (cos φ, sin φ) pair normalised
     to the unit circle, pT from exp(...), the mass from the fixed slot mass or the ln m feature.
-    Presence features are ignored: absent objects enter as the slot's mean object. In the
-    "pair" representation the mass is the inverse map of the ``log_mass_12`` feature.
+    Presence features are ignored: absent objects enter as whatever their slot's features say.
+    """
+    k = transform.features_per_object
+    slots = [_four_momentum(features[:, i * k : (i + 1) * k], i, transform) for i in range(transform.n_objects)]
+    return torch.stack(slots, dim=1)
+
+
+def leading_pair_mass(features: torch.Tensor, transform: EventTransform) -> torch.Tensor:
+    """Invariant mass (N,) in GeV of objects 1 and 2 from standardised features (N, n_features).
+
+    Differentiable; see :func:`event_four_momenta`. In the "pair" representation the mass is
+    the inverse map of the ``log_mass_12`` feature.
     """
     if transform.n_objects < 2:
         raise ValueError("a pair mass needs at least 2 objects per event")
     if transform.representation == "pair":
         return transform.pair_mass(features)
-    k = transform.features_per_object
-    p4 = [_four_momentum(features[:, i * k : (i + 1) * k], i, transform) for i in (0, 1)]
-    energy, px, py, pz = (a + b for a, b in zip(*p4, strict=True))
-    return torch.sqrt(torch.clamp(energy**2 - px**2 - py**2 - pz**2, min=0.0) + 1e-12)
+    return reconstruct(event_four_momenta(features, transform)[:, :2], None, "pair")["m_12"]
+
+
+def reconstructed_masses(features: torch.Tensor, transform: EventTransform, reconstruction: str) -> torch.Tensor:
+    """The candidate masses of ``reconstruction`` (N, k) in GeV from standardised features, differentiable.
+
+    Columns in the order of :func:`hepgan.data.resonances.mass_names` (``m_12``; or ``m_w1``,
+    ``m_t1``, ``m_w2``, ``m_t2``). Every slot counts as present (see :func:`event_four_momenta`);
+    the tt̄ jet rule pairs the first six slots.
+    """
+    if reconstruction == "pair":
+        return leading_pair_mass(features, transform).unsqueeze(1)
+    masses = reconstruct(event_four_momenta(features, transform), None, reconstruction)
+    return torch.stack([masses[name] for name in mass_names(reconstruction)], dim=1)
 
 
 def _param(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return value.to(device=like.device, dtype=like.dtype)
 
 
-def _four_momentum(
-    slot: torch.Tensor, index: int, transform: EventTransform
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(E, px, py, pz) in GeV of object ``index`` from its feature block (N, features_per_object)."""
+def _four_momentum(slot: torch.Tensor, index: int, transform: EventTransform) -> torch.Tensor:
+    """(N, 4) = (E, px, py, pz) in GeV of object ``index`` from its feature block (N, features_per_object)."""
     t = transform
     pt = torch.exp(t.from_feature("log_pt", slot[:, 0], index))
     eta = t.from_feature("eta", slot[:, 1], index)
     radius = torch.sqrt(slot[:, 2] ** 2 + slot[:, 3] ** 2 + 1e-12)
-    cos_phi, sin_phi = slot[:, 2] / radius, slot[:, 3] / radius
     if t.mass_mode == "log":
         log_mass = slot[:, 4] * _param(t.log_mass_std[index], slot) + _param(t.log_mass_mean[index], slot)
         mass = torch.clamp(torch.exp(log_mass) - t.mass_epsilon_gev, min=0.0)
     else:
         mass = _param(t.fixed_mass[index], slot).expand_as(pt)
-    pz = pt * torch.sinh(eta)
-    energy = torch.sqrt(mass**2 + pt**2 + pz**2)
-    return energy, pt * cos_phi, pt * sin_phi, pz
+    return four_momenta_from_arrays(pt, eta, slot[:, 2] / radius, slot[:, 3] / radius, mass)
 
 
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
@@ -130,20 +152,33 @@ class EventData:
         self.path = Path(config.data.path)
         self.selection = selection_from_config(config.data.selection)
         self.transform: EventTransform | None = None
-        self.mass_center_gev = 0.0
-        self.mass_scale_gev = 1.0
+        self.mass_centers_gev: tuple[float, ...] = ()
+        self.mass_scales_gev: tuple[float, ...] = ()
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
                 f"'hepgan simulate <config>' or point data.path at your events"
             )
         with self._reader() as reader:
-            total, self.n_objects = len(reader), reader.n_objects
+            total, self.n_objects, attrs = len(reader), reader.n_objects, reader.attrs
+        self.reconstruction = self._reconstruction(config.data.reconstruction, attrs)
         self._new_transform()  # check the preprocessing options against the objects per event
         self.n = min(total, config.data.max_showers) if config.data.max_showers else total
         if self.n < 10:
             raise InputFileError(f"{self.path}: {self.n} events; at least 10 are needed to train")
         self.holdout = holdout_mask(self.n, config.data.validation_fraction, config.seed)
+
+    def _reconstruction(self, stated: str, attrs: Mapping[str, Any]) -> str:
+        """``data.reconstruction``, or the file's statement for "auto"; ConfigError if the events cannot satisfy it."""
+        name = default_reconstruction(attrs, self.n_objects) if stated == "auto" else stated
+        try:
+            check_reconstruction(name, self.n_objects, "data.reconstruction")
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (file {self.path})") from None
+        representation = self.config.preprocessing.events.get("representation", "objects")
+        if representation == "pair" and name not in ("pair", "none"):
+            raise ConfigError(f"data.reconstruction: {name} needs preprocessing.events.representation: objects")
+        return name
 
     def _reader(self) -> EventReader:
         return EventReader(self.path, self.selection, chunk_size=self.config.data.chunk_size)
@@ -170,21 +205,33 @@ class EventData:
         return np.random.default_rng(self.config.seed)
 
     def fit_transform(self) -> None:
-        """Fit the preprocessing and the MMD mass scale on the training events (deterministic)."""
+        """Fit the preprocessing and the MMD mass scales on the training events (deterministic)."""
         transform = self._new_transform()
         self.transform = transform.fit(self._chunks(train=True))
-        if self.n_objects >= 2:
+        if self.reconstruction != "none":
             rng = self._choice_rng()
-            masses = [leading_pair_mass(transform.forward(b, rng), transform).numpy() for b in self._chunks(train=True)]
-            self.mass_center_gev, self.mass_scale_gev = robust_location_scale(np.concatenate(masses))
+            masses = np.concatenate(
+                [
+                    reconstructed_masses(transform.forward(b, rng), transform, self.reconstruction).numpy()
+                    for b in self._chunks(train=True)
+                ]
+            )
+            fits = [robust_location_scale(column) for column in masses.T]
+            self.mass_centers_gev = tuple(center for center, _ in fits)
+            self.mass_scales_gev = tuple(scale for _, scale in fits)
 
     def load_transform(self, state: Mapping[str, Any]) -> None:
         """Use the preprocessing (and MMD mass scale) stored in a checkpoint."""
         model = EventModelState.from_entries(state, str(self.path))
-        self.transform, self.mass_center_gev, self.mass_scale_gev = (
+        if model.reconstruction != self.reconstruction:
+            raise ConfigError(
+                f"data.reconstruction: the checkpoint was trained with {model.reconstruction}, the data give "
+                f"{self.reconstruction}"
+            )
+        self.transform, self.mass_centers_gev, self.mass_scales_gev = (
             model.transform,
-            model.mass_center_gev,
-            model.mass_scale_gev,
+            model.mass_centers_gev,
+            model.mass_scales_gev,
         )
 
     def _fitted_transform(self) -> EventTransform:
@@ -212,23 +259,30 @@ class EventData:
             for batch in self._chunks(train=False):
                 out.write(batch)
 
-    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """What the optional MMD term compares: (m_12 − median) / scale, (N, 1), differentiable.
+    def mmd_features(
+        self, features: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """What the optional MMD term compares: each candidate mass standardised, one (N, 1) tensor per mass.
 
-        m_12 is the invariant mass of objects 1 and 2 in GeV (:func:`leading_pair_mass`);
-        median and scale (IQR / 1.349) are fitted on the training events, so the Z peak is
-        O(1) wide and the MMD's kernels (0.1, 0.3, 1) resolve it. With one object per event
-        the standardised ln pT of the object is compared instead.
+        The masses in GeV are :func:`reconstructed_masses` (``m_12``; or the two W and two top
+        candidates); each is shifted by its median and divided by its scale (IQR / 1.349),
+        fitted on the training events, so a resonance is O(1) wide and the MMD's kernels
+        (0.1, 0.3, 1) resolve it. The loss takes one MMD² per mass (separate terms). Without
+        a reconstruction (one object per event) the standardised first feature is compared.
         """
         transform = self._fitted_transform()
-        if transform.n_objects < 2:
+        if self.reconstruction == "none":
             return features[:, :1]
-        mass = leading_pair_mass(features, transform)
-        return ((mass - self.mass_center_gev) / self.mass_scale_gev).unsqueeze(1)
+        masses = reconstructed_masses(features, transform, self.reconstruction)
+        center = torch.tensor(self.mass_centers_gev, dtype=masses.dtype, device=masses.device)
+        scale = torch.tensor(self.mass_scales_gev, dtype=masses.dtype, device=masses.device)
+        return list(((masses - center) / scale).split(1, dim=1))
 
     def model_state(self) -> EventModelState:
         """What a checkpoint of this run holds besides the weights."""
-        return EventModelState(self.n_objects, self._fitted_transform(), self.mass_center_gev, self.mass_scale_gev)
+        return EventModelState(
+            self.n_objects, self._fitted_transform(), self.reconstruction, self.mass_centers_gev, self.mass_scales_gev
+        )
 
 
 def check_event_transform(transform: EventTransform, where: str = "transform") -> None:
@@ -262,22 +316,25 @@ class EventModelState:
     Attributes:
         n_objects: object slots per event.
         transform: the fitted event preprocessing.
-        mass_center_gev, mass_scale_gev: location and scale of the MMD term's pair mass (GeV).
+        reconstruction: the resonance rule (:mod:`hepgan.data.resonances`) of the MMD term and the validation.
+        mass_centers_gev, mass_scales_gev: location and scale of each MMD candidate mass (GeV).
     """
 
     n_objects: int
     transform: EventTransform
-    mass_center_gev: float = 0.0
-    mass_scale_gev: float = 1.0
+    reconstruction: str = "pair"
+    mass_centers_gev: tuple[float, ...] = ()
+    mass_scales_gev: tuple[float, ...] = ()
 
     def entries(self) -> dict[str, Any]:
-        """The checkpoint entries: kind, objects per event, preprocessing, MMD mass scale."""
+        """The checkpoint entries: kind, objects per event, preprocessing, reconstruction, MMD mass scales."""
         return {
             "kind": KIND,
             "n_objects": self.n_objects,
             "transform": self.transform.state_dict(),
-            "mmd_mass_center_gev": self.mass_center_gev,
-            "mmd_mass_scale_gev": self.mass_scale_gev,
+            "reconstruction": self.reconstruction,
+            "mmd_mass_centers_gev": list(self.mass_centers_gev),
+            "mmd_mass_scales_gev": list(self.mass_scales_gev),
         }
 
     @classmethod
@@ -299,15 +356,27 @@ class EventModelState:
                 raise ValueError(
                     f"n_objects is {state['n_objects']}, but the preprocessing has {transform.n_objects} object slots"
                 )
-            for key in ("mmd_mass_center_gev", "mmd_mass_scale_gev"):
-                if key in state and not math.isfinite(float(state[key])):
-                    raise ValueError(f"{key} is {state[key]}, expected a finite number")
-            return cls(
-                n_objects=int(state.get("n_objects", transform.n_objects)),
-                transform=transform,
-                mass_center_gev=float(state.get("mmd_mass_center_gev", 0.0)),
-                mass_scale_gev=float(state.get("mmd_mass_scale_gev", 1.0)),
-            )
+            default = "pair" if transform.n_objects >= 2 else "none"  # checkpoints from before reconstructions
+            reconstruction = str(state.get("reconstruction", default))
+            check_reconstruction(reconstruction, transform.n_objects, "reconstruction")
+            centers, scales = _mass_scales(state, len(mass_names(reconstruction)))
+            return cls(int(state.get("n_objects", transform.n_objects)), transform, reconstruction, centers, scales)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, ConfigError) as exc:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None
+
+
+def _mass_scales(state: Mapping[str, Any], n_masses: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The MMD mass locations and scales (GeV) of a checkpoint; older checkpoints hold one of each as numbers."""
+    if "mmd_mass_centers_gev" in state:
+        centers = tuple(float(v) for v in state["mmd_mass_centers_gev"])
+        scales = tuple(float(v) for v in state["mmd_mass_scales_gev"])
+    elif n_masses and "mmd_mass_center_gev" in state:
+        centers, scales = (float(state["mmd_mass_center_gev"]),), (float(state["mmd_mass_scale_gev"]),)
+    else:
+        centers, scales = (0.0,) * n_masses, (1.0,) * n_masses
+    if len(centers) != n_masses or len(scales) != n_masses:
+        raise ValueError(f"mmd_mass_centers_gev/mmd_mass_scales_gev: expected {n_masses} values each")
+    if not all(math.isfinite(v) for v in centers + scales) or not all(v > 0 for v in scales):
+        raise ValueError("mmd_mass_centers_gev/mmd_mass_scales_gev: expected finite numbers, scales > 0")
+    return centers, scales

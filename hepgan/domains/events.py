@@ -47,6 +47,12 @@ class EventTrainingData:
 
     def __init__(self, config: RunConfig) -> None:
         check_event_architecture(config.model)  # fail before reading any data
+        reference = config.validation.reference_path
+        if reference and not Path(reference).is_file():
+            raise InputFileError(
+                f"{reference}: validation reference not found (validation.reference_path); make it with "
+                f"'hepgan simulate <config> --seed <another seed> -o {reference}' or set it to \"\" (hold-out)"
+            )
         self.config = config
         self.events = EventData(config)
 
@@ -76,7 +82,7 @@ class EventTrainingData:
     def write_holdout(self, path: Path) -> None:
         self.events.write_holdout(path)
 
-    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         return self.events.mmd_features(features, cond)
 
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
@@ -103,17 +109,41 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:+.2f}%"
 
 
-def target_lines(report: Mapping[str, Any]) -> list[str]:
-    """The peak position and width and each observable's W1 against its floor, for the console."""
-    peak = report["peak"]
-    ref, gen = peak["reference"], peak["generated"]
-    lines = [f"  {peak['observable']} peak     ref [GeV]   gen [GeV]    diff      target"]
+def _peak_lines(peak: Mapping[str, Any]) -> list[str]:
+    """One peak's position and width, reference vs generated, with the floor (two reference halves)."""
+    ref, gen, floor = peak["reference"], peak["generated"], peak.get("floor") or {}
+    lines = [f"  {peak.get('name', peak['observable'])} peak     ref [GeV]   gen [GeV]    diff      target   floor"]
     for key in ("position", "width"):
         ok = "ok" if peak[f"{key}_within_target"] else "missed"
         lines.append(
             f"  {key:>14s} {_number(ref[f'{key}_gev'], '10.3f')} {_number(gen[f'{key}_gev'], '10.3f')} "
             f"({_number(peak[f'{key}_rel_diff'], '+6.2f', 100)}%)  ±{100 * peak[f'target_{key}_rel']:g}% {ok}"
+            f"   {_percent(floor.get(f'{key}_rel_diff'))}"
         )
+    return lines
+
+
+def _correlation_line(entry: Mapping[str, Any]) -> str:
+    """ρ reference and generated, their difference against 3 × floor."""
+    a, b = entry["observables"]
+    ref, gen = entry["reference"], entry["generated"]
+    head = f"  corr({a}, {b}): ref {_number(ref['value'], '.4f')} ± {ref['err'] or 0:.2g}, "
+    head += f"gen {_number(gen['value'], '.4f')} ± {gen['err'] or 0:.2g}"
+    if "skipped" in entry:
+        return f"{head}; missed: {entry['skipped']}"
+    ok = "ok" if entry["within_target"] else "missed"
+    factor = entry["target_floor_factor"]
+    return (
+        f"{head}; diff {entry['difference']:+.4f} ± {entry['difference_err']:.2g}, "
+        f"target |diff| <= {factor:g} x floor {_number(entry['floor'], '.3g')}: {ok}"
+    )
+
+
+def target_lines(report: Mapping[str, Any]) -> list[str]:
+    """Each peak's position and width, the correlations, and each observable's W1 against its floor, for the console."""
+    peaks = report.get("peaks") or ([report["peak"]] if report.get("peak") else [])
+    lines = [line for peak in peaks for line in _peak_lines(peak)]
+    lines += [_correlation_line(entry) for entry in report.get("correlations", [])]
     lines.append(
         f"  {'observable':>12s} {'W1':>10s} ± {'error':<8s} {'W1 floor':>10s} {'W1/floor':>8s}  {'target (<= 3)':>13s}"
         f"   {'chi2/ndf':>8s} ± {'error':<7s}  verdict"
@@ -121,6 +151,9 @@ def target_lines(report: Mapping[str, Any]) -> list[str]:
     for name, entry in report["observables"].items():
         if "skipped" in entry:
             lines.append(f"  {name:>12s}  skipped: {entry['skipped']}")
+            continue
+        if "degenerate" in entry:
+            lines.append(f"  {name:>12s}  not compared: {entry['degenerate']}")
             continue
         ok = "ok" if entry["w1_within_target"] else "missed"
         w1_err = f"{entry.get('w1_err') or 0:.2g}"
@@ -189,28 +222,44 @@ class EventDomain:
         )
 
     def validate_run(self, run_dir: Path, generator: EventGenerator, seed: int = 1) -> Validation:
-        """max(hold-out size, 50 000) generated events against the held-out reference events.
+        """Generated events against the reference: ``validation.reference_path`` or the held-out events.
 
-        The summary holds ``kind``, ``checkpoint``, ``n_reference``, ``n_generated``, ``peak``
-        (dimuon peak position/width, reference vs generated, relative differences and
-        targets), ``observables`` (χ², W1 and W1 floor per observable), ``summary`` (targets
-        met) and ``metrics`` (the full report, also in ``validation/metrics.json``).
+        With ``validation.reference_path`` (a file made by ``hepgan simulate``, independent of the
+        training file) as many events are generated as it holds, and every floor comes from its
+        two halves; otherwise max(hold-out size, 50 000) events are compared with the hold-out.
+        The reconstruction is the generator's (as in training). The summary holds ``kind``,
+        ``checkpoint``, ``n_reference``, ``n_generated``, ``peak`` (the first peak's position/width,
+        reference vs generated, relative differences and targets), ``peaks`` (every peak), ``correlations``,
+        ``observables`` (χ², W1 and W1 floor per observable), ``summary`` (targets met) and
+        ``metrics`` (the full report, also in ``validation/metrics.json``).
         """
-        reference = read_events(run_dir / HOLDOUT_FILE)
-        generated = generator.sample(max(len(reference), MIN_GENERATED_EVENTS), seed=seed)
-        report = validate_event_arrays(reference, generated, run_dir / "validation")
+        reference_path = generator.config.validation.reference_path
+        reference = read_events(reference_path or run_dir / HOLDOUT_FILE)
+        if reference.n_objects != generator.n_objects:
+            raise InputFileError(
+                f"{reference_path}: {reference.n_objects} objects per event, the model makes {generator.n_objects} "
+                "(validation.reference_path)"
+            )
+        n_generated = len(reference) if reference_path else max(len(reference), MIN_GENERATED_EVENTS)
+        generated = generator.sample(n_generated, seed=seed)
+        report = validate_event_arrays(
+            reference, generated, run_dir / "validation", reconstruction=generator.reconstruction
+        )
         summary = {
             "kind": self.kind,
             "checkpoint": generator.source,
             "n_reference": len(reference),
             "n_generated": len(generated),
             "peak": report["peak"],
+            "peaks": report["peaks"],
+            "correlations": report["correlations"],
             "observables": report["observables"],
             "summary": report["summary"],
             "metrics": report,
         }
+        source = f"reference {reference_path}" if reference_path else "held-out validation"
         head = (
-            f"held-out validation ({len(reference)} reference, {len(generated)} generated events): "
+            f"{source} ({len(reference)} reference, {len(generated)} generated events): "
             f"{run_dir / 'validation' / 'index.html'}"
         )
         return Validation(summary, [head, *target_lines(report)])
@@ -221,10 +270,13 @@ class EventDomain:
         for path in (reference, generated):
             check_enough_events(path, self.min_samples)
         report = validate_event_files(reference, generated, out_dir)
-        peak = report["peak"]
+        peaks = "; ".join(
+            f"{peak['name']} peak: position {_percent(peak['position_rel_diff'])}, "
+            f"width {_percent(peak['width_rel_diff'])}"
+            for peak in report["peaks"]
+        )
         line = (
-            f"{peak['observable']} peak: position {_percent(peak['position_rel_diff'])}, "
-            f"width {_percent(peak['width_rel_diff'])} (gen vs ref); "
+            f"{peaks + ' (gen vs ref); ' if peaks else ''}"
             f"W1 <= 3x floor for {report['summary']['observables_within_target']}/"
             f"{report['summary']['observables_compared']} observables"
         )

@@ -53,6 +53,11 @@ class EventGenerator(TrainedGenerator[EventModelState]):
         """Object slots per generated event."""
         return self.transform.n_objects
 
+    @property
+    def reconstruction(self) -> str:
+        """How the objects form resonance candidates (:mod:`hepgan.data.resonances`), as in training."""
+        return self.model.reconstruction
+
     @classmethod
     def from_state(
         cls,
@@ -149,7 +154,8 @@ def generate_events_to_file(
 ) -> GenerationSummary:
     """Generate the job's events with ``generator`` and stream them to ``output`` (HDF5 or ROOT event table).
 
-    The output's attributes record seed, shard, checkpoint and step; units are GeV (see
+    The output's attributes record seed, shard, checkpoint, step and the reconstruction rule
+    (``reconstruction``, read by the validation); units are GeV (see
     :class:`~hepgan.io.events.EventWriter`).
 
     Raises:
@@ -171,9 +177,10 @@ def generate_events_to_file(
 
     t0 = time.perf_counter()
     gzip = None if compression == "none" else compression
+    attrs = {**job.attrs(generator.step), "reconstruction": generator.reconstruction}
     with (
         StopSignals() as stop,
-        EventWriter(output, generator.n_objects, attrs=job.attrs(generator.step), compression=gzip) as writer,
+        EventWriter(output, generator.n_objects, attrs=attrs, compression=gzip) as writer,
     ):
         stream_batches(writer, batches(), job.n, "events", progress, stop)
     seconds = time.perf_counter() - t0

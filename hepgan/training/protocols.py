@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from hepgan.losses import MMDInputs
 from hepgan.models.memory import SampleSize
 from hepgan.training.sample_buffer import BlockSource
 
@@ -74,8 +75,8 @@ class TrainingData(Protocol):
         """Generator and critic for this data's features (call after :meth:`training_tensors`)."""
         ...
 
-    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """What the optional MMD term compares, (N, d), differentiable in ``features``."""
+    def mmd_features(self, features: torch.Tensor, cond: torch.Tensor) -> MMDInputs:
+        """What the optional MMD term compares, (N, d) or several (N, d_i), differentiable in ``features``."""
         ...
 
     def checkpoint_entries(self) -> dict[str, Any]:
