@@ -1,66 +1,126 @@
-"""Validation report for event kinematics: observables with floors and verdicts, the resonance peak, plots, JSON, HTML.
+"""Validation report for event kinematics: observables with floors and verdicts, resonance peaks, plots, JSON, HTML.
 
 Entry points: :func:`validate_event_arrays` for :class:`~hepgan.io.events.EventBatch` es in
 memory, :func:`validate_event_files` for event tables / ROOT files read chunk by chunk
 (only a few floats per event are kept).
 
-Every observable of :func:`hepgan.validation.kinematics.event_observables` (object pT, η, φ;
-leading-pair invariant mass m_12, ΔR_12, pT_12, y_12) is compared with the machinery of the
-shower report (:func:`hepgan.validation.comparison.compare_observable`): the χ² homogeneity
-test on common bins (under/overflow included), W1 and separation power with bootstrap errors,
-their *floor* (the same metrics between two random halves of the reference) and the verdict
-of :mod:`hepgan.validation.verdicts` (the worse of the W1 and χ²/ndf verdicts: ok when the
-excess over the floor is within 2σ of the combined error, tension within 5σ, fail beyond).
+The report follows a *reconstruction* (:mod:`hepgan.data.resonances`: ``pair``,
+``ttbar_partons``, ``ttbar_jets`` or ``none``). Compared observables
+(:func:`batch_observables`): each object's pT, η, φ; ΔR between every pair of the first six
+objects (``delta_r_{i}{j}``); the number of present objects ``n_objects_present`` when it
+varies; for ``pair`` (and ``none``) the leading pair's m_12, pT_12, y_12; for the tt̄ rules
+the W and top candidate masses ``m_w1``, ``m_w2``, ``m_t1``, ``m_t2`` and top pT's
+``pt_t1``, ``pt_t2`` (GeV). Each is compared with the machinery of the shower report
+(:func:`hepgan.validation.comparison.compare_observable`): the χ² homogeneity test on common
+bins (under/overflow included; a discrete observable on its integer lattice), W1 and
+separation power with bootstrap errors, their *floor* (the same metrics between two random
+halves of the reference) and the verdict of :mod:`hepgan.validation.verdicts` (the worse of
+the W1 and χ²/ndf verdicts: ok when the excess over the floor is within 2σ of the combined
+error, tension within 5σ, fail beyond).
 
-Physics targets, reported next to the verdicts (``w1_within_target``, ``peak``, ``summary``):
-W1 ≤ 3 × floor for each observable, and the resonance peak of m_12 (the Z for Z → μμ)
-within 0.5 % in position and 10 % in width. The peak is summarised in the window 80–100 GeV
-by robust quantiles rather than a fit, which needs no starting values and cannot fail to
-converge: the position is the median of the masses in the window and the width their
-interquartile range (for a pure Breit–Wigner the IQR equals the full width Γ; the window
-truncation and the detector-free FSR tail make it somewhat smaller, equally for both
-samples). Errors are bootstrap standard deviations.
+Physics targets, reported next to the verdicts (``w1_within_target``, ``peaks``,
+``correlations``, ``summary``): W1 ≤ 3 × floor for each observable; for each peak of the
+reconstruction (:data:`hepgan.data.resonances.PEAKS`: the Z in 80–100 GeV within 0.5 % in
+position and 10 % in width for ``pair``; the W and top peaks for tt̄) the position (median in
+the window) and width (IQR) within the spec's targets (:mod:`hepgan.validation.event_peaks`);
+and for tt̄ the Pearson correlation of the two top pT's, |ρ_gen − ρ_ref| ≤ 3 × floor.
 
 Output in ``out_dir``: ``metrics.json``, ``index.html`` (``event_report.html.j2``; every string
 escaped; opens from disk) and ``plots/<observable>.png`` (mplhep, ratio panel) plus
-``plots/m_12_peak.png``.
+``plots/<peak>_peak.png`` per peak.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hepgan.data.resonances import PEAKS, PeakSpec, check_reconstruction, default_reconstruction, reconstruct_batch
 from hepgan.errors import InputFileError
 from hepgan.io.events import TABLE_LAYOUT, EventBatch, EventReader
-from hepgan.validation.comparison import compare_observable, comparison_edges, histogram_bin_count
+from hepgan.validation.comparison import compare_observable, comparison_edges, histogram_bin_count, is_constant
+from hepgan.validation.event_peaks import (
+    PAIR_PEAK,
+    TARGET_CORRELATION_FLOOR_FACTOR,
+    TOP_PT_CORRELATION,
+    compare_correlation,
+    compare_peak,
+    peak_masses,
+    plot_peak,
+)
+from hepgan.validation.event_peaks import peak_position_width as peak_position_width  # re-exported
+from hepgan.validation.event_peaks import peak_summary as peak_summary  # re-exported
 from hepgan.validation.histograms import finite
 from hepgan.validation.html import render
-from hepgan.validation.kinematics import describe_event, event_observables
+from hepgan.validation.kinematics import MULTIPLICITY, describe_event, event_observables, object_multiplicity
 from hepgan.validation.observables import concatenate_observables
 from hepgan.validation.plots import plot_comparison
 from hepgan.validation.report_files import report_folder, write_json, write_text
 from hepgan.validation.verdicts import verdict_counts
 
 METRICS_FORMAT = "hepgan-event-validation/1"
-PEAK_WINDOW_GEV = (80.0, 100.0)
-PEAK_OBSERVABLE = "m_12"
-TARGET_PEAK_POSITION = 0.005
-TARGET_PEAK_WIDTH = 0.10
+PEAK_WINDOW_GEV = PAIR_PEAK.window_gev
+PEAK_OBSERVABLE = PAIR_PEAK.name
+TARGET_PEAK_POSITION = PAIR_PEAK.target_position_rel
+TARGET_PEAK_WIDTH = PAIR_PEAK.target_width_rel
 TARGET_W1_FLOOR_FACTOR = 3.0
 MIN_VALUES = 20
-N_BOOTSTRAP = 50
 MAX_BINS = 50
+CHUNK_EVENTS = 16_384
+"""Events reconstructed at a time (the tt̄ jet pairing holds 90 candidate triplets per event)."""
+TTBAR_RECONSTRUCTIONS = ("ttbar_partons", "ttbar_jets")
+LEADING_PAIR_ONLY = ("m_12", "pt_12", "y_12")
+"""Leading-pair observables the tt̄ reports leave out (their candidates replace them; ΔR_12 stays)."""
 
 
 # ----------------------------------------------------------------------------- observables
-def batch_observables(batch: EventBatch) -> dict[str, np.ndarray]:
-    """Every event observable of a batch: name → (N,) float64, NaN where an object is absent."""
-    return event_observables(batch.pt, batch.eta, batch.phi, batch.mass, batch.mask)
+def array_reconstruction(batch: EventBatch, reconstruction: str | None = None) -> str:
+    """``reconstruction``, checked against the batch's object slots; by default ``pair`` for ≥ 2 objects, else ``none``.
+
+    Raises:
+        ValueError: an unknown rule, or one the batch's objects cannot satisfy.
+    """
+    name = reconstruction or ("pair" if batch.n_objects >= 2 else "none")
+    check_reconstruction(name, batch.n_objects, "reconstruction")
+    return name
+
+
+def batch_observables(batch: EventBatch, reconstruction: str | None = None) -> dict[str, np.ndarray]:
+    """Every event observable of a batch under ``reconstruction``: name → (N,) float64, NaN where absent.
+
+    The kinematics (:func:`hepgan.validation.kinematics.event_observables`), ``n_objects_present``,
+    and the candidates of :func:`hepgan.data.resonances.reconstruct_batch` (GeV); for the tt̄
+    rules without m_12, pT_12, y_12. Computed :data:`CHUNK_EVENTS` events at a time.
+    """
+    name = array_reconstruction(batch, reconstruction)
+    chunks = [
+        _chunk_observables(batch.subset(slice(start, start + CHUNK_EVENTS)), name)
+        for start in range(0, max(len(batch), 1), CHUNK_EVENTS)
+    ]
+    return concatenate_observables(chunks)
+
+
+def _chunk_observables(batch: EventBatch, reconstruction: str) -> dict[str, np.ndarray]:
+    out = event_observables(batch.pt, batch.eta, batch.phi, batch.mass, batch.mask)
+    out[MULTIPLICITY] = object_multiplicity(batch.mask)
+    if reconstruction in TTBAR_RECONSTRUCTIONS:  # the pair rule's m_12 is the kinematics' m_12
+        out = {key: value for key, value in out.items() if key not in LEADING_PAIR_ONLY}
+        out.update(reconstruct_batch(batch, reconstruction))
+    return out
+
+
+def compared_names(reference: Mapping[str, np.ndarray], generated: Mapping[str, np.ndarray]) -> list[str]:
+    """The observables both samples hold, without ``n_objects_present`` when it is one and the same number in both."""
+    names = [name for name in reference if name in generated]
+    if MULTIPLICITY in names:
+        pooled = np.concatenate([finite(reference[MULTIPLICITY]), finite(generated[MULTIPLICITY])])
+        if pooled.size == 0 or is_constant(pooled):
+            names.remove(MULTIPLICITY)
+    return names
 
 
 def observable_edges(name: str, reference: np.ndarray, generated: np.ndarray) -> np.ndarray:
@@ -106,57 +166,6 @@ def compare_event_observable(name: str, reference: np.ndarray, generated: np.nda
     return entry
 
 
-# ----------------------------------------------------------------------------- resonance peak
-def peak_position_width(masses: np.ndarray, window: tuple[float, float] = PEAK_WINDOW_GEV) -> tuple[float, float]:
-    """Median and interquartile range (GeV) of the masses inside ``window``; NaN with < 20 values."""
-    inside = masses[(masses >= window[0]) & (masses <= window[1])]
-    if inside.size < MIN_VALUES:
-        return float("nan"), float("nan")
-    q25, q50, q75 = np.quantile(inside, (0.25, 0.5, 0.75))
-    return float(q50), float(q75 - q25)
-
-
-def peak_summary(masses: np.ndarray, seed: int = 0, window: tuple[float, float] = PEAK_WINDOW_GEV) -> dict[str, Any]:
-    """Peak position and width (GeV) of :func:`peak_position_width` with bootstrap errors."""
-    masses = finite(masses)
-    inside = masses[(masses >= window[0]) & (masses <= window[1])]
-    position, width = peak_position_width(inside, window)
-    rng = np.random.default_rng(seed)
-    draws = np.array(
-        [peak_position_width(rng.choice(inside, inside.size), window) for _ in range(N_BOOTSTRAP)]
-        if inside.size >= MIN_VALUES
-        else [[np.nan, np.nan]]
-    )
-    return {
-        "position_gev": position,
-        "position_err_gev": float(np.std(draws[:, 0])),
-        "width_gev": width,
-        "width_err_gev": float(np.std(draws[:, 1])),
-        "n_in_window": int(inside.size),
-        "fraction_in_window": float(inside.size / max(masses.size, 1)),
-    }
-
-
-def compare_peaks(reference: np.ndarray, generated: np.ndarray, seed: int = 0) -> dict[str, Any]:
-    """Reference and generated peak summaries, relative differences (gen/ref − 1) and the targets."""
-    ref, gen = peak_summary(reference, seed), peak_summary(generated, seed + 1)
-    position_rel = gen["position_gev"] / ref["position_gev"] - 1.0
-    width_rel = gen["width_gev"] / ref["width_gev"] - 1.0
-    return {
-        "observable": PEAK_OBSERVABLE,
-        "window_gev": list(PEAK_WINDOW_GEV),
-        "estimator": "position: median in window; width: interquartile range in window (= Γ for a Breit-Wigner)",
-        "reference": ref,
-        "generated": gen,
-        "position_rel_diff": position_rel,
-        "width_rel_diff": width_rel,
-        "target_position_rel": TARGET_PEAK_POSITION,
-        "target_width_rel": TARGET_PEAK_WIDTH,
-        "position_within_target": bool(abs(position_rel) <= TARGET_PEAK_POSITION),
-        "width_within_target": bool(abs(width_rel) <= TARGET_PEAK_WIDTH),
-    }
-
-
 # ----------------------------------------------------------------------------- plots
 def _plot_observable(
     name: str, entry: Mapping[str, Any], edges: np.ndarray, ref: np.ndarray, gen: np.ndarray, plots: Path, title: str
@@ -165,16 +174,6 @@ def _plot_observable(
     metrics = {key: entry.get(key) for key in ("chi2", "ndf", "p_value", "w1", "degenerate")}
     path = plots / f"{name}.png"
     plot_comparison(ref, gen, edges, info.label, path, metrics=metrics, unit=info.unit, log_x=info.log, title=title)
-    return f"plots/{path.name}"
-
-
-def _plot_peak(reference: np.ndarray, generated: np.ndarray, plots: Path, title: str) -> str:
-    ref, gen = finite(reference), finite(generated)
-    edges = np.linspace(*PEAK_WINDOW_GEV, 41)
-    path = plots / f"{PEAK_OBSERVABLE}_peak.png"
-    label = describe_event(PEAK_OBSERVABLE).label
-    window = f"window {PEAK_WINDOW_GEV[0]:g}–{PEAK_WINDOW_GEV[1]:g} GeV"
-    plot_comparison(ref, gen, edges, label, path, unit="GeV", log_y=False, title=f"{title}\n{window}")
     return f"plots/{path.name}"
 
 
@@ -194,10 +193,7 @@ def event_sample_label(attrs: Mapping[str, Any]) -> str | None:
 # ----------------------------------------------------------------------------- output
 def render_event_html(report: Mapping[str, Any]) -> str:
     """The standalone HTML page of an event report (``event_report.html.j2``; every string escaped)."""
-    peak_rows = [
-        ("position", "position (median) [GeV]", report["peak"]["target_position_rel"]),
-        ("width", "width (IQR) [GeV]", report["peak"]["target_width_rel"]),
-    ]
+    peak_rows = [("position", "position (median) [GeV]"), ("width", "width (IQR) [GeV]")]
     labels = {name: describe_event(name).label for name in report["observables"]}
     return render(
         "event_report.html.j2",
@@ -205,30 +201,63 @@ def render_event_html(report: Mapping[str, Any]) -> str:
         report=report,
         peak_rows=peak_rows,
         labels=labels,
-        window_gev=PEAK_WINDOW_GEV,
         w1_factor=TARGET_W1_FLOOR_FACTOR,
+        correlation_factor=TARGET_CORRELATION_FLOOR_FACTOR,
     )
 
 
 def summarise_event_report(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Whether every target is met (peak position, peak width, W1 ≤ 3 × floor for each observable),
-    and how many observables got each verdict (``verdicts``). Observables that could not be compared
-    (``skipped``, ``degenerate``) count in neither."""
+    """Whether every target is met, and how many observables got each verdict (``verdicts``).
+
+    Targets: each peak's position and width, W1 ≤ 3 × floor for each observable, and
+    |ρ_gen − ρ_ref| ≤ 3 × floor for each correlation (one that could not be computed counts as
+    missed). Observables that could not be compared (``skipped``, ``degenerate``) count in
+    neither. ``peak_position_within_target``/``peak_width_within_target`` are those of the first
+    peak (None without peaks).
+    """
     compared = [
         entry for entry in report["observables"].values() if "skipped" not in entry and "degenerate" not in entry
     ]
+    peaks, correlations = report["peaks"], report["correlations"]
+    peaks_met = [bool(peak["position_within_target"] and peak["width_within_target"]) for peak in peaks]
+    first = peaks[0] if peaks else {}
     return {
         "verdicts": verdict_counts(entry["verdict"] for entry in compared),
-        "peak_position_within_target": report["peak"]["position_within_target"],
-        "peak_width_within_target": report["peak"]["width_within_target"],
+        "peak_position_within_target": first.get("position_within_target"),
+        "peak_width_within_target": first.get("width_within_target"),
+        "peaks_within_target": sum(peaks_met),
+        "peaks_compared": len(peaks),
         "observables_within_target": sum(entry["w1_within_target"] for entry in compared),
         "observables_compared": len(compared),
+        "correlations_within_target": sum(entry["within_target"] for entry in correlations),
+        "correlations_compared": len(correlations),
         "all_targets_met": bool(
-            report["peak"]["position_within_target"]
-            and report["peak"]["width_within_target"]
+            all(peaks_met)
             and all(entry["w1_within_target"] for entry in compared)
+            and all(entry["within_target"] for entry in correlations)
         ),
     }
+
+
+def observable_reconstruction(
+    reference: Mapping[str, np.ndarray], generated: Mapping[str, np.ndarray], reconstruction: str | None
+) -> tuple[str, tuple[PeakSpec, ...]]:
+    """The rule (by default ``pair`` when both samples hold m_12, else ``none``) and its peaks.
+
+    Raises:
+        InputFileError: a peak's candidate masses are missing from either sample.
+    """
+    both = set(reference) & set(generated)
+    name = reconstruction or ("pair" if PEAK_OBSERVABLE in both else "none")
+    if name not in PEAKS:
+        raise ValueError(f"reconstruction: expected one of {', '.join(PEAKS)}, got {name!r}")
+    for spec in PEAKS[name]:
+        missing = [candidate for candidate in spec.candidates if candidate not in both]
+        if missing == [PEAK_OBSERVABLE]:
+            raise InputFileError(f"the events have fewer than 2 objects: no {PEAK_OBSERVABLE} peak to compare")
+        if missing:
+            raise InputFileError(f"no {', '.join(missing)} in the observables: no {spec.name} peak ({name}) to compare")
+    return name, PEAKS[name]
 
 
 def validate_event_observables(
@@ -238,33 +267,39 @@ def validate_event_observables(
     seed: int = 0,
     make_plots: bool = True,
     sample: str | None = None,
+    reconstruction: str | None = None,
 ) -> dict[str, Any]:
     """Compare observables computed elsewhere (name → (N,) arrays), write plots, ``metrics.json``, ``index.html``.
 
     Args:
         reference, generated: name → (N,) observables (:func:`batch_observables`); common names are compared.
         out_dir: report folder (created, or an earlier report's folder replaced whole by the new report).
-        seed: seeds the reference splits of the floors and the peak bootstraps.
+        seed: seeds the reference splits of the floors and the peak and correlation bootstraps.
         make_plots: write the PNG plots and show them in the HTML.
         sample: the figures' right-hand label (process, √s); by default the numbers of events.
+        reconstruction: the rule whose peaks are compared (:data:`hepgan.data.resonances.PEAKS`);
+            None: ``pair`` when both samples hold ``m_12``, else ``none``.
 
     Returns:
         The report written to ``metrics.json`` (format ``hepgan-event-validation/1``):
-        ``n_reference``, ``n_generated``, ``observables`` (per name, see
-        :func:`compare_event_observable`), ``peak`` (:func:`compare_peaks`), ``summary``
-        (:func:`summarise_event_report`), ``plots`` (name → relative PNG path).
+        ``reconstruction``, ``n_reference``, ``n_generated``, ``observables`` (per name, see
+        :func:`compare_event_observable`), ``peaks`` (one
+        :func:`hepgan.validation.event_peaks.compare_peak` per peak), ``peak`` (the first of
+        them, None without peaks), ``correlations`` (the top pT correlation,
+        :func:`hepgan.validation.event_peaks.compare_correlation`, when both samples hold
+        ``pt_t1`` and ``pt_t2``; else empty), ``summary`` (:func:`summarise_event_report`),
+        ``plots`` (name → relative PNG path).
     """
-    names = [name for name in reference if name in generated]
-    if PEAK_OBSERVABLE not in names:
-        raise InputFileError(f"the events have fewer than 2 objects: no {PEAK_OBSERVABLE} peak to compare")
+    name, peaks = observable_reconstruction(reference, generated, reconstruction)
     with report_folder(out_dir, "plots") as folder:
-        return _write_event_report(reference, generated, names, folder, seed, make_plots, sample)
+        return _write_event_report(reference, generated, name, peaks, folder, seed, make_plots, sample)
 
 
 def _write_event_report(
     reference: Mapping[str, np.ndarray],
     generated: Mapping[str, np.ndarray],
-    names: list[str],
+    reconstruction: str,
+    peak_specs: Sequence[PeakSpec],
     out_dir: Path,
     seed: int,
     make_plots: bool,
@@ -275,7 +310,7 @@ def _write_event_report(
     plots: dict[str, str] = {}
     n_reference, n_generated = len(next(iter(reference.values()))), len(next(iter(generated.values())))
     title = sample or f"{n_reference} reference, {n_generated} generated events"
-    for name in names:
+    for name in compared_names(reference, generated):
         entry = compare_event_observable(name, reference[name], generated[name], seed)
         edges = entry.pop("edges", None)
         if edges is not None and make_plots:
@@ -283,18 +318,24 @@ def _write_event_report(
                 name, entry, edges, finite(reference[name]), finite(generated[name]), out_dir / "plots", title
             )
         observables[name] = entry
-    peak = compare_peaks(reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], seed)
+    peaks = [compare_peak(reference, generated, spec, seed) for spec in peak_specs]
     if make_plots:
-        plots[f"{PEAK_OBSERVABLE}_peak"] = _plot_peak(
-            reference[PEAK_OBSERVABLE], generated[PEAK_OBSERVABLE], out_dir / "plots", title
-        )
+        for spec in peak_specs:
+            ref_masses, gen_masses = peak_masses(reference, spec), peak_masses(generated, spec)
+            plots[f"{spec.name}_peak"] = plot_peak(ref_masses, gen_masses, spec, out_dir / "plots", title)
+    correlations = []
+    if all(key in reference and key in generated for key in TOP_PT_CORRELATION):
+        correlations.append(compare_correlation(reference, generated, TOP_PT_CORRELATION, seed))
     report: dict[str, Any] = {
         "format": METRICS_FORMAT,
         "units": {"pt": "GeV", "mass": "GeV", "phi": "rad"},
+        "reconstruction": reconstruction,
         "n_reference": n_reference,
         "n_generated": n_generated,
         "observables": observables,
-        "peak": peak,
+        "peak": peaks[0] if peaks else None,
+        "peaks": peaks,
+        "correlations": correlations,
         "plots": plots,
     }
     report["summary"] = summarise_event_report(report)
@@ -310,18 +351,38 @@ def validate_event_arrays(
     seed: int = 0,
     make_plots: bool = True,
     sample: str | None = None,
+    reconstruction: str | None = None,
 ) -> dict[str, Any]:
-    """Validate generated against reference events in memory; see :func:`validate_event_observables`."""
+    """Validate generated against reference events in memory; see :func:`validate_event_observables`.
+
+    ``reconstruction`` None: ``pair`` for events of at least 2 objects, else ``none``.
+    """
+    name = array_reconstruction(reference, reconstruction)
     return validate_event_observables(
-        batch_observables(reference), batch_observables(generated), out_dir, seed, make_plots, sample
+        batch_observables(reference, name), batch_observables(generated, name), out_dir, seed, make_plots, sample, name
     )
 
 
-def _file_observables(path: Path, chunk_size: int) -> tuple[dict[str, np.ndarray], str | None]:
-    """The observables of an event file and its sample label (:func:`event_sample_label`)."""
+def file_reconstruction(reference_path: str | os.PathLike[str], generated_path: str | os.PathLike[str]) -> str:
+    """The rule the reference file states (attribute ``reconstruction``), else the one the generated file states
+    (a run's hold-out states none, ``hepgan generate`` writes it), else ``pair`` for ≥ 2 objects, else ``none``."""
+    with EventReader(reference_path, None, chunk_size=1) as reader:
+        attrs, n_objects = reader.attrs, reader.n_objects
+    if "reconstruction" not in attrs:
+        with EventReader(generated_path, None, chunk_size=1) as reader:
+            attrs = reader.attrs
+    return default_reconstruction(attrs, n_objects)
+
+
+def _file_observables(path: Path, chunk_size: int, reconstruction: str) -> tuple[dict[str, np.ndarray], str | None]:
+    """The observables of an event file under ``reconstruction`` and its sample label (:func:`event_sample_label`)."""
     with EventReader(path, None, chunk_size=chunk_size) as reader:
-        chunks = [batch_observables(batch) for batch in reader.iter_chunks()]
         label = event_sample_label(reader.attrs)
+        try:
+            check_reconstruction(reconstruction, reader.n_objects, "reconstruction")
+        except ValueError as error:
+            raise InputFileError(f"{path}: {error}") from error
+        chunks = [batch_observables(batch, reconstruction) for batch in reader.iter_chunks()]
     if not chunks:
         raise InputFileError(f"{path}: no events to validate")
     return concatenate_observables(chunks), label
@@ -333,15 +394,18 @@ def validate_event_files(
     out_dir: str | os.PathLike[str],
     chunk_size: int = 100_000,
     seed: int = 0,
+    reconstruction: str | None = None,
 ) -> dict[str, Any]:
     """Validate two event tables (HDF5/ROOT, as written by hepgan) read chunk by chunk.
 
-    Only the observables (about ten floats per event) are kept in memory. The figures are
+    Only the observables (a few floats per event) are kept in memory. ``reconstruction`` None:
+    the rule the files state (:func:`file_reconstruction`), applied to both. The figures are
     labelled with the reference file's process and √s (:func:`event_sample_label`).
     """
-    reference, label = _file_observables(Path(reference_path), chunk_size)
-    generated, _ = _file_observables(Path(generated_path), chunk_size)
-    return validate_event_observables(reference, generated, out_dir, seed, sample=label)
+    name = reconstruction or file_reconstruction(reference_path, generated_path)
+    reference, label = _file_observables(Path(reference_path), chunk_size, name)
+    generated, _ = _file_observables(Path(generated_path), chunk_size, name)
+    return validate_event_observables(reference, generated, out_dir, seed, sample=label, reconstruction=name)
 
 
 def is_event_file(path: str | os.PathLike[str]) -> bool:

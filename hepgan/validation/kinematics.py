@@ -4,13 +4,20 @@ Inputs are per-object arrays of transverse momentum pT (GeV), pseudorapidity η,
 φ (rad) and mass m (GeV), shaped (N,) for one object per event or (N, n_objects) for an
 event table with a boolean ``mask`` (as :class:`hepgan.io.events.EventBatch` holds them).
 
-Observables (names as in :data:`EVENT_OBSERVABLES`; objects counted from 1 in pT order):
+Observables (names as in :data:`EVENT_OBSERVABLES`; objects counted from 1 in slot order, which is pT
+order except for the truth slots of parton-level tt̄ tables):
 
 - ``pt_{i}``, ``eta_{i}``, ``phi_{i}``: the i-th object's pT [GeV], η, φ [rad];
 - ``m_12``: invariant mass of the leading pair, sqrt((p1 + p2)²) [GeV];
 - ``delta_r_12``: ΔR = sqrt(Δη² + Δφ²) between the two leading objects, Δφ wrapped into [−π, π];
 - ``pt_12``: transverse momentum of the pair's four-momentum sum [GeV];
-- ``y_12``: rapidity of the pair's four-momentum sum.
+- ``y_12``: rapidity of the pair's four-momentum sum;
+- ``delta_r_{i}{j}``: ΔR between objects i < j among the first six (``delta_r_12`` above included).
+
+The registry also describes the observables the event report adds from elsewhere: the
+number of present objects ``n_objects_present`` (integer valued), the W/top candidate masses
+``m_w1``, ``m_w2``, ``m_t1``, ``m_t2`` and top transverse momenta ``pt_t1``, ``pt_t2``
+(GeV, :mod:`hepgan.data.resonances`), and the peak histograms ``m_w``/``m_t`` (both candidates).
 
 :func:`decay_angles` gives the decay angles (cos θ*, φ*) of the "pair" event representation
 (:mod:`hepgan.data.event_transforms`) with ``vector``'s boosts.
@@ -48,6 +55,7 @@ class EventObservableInfo:
         log: binning hint: ``True`` for log-spaced bins (positive, wide-range quantities).
         range: binning hint: fixed (low, high) edges, or None to follow the data.
         per_object: whether the observable exists once per object (name ``base_{id}``).
+        per_pair: whether it exists once per pair of objects i < j (name ``base_{i}{j}``, i, j ≤ 9).
     """
 
     label: str
@@ -55,6 +63,7 @@ class EventObservableInfo:
     log: bool = False
     range: tuple[float, float] | None = None
     per_object: bool = False
+    per_pair: bool = False
 
 
 EVENT_OBSERVABLES: dict[str, EventObservableInfo] = {
@@ -65,11 +74,24 @@ EVENT_OBSERVABLES: dict[str, EventObservableInfo] = {
     "delta_r_12": EventObservableInfo(r"$\Delta R_{12}$", ""),
     "pt_12": EventObservableInfo("$p_T$ of the pair [GeV]", "GeV", log=True),
     "y_12": EventObservableInfo("Rapidity of the pair $y_{12}$", ""),
+    "delta_r": EventObservableInfo(r"$\Delta R_{{{id}}}$", "", per_pair=True),
+    "n_objects_present": EventObservableInfo("Number of objects per event", ""),
+    "m_w1": EventObservableInfo("Mass of W candidate 1 $m_{W1}$ [GeV]", "GeV"),
+    "m_w2": EventObservableInfo("Mass of W candidate 2 $m_{W2}$ [GeV]", "GeV"),
+    "m_t1": EventObservableInfo("Mass of top candidate 1 $m_{t1}$ [GeV]", "GeV"),
+    "m_t2": EventObservableInfo("Mass of top candidate 2 $m_{t2}$ [GeV]", "GeV"),
+    "pt_t1": EventObservableInfo("$p_T$ of top candidate 1 [GeV]", "GeV", log=True),
+    "pt_t2": EventObservableInfo("$p_T$ of top candidate 2 [GeV]", "GeV", log=True),
+    "m_w": EventObservableInfo("Mass of the W candidates $m_{W}$ [GeV]", "GeV"),
+    "m_t": EventObservableInfo("Mass of the top candidates $m_{t}$ [GeV]", "GeV"),
 }
 """Registry of event observable base names → presentation; look names up with :func:`describe_event`."""
 
 PAIR_OBSERVABLES = ("m_12", "delta_r_12", "pt_12", "y_12")
-_OBJECT_NAME = re.compile(r"^(?P<base>[a-z]+)_(?P<id>\d+)$")
+MULTIPLICITY = "n_objects_present"
+MAX_DELTA_R_OBJECTS = 6
+"""ΔR is computed between every pair of the first this many objects."""
+_OBJECT_NAME = re.compile(r"^(?P<base>[a-z_]+?)_(?P<id>\d+)$")
 
 
 def describe_event(name: str) -> EventObservableInfo:
@@ -83,16 +105,30 @@ def describe_event(name: str) -> EventObservableInfo:
         return info
     match = _OBJECT_NAME.match(name)
     if match is not None:
-        base = EVENT_OBSERVABLES.get(match["base"])
+        base, number = EVENT_OBSERVABLES.get(match["base"]), match["id"]
         if base is not None and base.per_object:
-            return EventObservableInfo(base.label.format(id=match["id"]), base.unit, base.log, base.range, True)
+            return EventObservableInfo(base.label.format(id=number), base.unit, base.log, base.range, True)
+        if base is not None and base.per_pair and len(number) == 2 and "0" < number[0] < number[1]:
+            return EventObservableInfo(base.label.format(id=number), base.unit, base.log, base.range, per_pair=True)
     raise KeyError(f"unknown event observable {name!r}")
+
+
+def delta_r_pairs(n_objects: int) -> list[tuple[int, int]]:
+    """The (i, j) object pairs, 0-based with i < j, of the first ``min(n_objects, 6)`` objects, in order."""
+    n = min(n_objects, MAX_DELTA_R_OBJECTS)
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def delta_r_name(i: int, j: int) -> str:
+    """The name ``delta_r_{i+1}{j+1}`` of the ΔR between 0-based objects ``i`` and ``j``."""
+    return f"delta_r_{i + 1}{j + 1}"
 
 
 def event_observable_names(n_objects: int) -> list[str]:
     """All names :func:`event_observables` returns for ``n_objects`` objects per event, in order."""
     names = [f"{base}_{i}" for i in range(1, n_objects + 1) for base in ("pt", "eta", "phi")]
-    return names + (list(PAIR_OBSERVABLES) if n_objects >= 2 else [])
+    names += list(PAIR_OBSERVABLES) if n_objects >= 2 else []
+    return names + [delta_r_name(i, j) for i, j in delta_r_pairs(n_objects)[1:]]
 
 
 def four_momenta(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, mass: np.ndarray) -> FourMomenta:
@@ -145,7 +181,8 @@ def event_observables(
     """Every observable of :func:`event_observable_names` for (N, n_objects) object arrays.
 
     Args:
-        pt, eta, phi, mass: (N, n_objects) arrays in GeV / rad, objects in decreasing pT.
+        pt, eta, phi, mass: (N, n_objects) arrays in GeV / rad, objects in their slots (decreasing pT,
+            or the truth slots of ``ttbar_partons`` tables).
         mask: (N, n_objects) bool, True where the object exists; None means all exist.
 
     Returns:
@@ -171,4 +208,11 @@ def _observables(p4: FourMomenta, mask: np.ndarray) -> dict[str, np.ndarray]:
         out["delta_r_12"] = _masked(delta_r(a, b), both)
         out["pt_12"] = _masked(pair_pt(a, b), both)
         out["y_12"] = _masked(pair_rapidity(a, b), both)
+    for i, j in delta_r_pairs(mask.shape[1])[1:]:
+        out[delta_r_name(i, j)] = _masked(delta_r(p4[:, i], p4[:, j]), mask[:, i] & mask[:, j])
     return out
+
+
+def object_multiplicity(mask: np.ndarray) -> np.ndarray:
+    """The number of present objects per event, (N,) float64 with integer values."""
+    return np.asarray(mask, dtype=bool).sum(axis=1).astype(np.float64)
