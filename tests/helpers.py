@@ -53,6 +53,7 @@ def small_event_config(tmp: Path, data_path: Path, **overrides: object) -> RunCo
     """The default event config shrunk for tests; ``overrides`` as ``section__name=value``."""
     base = load_config(EVENT_CONFIG).to_dict()
     base["data"].update(path=str(data_path), chunk_size=64)
+    base["validation"].update(reference_path="")  # the hold-out: the shipped 1e5-event reference is slow to compare
     base["model"].update(latent_dim=4, generator_hidden=[16], critic_hidden=[16])
     base["training"].update(
         batch_size=32, max_steps=4, checkpoint_every=2, log_every=1, d_steps=2, runs_dir=str(tmp / "runs"), threads=1

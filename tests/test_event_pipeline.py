@@ -107,9 +107,17 @@ def test_simulate_train_generate_validate_events(
     ]
     assert main(["simulate", CONFIG, "--n", "300", "--seed", "5", "--no-progress", *small]) == 0
     assert len(read_events("zmumu.h5")) == 300
+    with_reference = [*small, "--set", "validation.reference_path=reference.h5"]
+    result = main(["train", CONFIG, "--no-progress", *with_reference])
+    assert result != 0 and "reference.h5: validation reference not found (validation.reference_path)" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    assert main(["simulate", CONFIG, "--n", "200", "--seed", "6", "-o", "reference.h5", "--no-progress", *small]) == 0
 
-    assert main(["train", CONFIG, "--no-progress", *small]) == 0
+    assert main(["train", CONFIG, "--no-progress", *with_reference]) == 0
     out = capsys.readouterr().out
+    assert "reference reference.h5 (200 reference, 200 generated events)" in out  # as many as the reference
     assert "m_12 peak" in out and "delta_r_12" in out
     assert re.search(r"^ +m_12 +\S+ ± .*  (ok|tension|fail|no floor|n/a)$", out, re.M), out  # the verdict column
     run_dir = next((tmp_path / "runs").iterdir())
