@@ -45,7 +45,7 @@ FREE_FORM_KEYS: dict[str, tuple[str, ...]] = {
     "simulation.spectrum": SPECTRUM_KEYS,
     "simulation.pythia": (  # hepgan.sim.pythia.PythiaConfig
         "process", "sqrt_s_gev", "settings", "n_events", "seed", "level", "pdg_id", "status", "n_objects",
-        "pt_min_gev", "abs_eta_max",
+        "pt_min_gev", "abs_eta_max", "objects", "min_objects", "jet_radius", "jet_algorithm", "jet_input_abs_eta_max",
     ),
     "preprocessing.events": (  # hepgan.data.event_transforms.EventTransform
         "mass_mode", "mass_epsilon_gev", "presence", "sort", "continuous", "representation", "symmetries"

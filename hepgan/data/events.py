@@ -184,10 +184,22 @@ class EventData:
         return EventReader(self.path, self.selection, chunk_size=self.config.data.chunk_size)
 
     def _chunks(self, train: bool) -> Iterator[EventBatch]:
-        """The training (or held-out) events, chunk by chunk."""
+        """The training (or held-out) events, chunk by chunk.
+
+        Raises:
+            InputFileError: an event has no object at all (no jet, no muon): the GAN learns the
+                kinematics of events that have objects, so such events must be selected away.
+        """
         offset = 0
         with self._reader() as reader:
             for batch in reader.iter_chunks(0, self.n):
+                empty = np.flatnonzero(~batch.mask.any(axis=1))
+                if empty.size:
+                    raise InputFileError(
+                        f"{self.path}: event {offset + int(empty[0])} has no objects ({empty.size} such events in "
+                        f"events {offset}-{offset + len(batch) - 1}); keep events with at least one "
+                        "(simulation.pythia.min_objects, data.selection cuts)"
+                    )
                 held_out = self.holdout[offset : offset + len(batch)]
                 offset += len(batch)
                 yield batch.subset(~held_out if train else held_out)
