@@ -10,7 +10,7 @@ selection and clustering included, initialisation excluded; it is measured once 
 and once end to end to an HDF5 file (``hepgan simulate``'s writer). The GAN is timed on every
 device present (network + inverse preprocessing, batch 1e5, after a warm-up batch) and
 end to end to an HDF5 file (``hepgan generate``'s writer) on the same machine, with the torch
-threads of ``--threads`` (default: all cores, 2 on the development machine). Ratio = GAN
+threads of ``--threads`` (default: torch's, all cores). Ratio = GAN
 events/s over Pythia events/s (the speed-up per event). Default checkpoint: the newest run of
 kind "events".
 """

@@ -147,8 +147,8 @@ class GANObjective:
             scaled = self.mmd_condition_scale * cond.float()
             real_parts = self.mmd_features(real.float(), cond.float())
             fake_parts = self.mmd_features(fake.float(), cond.float())
-            if isinstance(real_parts, torch.Tensor) and isinstance(fake_parts, torch.Tensor):
-                real_parts, fake_parts = [real_parts], [fake_parts]
+            real_parts = [real_parts] if isinstance(real_parts, torch.Tensor) else real_parts
+            fake_parts = [fake_parts] if isinstance(fake_parts, torch.Tensor) else fake_parts
             mmd = sum(
                 (
                     mmd_squared(torch.cat([r, scaled], dim=1), torch.cat([f, scaled], dim=1), self.mmd_bandwidths)

@@ -32,7 +32,7 @@ def _ttbar_events(n: int, seed: int) -> tuple[EventBatch, np.ndarray]:
     for _ in range(n):
         pt, eta, phi = rng.uniform(20, 300), rng.normal(0, 1), rng.uniform(-np.pi, np.pi)
         t1 = vector.obj(pt=pt, eta=eta, phi=phi, mass=M_TOP)
-        t2 = vector.obj(pt=pt, eta=-eta + rng.normal(0, 0.5), phi=phi + np.pi, mass=M_TOP)
+        t2 = vector.obj(pt=rng.uniform(20, 300), eta=-eta + rng.normal(0, 0.5), phi=phi + np.pi, mass=M_TOP)
         event = []
         for top in (t1, t2):
             b, w = _two_body(top, M_B, M_W, rng)

@@ -135,3 +135,34 @@ def test_events_without_objects_are_refused(
     line = assert_one_error_line(run_cli(argv, capsys, caplog), str(path), "event 17 has no objects")
     assert "min_objects" in line
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "names"),
+    [
+        ("preprocessing.events.sort=true", ("preprocessing.events.sort", "truth slots")),
+        ("validation.reference_path=" + str(ZMUMU), (str(ZMUMU), "2 objects per event", "validation.reference_path")),
+        ("data.selection={collection: Jet, n_objects: 6}", ("data.selection", "re-orders objects by pT")),
+    ],
+)
+def test_parton_slots_and_reference_are_checked_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, setting: str, names: tuple
+) -> None:
+    argv = ["train", str(ROOT / "configs" / "ttbar_partons.yaml"), *_small(tmp_path, PARTONS), "--set", setting]
+    assert_one_error_line(run_cli(argv, capsys, caplog), *names)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_reconstruction_statement_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "stated.h5"
+    write_events(path, read_events(PARTONS).subset(slice(0, 100)), attrs={"reconstruction": "ttbar_leptons"})
+    argv = [
+        "train",
+        str(ROOT / "configs" / "events.yaml"),
+        *_small(tmp_path, path),
+        "--set",
+        "data.reconstruction=auto",
+    ]
+    assert_one_error_line(run_cli(argv, capsys, caplog), str(path), "'ttbar_leptons'", "expected one of")

@@ -106,11 +106,16 @@ def reconstructed_masses(features: torch.Tensor, transform: EventTransform, reco
 
     Columns in the order of :func:`hepgan.data.resonances.mass_names` (``m_12``; or ``m_w1``,
     ``m_t1``, ``m_w2``, ``m_t2``). Every slot counts as present (see :func:`event_four_momenta`);
-    the tt̄ jet rule pairs the first six slots.
+    with ``sort`` the objects are first ordered by pT (differentiably, by a gather), so the tt̄ jet
+    rule pairs the six hardest as the report does after the inverse transform.
     """
     if reconstruction == "pair":
         return leading_pair_mass(features, transform).unsqueeze(1)
-    masses = reconstruct(event_four_momenta(features, transform), None, reconstruction)
+    p4 = event_four_momenta(features, transform)
+    if transform.sort:  # as the inverse transform re-orders generated objects: pair the six hardest
+        order = torch.argsort(torch.hypot(p4[..., 1], p4[..., 2]), dim=1, descending=True)
+        p4 = torch.gather(p4, 1, order.unsqueeze(-1).expand_as(p4))
+    masses = reconstruct(p4, None, reconstruction)
     return torch.stack([masses[name] for name in mass_names(reconstruction)], dim=1)
 
 
@@ -170,14 +175,23 @@ class EventData:
 
     def _reconstruction(self, stated: str, attrs: Mapping[str, Any]) -> str:
         """``data.reconstruction``, or the file's statement for "auto"; ConfigError if the events cannot satisfy it."""
-        name = default_reconstruction(attrs, self.n_objects) if stated == "auto" else stated
+        try:
+            name = default_reconstruction(attrs, self.n_objects) if stated == "auto" else stated
+        except ValueError as exc:
+            raise InputFileError(f"{self.path}: {exc} (data.reconstruction: auto reads it)") from None
         try:
             check_reconstruction(name, self.n_objects, "data.reconstruction")
         except ValueError as exc:
-            raise ConfigError(f"{exc} (file {self.path})") from None
-        representation = self.config.preprocessing.events.get("representation", "objects")
-        if representation == "pair" and name not in ("pair", "none"):
+            raise ConfigError(f"{exc} (file {self.path}; auto takes the file's own statement)") from None
+        options = self.config.preprocessing.events
+        if options.get("representation", "objects") == "pair" and name not in ("pair", "none"):
             raise ConfigError(f"data.reconstruction: {name} needs preprocessing.events.representation: objects")
+        if name == "ttbar_partons" and options.get("sort", True):
+            raise ConfigError(
+                "preprocessing.events.sort: ttbar_partons keeps the quarks in their truth slots; set it to false"
+            )
+        if name == "ttbar_partons" and self.selection is not None:
+            raise ConfigError("data.selection: a selection re-orders objects by pT; ttbar_partons needs {} (as stored)")
         return name
 
     def _reader(self) -> EventReader:

@@ -100,13 +100,19 @@ def check_reconstruction(name: str, n_objects: int, where: str) -> None:
 
 
 def default_reconstruction(attrs: Mapping[str, object], n_objects: int) -> str:
-    """The rule an event file states (attribute ``reconstruction``), else ``pair`` for ≥ 2 objects, else ``none``."""
+    """The rule an event file states (attribute ``reconstruction``), else ``pair`` for ≥ 2 objects, else ``none``.
+
+    Raises:
+        ValueError: the file states a rule hepgan does not know.
+    """
     stated = attrs.get("reconstruction")
     if isinstance(stated, bytes):
         stated = stated.decode("utf-8", "replace")
-    if isinstance(stated, str) and stated in RECONSTRUCTIONS:
-        return stated
-    return "pair" if n_objects >= 2 else "none"
+    if stated is None:
+        return "pair" if n_objects >= 2 else "none"
+    if stated not in RECONSTRUCTIONS:
+        raise ValueError(f"attribute reconstruction is {stated!r}, expected one of {', '.join(RECONSTRUCTIONS)}")
+    return str(stated)
 
 
 def mass_names(name: str) -> tuple[str, ...]:

@@ -55,6 +55,23 @@ class EventTrainingData:
             )
         self.config = config
         self.events = EventData(config)
+        if reference:
+            self._check_reference(Path(reference))
+
+    def _check_reference(self, path: Path) -> None:
+        """InputFileError before training when the validation reference cannot be compared with the training events."""
+        with EventReader(path, None) as reader:
+            n_objects, stated = reader.n_objects, reader.attrs.get("reconstruction")
+        if n_objects != self.events.n_objects:
+            raise InputFileError(
+                f"{path}: {n_objects} objects per event, the training events have {self.events.n_objects} "
+                "(validation.reference_path)"
+            )
+        if stated is not None and stated != self.events.reconstruction:
+            raise InputFileError(
+                f"{path}: reconstruction {stated!r}, the training uses {self.events.reconstruction!r} "
+                "(validation.reference_path)"
+            )
 
     def sample_size(self) -> SampleSize:
         """The transform's features, plus one presence feature per object that fitting may add; no condition."""

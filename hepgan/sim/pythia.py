@@ -61,6 +61,7 @@ from hepgan.progress import Progress, progress_bar
 from hepgan.sim.jets import (
     DEFAULT_INPUT_ABS_ETA_MAX,
     DEFAULT_RADIUS,
+    INSTALL_HINT,
     JET_DEFAULTS,
     check_jet_settings,
     fastjet_version,
@@ -71,7 +72,6 @@ from hepgan.sim.top_decays import N_TRUTH, check_top_decay_config, select_top_de
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'hepgan[pythia]'"
 PROCESSES = ("zmumu", "ttbar", "ttbar_hadronic", "custom")
 LEVELS = ("hadron", "parton", "hard")
 OBJECTS = ("particles", "top_decays", "jets")

@@ -209,11 +209,13 @@ def render_event_html(report: Mapping[str, Any]) -> str:
 def summarise_event_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """Whether every target is met, and how many observables got each verdict (``verdicts``).
 
-    Targets: each peak's position and width, W1 ≤ 3 × floor for each observable, and
-    |ρ_gen − ρ_ref| ≤ 3 × floor for each correlation (one that could not be computed counts as
-    missed). Observables that could not be compared (``skipped``, ``degenerate``) count in
-    neither. ``peak_position_within_target``/``peak_width_within_target`` are those of the first
-    peak (None without peaks).
+    Targets (``all_targets_met``): each peak's position and width, and W1 ≤ 3 × floor for each
+    observable. Each correlation is counted against |ρ_gen − ρ_ref| ≤ 3 × floor
+    (``correlations_within_target``) but is not one of the targets: at parton level without
+    initial-state radiation the two tops balance in pT and ρ_ref = 0.9998 with a floor of
+    ~1e-5, which no sampled generator meets. Observables that could not be compared
+    (``skipped``, ``degenerate``) count in neither. ``peak_position_within_target`` and
+    ``peak_width_within_target`` are those of the first peak (None without peaks).
     """
     compared = [
         entry for entry in report["observables"].values() if "skipped" not in entry and "degenerate" not in entry
@@ -231,11 +233,7 @@ def summarise_event_report(report: Mapping[str, Any]) -> dict[str, Any]:
         "observables_compared": len(compared),
         "correlations_within_target": sum(entry["within_target"] for entry in correlations),
         "correlations_compared": len(correlations),
-        "all_targets_met": bool(
-            all(peaks_met)
-            and all(entry["w1_within_target"] for entry in compared)
-            and all(entry["within_target"] for entry in correlations)
-        ),
+        "all_targets_met": bool(all(peaks_met) and all(entry["w1_within_target"] for entry in compared)),
     }
 
 
@@ -368,10 +366,15 @@ def file_reconstruction(reference_path: str | os.PathLike[str], generated_path: 
     (a run's hold-out states none, ``hepgan generate`` writes it), else ``pair`` for ≥ 2 objects, else ``none``."""
     with EventReader(reference_path, None, chunk_size=1) as reader:
         attrs, n_objects = reader.attrs, reader.n_objects
+    path = reference_path
     if "reconstruction" not in attrs:
+        path = generated_path
         with EventReader(generated_path, None, chunk_size=1) as reader:
             attrs = reader.attrs
-    return default_reconstruction(attrs, n_objects)
+    try:
+        return default_reconstruction(attrs, n_objects)
+    except ValueError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
 
 
 def _file_observables(path: Path, chunk_size: int, reconstruction: str) -> tuple[dict[str, np.ndarray], str | None]:
