@@ -69,6 +69,7 @@ FIXED_ON_RESUME = {
     "data.max_showers",
     "data.buffer_size",
     "data.selection",
+    "data.reconstruction",
     *(f"preprocessing.{name}" for name in RunConfig().preprocessing.__dataclass_fields__),
     *(f"model.{name}" for name in RunConfig().model.__dataclass_fields__),
     "training.loss",
@@ -87,6 +88,7 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "data.max_showers": st.integers(0, 10_000),
     "data.buffer_size": st.integers(1, 100_000),
     "data.selection": st.just({"pt_min_gev": 5.0}),  # valid for the config checks, different from the run's
+    "data.reconstruction": st.just("none"),
     "preprocessing.fraction_epsilon": st.floats(1e-9, 1e-3),
     "preprocessing.response_bins": st.integers(1, 1000),
     "preprocessing.response_scale": st.floats(0.01, 100.0),
