@@ -141,6 +141,7 @@ def test_events_without_objects_are_refused(
     ("setting", "names"),
     [
         ("preprocessing.events.sort=true", ("preprocessing.events.sort", "truth slots")),
+        ("preprocessing.events.presence=off", ("preprocessing.events.presence", "got False", "quote it")),
         ("validation.reference_path=" + str(ZMUMU), (str(ZMUMU), "2 objects per event", "validation.reference_path")),
         ("data.selection={collection: Jet, n_objects: 6}", ("data.selection", "re-orders objects by pT")),
     ],

@@ -137,16 +137,17 @@ class EventTransform:
         symmetries: Sequence[str] = (),
     ) -> None:
         if continuous not in CONTINUOUS_MODES:
-            raise ConfigError(f"continuous: expected one of {', '.join(CONTINUOUS_MODES)}, got {continuous!r}")
+            raise ConfigError(f"{FIELD}.continuous: expected one of {', '.join(CONTINUOUS_MODES)}, got {continuous!r}")
         self.continuous = continuous
         if int(n_objects) < 1:
             raise ConfigError(f"n_objects: expected an integer >= 1, got {n_objects}")
         if mass_mode not in MASS_MODES:
-            raise ConfigError(f"mass_mode: expected one of {', '.join(MASS_MODES)}, got {mass_mode!r}")
+            raise ConfigError(f"{FIELD}.mass_mode: expected one of {', '.join(MASS_MODES)}, got {mass_mode!r}")
         if presence not in PRESENCE_MODES:
-            raise ConfigError(f"presence: expected one of {', '.join(PRESENCE_MODES)}, got {presence!r}")
+            quote = " (YAML reads a bare on/off as true/false: quote it)" if isinstance(presence, bool) else ""
+            raise ConfigError(f"{FIELD}.presence: expected one of {', '.join(PRESENCE_MODES)}, got {presence!r}{quote}")
         if not mass_epsilon_gev > 0:
-            raise ConfigError(f"mass_epsilon_gev: expected a number > 0 (GeV), got {mass_epsilon_gev}")
+            raise ConfigError(f"{FIELD}.mass_epsilon_gev: expected a number > 0 (GeV), got {mass_epsilon_gev}")
         self.representation = check_representation(representation)
         self.symmetries = check_symmetries(symmetries)
         if self.representation == "pair":
