@@ -32,6 +32,7 @@ float64).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -148,6 +149,17 @@ def _triplet_splits() -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
 _FIRST, _SECOND = _triplet_splits()
 
 
+@functools.cache
+def _index_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    """The (b, q, q) index triplets on ``device``, made once per device (not once per training step)."""
+    return {
+        "first": torch.tensor(_FIRST, device=device),  # (90, 3) jet splits
+        "second": torch.tensor(_SECOND, device=device),
+        "t1": torch.tensor([PARTON_SLOTS["t1"]], device=device),  # (1, 3) parton truth slots
+        "t2": torch.tensor([PARTON_SLOTS["t2"]], device=device),
+    }
+
+
 def _top_candidates(p4: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> dict[str, torch.Tensor]:
     """Masses and pT of the W and top candidates for (b, q, q) index triplets ``first``/``second`` (N, 3)."""
     out: dict[str, torch.Tensor] = {}
@@ -161,8 +173,8 @@ def _top_candidates(p4: torch.Tensor, first: torch.Tensor, second: torch.Tensor)
 
 def _jet_pairing(p4: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per event the (b, q, q) jet indices (N, 3) of the two top candidates by the χ² rule (no gradients)."""
-    first = torch.tensor(_FIRST, device=p4.device)  # (90, 3)
-    second = torch.tensor(_SECOND, device=p4.device)
+    indices = _index_tensors(p4.device)
+    first, second = indices["first"], indices["second"]
     with torch.no_grad():
         jets = p4[:, :TTBAR_OBJECTS].detach()
         w1 = _mass(jets[:, first[:, 1]] + jets[:, first[:, 2]])  # (N, 90)
@@ -196,8 +208,8 @@ def reconstruct(p4: torch.Tensor, mask: torch.Tensor | None, name: str) -> dict[
         out = {"m_12": _mass(p4[:, 0] + p4[:, 1])}
     elif name == "ttbar_partons":
         valid = present.all(dim=1)
-        first = torch.tensor([PARTON_SLOTS["t1"]], device=p4.device).expand(n, 3)
-        second = torch.tensor([PARTON_SLOTS["t2"]], device=p4.device).expand(n, 3)
+        indices = _index_tensors(p4.device)
+        first, second = indices["t1"].expand(n, 3), indices["t2"].expand(n, 3)
         out = _top_candidates(p4, first, second)
     else:
         valid = present[:, :TTBAR_OBJECTS].all(dim=1)
