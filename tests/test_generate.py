@@ -12,9 +12,12 @@ from hepgan import __version__
 from hepgan.domains import generate_to_file, train
 from hepgan.errors import ConfigError
 from hepgan.generate import ShowerGenerator, resolve_checkpoint
-from hepgan.io import read_showers
+from hepgan.io import ShowerBatch, read_showers, write_showers
 
-from .helpers import small_config
+from .cli_checks import assert_one_error_line, run_cli
+from .helpers import ROOT, small_config
+
+GOLDEN_CHECKPOINT = ROOT / "tests" / "data" / "golden" / "calo_checkpoint.pt"
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +90,51 @@ def test_resolve_checkpoint_takes_the_runs_best(checkpoint: Path) -> None:
     assert resolve_checkpoint(None, run_dir.parent) == best
     assert resolve_checkpoint(None, run_dir.parent, kind="calo") == best
     assert resolve_checkpoint(checkpoint) == checkpoint
+
+
+def test_sample_refuses_energies_outside_the_trained_range(checkpoint: Path) -> None:
+    """Explicit energies beyond the fitted range: one line with the count, the offending extreme and the range."""
+    generator = ShowerGenerator.from_checkpoint(checkpoint, device="cpu")
+    assert generator.transform.incident_range_mev == (1024.0, 16384.0)  # the reference's 1, 4 and 16 GeV
+    with pytest.raises(ConfigError) as info:
+        generator.sample(np.array([4096.0, 2 * 16384.0, 1024.0]), seed=1)
+    message = str(info.value)
+    assert message == (
+        "1 of 3 incident energies lie outside the trained range 1.024 to 16.384 GeV (largest 32.768 GeV); "
+        "the model was trained on that range only"
+    )
+    with pytest.raises(ConfigError, match=r"^2 of 2 incident energies .*\(smallest 0\.512 GeV, largest 65\.536 GeV\)"):
+        generator.sample(np.array([512.0, 65536.0]))
+    # the ends themselves, in float32, still generate
+    batch = generator.sample(np.float32([1024.0, 16384.0]), seed=1)
+    assert batch.showers_mev.shape == (2, 368)
+
+
+def test_checkpoints_without_a_recorded_range_are_not_checked() -> None:
+    """The golden checkpoint predates the recorded range: it loads and generates beyond its 1-16 GeV as before."""
+    generator = ShowerGenerator.from_checkpoint(GOLDEN_CHECKPOINT, device="cpu")
+    assert generator.transform.incident_range_mev is None
+    batch = generator.sample(np.array([4 * 16384.0, 256.0]), seed=1)
+    assert batch.showers_mev.shape == (2, 368) and np.all(np.isfinite(batch.showers_mev))
+
+
+def test_generate_refuses_an_energies_file_outside_the_trained_range(
+    tmp_path: Path, checkpoint: Path, capsys, caplog
+) -> None:
+    """``hepgan generate --energies-from FILE`` with 2 of 10 energies outside: one error line, no output file."""
+    energies = np.array([1024.0, 4096.0, 16384.0, 1024.0, 300.0, 4096.0, 16384.0, 1024.0, 4096.0, 50000.0])
+    source = tmp_path / "wider.h5"
+    write_showers(source, ShowerBatch(energies, np.zeros((10, 368), np.float32)), "calochallenge_ds1_photons")
+    out = tmp_path / "generated.h5"
+    argv = ["generate", "--n", "5", "-o", str(out), "--checkpoint", str(checkpoint), "--energies-from", str(source)]
+    result = run_cli([*argv, "--device", "cpu", "--no-progress"], capsys, caplog)
+    line = assert_one_error_line(
+        result,
+        f"{source}: 2 of 10 incident energies lie outside the trained range 1.024 to 16.384 GeV",
+        "(smallest 0.3 GeV, largest 50 GeV)",
+    )
+    assert line.endswith("the model was trained on that range only")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wider.h5"]  # the first 5 are inside: still refused
+    with pytest.raises(ConfigError, match=r"wider\.h5: 2 of 10"):
+        generate_to_file(checkpoint, 5, out, energies_from=source)
+    assert not out.exists()

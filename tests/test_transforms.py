@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hepgan.data.transforms import ShowerTransform
+from hepgan.errors import ConfigError
 
 
 def _showers(rng: np.random.Generator, n: int = 400, cells: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -145,3 +146,46 @@ def test_states_without_the_new_fields_load_as_trained() -> None:
     features = torch.randn(20, transform.n_features, dtype=torch.float64)
     e = torch.from_numpy(energies[:20])
     assert torch.equal(transform.inverse(features, e), restored.inverse(features, e))
+
+
+def test_fit_records_the_incident_energy_range_and_the_state_keeps_it() -> None:
+    rng = np.random.default_rng(10)
+    cells, energies = _showers(rng)
+    transform = ShowerTransform(cells.shape[1]).fit([(cells[:150], energies[:150]), (cells[150:], energies[150:])])
+    assert transform.incident_range_mev == (energies.min(), energies.max()) == (256.0, 32768.0)
+    state = transform.state_dict()
+    assert (state["incident_min_mev"], state["incident_max_mev"]) == (256.0, 32768.0)
+    restored = ShowerTransform.from_state_dict(state)
+    assert restored.incident_range_mev == (256.0, 32768.0)
+    restored.check(cells.shape[1])
+    # inside, and within the 1 % tolerance at both ends, pass
+    restored.check_incident_range(np.array([256.0, 1000.0, 32768.0]))
+    restored.check_incident_range(np.float32([256.0 * (1 - 5e-3), 32768.0 * (1 + 5e-3)]))
+    with pytest.raises(ConfigError) as info:
+        restored.check_incident_range(np.array([100.0, 1000.0, 65536.0, 40000.0]), "some/file.h5")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "some/file.h5: 3 of 4 incident energies lie outside the trained range 0.256 to 32.768 GeV"
+    )
+    assert "(smallest 0.1 GeV, largest 65.536 GeV)" in message and "trained on that range only" in message
+    # beyond the tolerance: refused
+    with pytest.raises(ConfigError, match=r"^1 of 1 incident energies .* \(largest 33\.4234 GeV\)"):
+        restored.check_incident_range(np.array([32768.0 * (1 + 2e-2)]))
+
+
+def test_states_without_the_incident_range_load_and_skip_the_check() -> None:
+    rng = np.random.default_rng(11)
+    cells, energies = _showers(rng)
+    state = ShowerTransform(cells.shape[1]).fit([(cells, energies)]).state_dict()
+    for key in ("incident_min_mev", "incident_max_mev"):
+        state.pop(key)
+    restored = ShowerTransform.from_state_dict(state)
+    assert restored.incident_range_mev is None and "incident_min_mev" not in restored.state_dict()
+    restored.check(cells.shape[1])
+    restored.check_incident_range(np.array([1.0, 1e9]))  # unknown range: nothing is refused
+    with pytest.raises(KeyError, match="incident_max_mev"):  # half a range is not an old state
+        ShowerTransform.from_state_dict({**state, "incident_min_mev": 256.0})
+    reversed_range = ShowerTransform.from_state_dict({**state, "incident_min_mev": 10.0, "incident_max_mev": 1.0})
+    with pytest.raises(ValueError, match=r"transform\.incident_min_mev and incident_max_mev are 10 and 1"):
+        reversed_range.check(cells.shape[1])

@@ -33,7 +33,11 @@ readout threshold of the reference, e.g. 0.015 MeV; 0 when it has none). For sho
 whose non-zero fractions are all ≥ ε and sum to one, ``inverse(forward(x)) == x`` to
 float precision.
 All fitted numbers live in :meth:`ShowerTransform.state_dict` (plain tensors) and are
-stored in every checkpoint, so generation inverts exactly what training used.
+stored in every checkpoint, so generation inverts exactly what training used. They include
+the range of incident energies of the fitted showers (``incident_range_mev``): explicit
+incident energies outside it are refused (:meth:`ShowerTransform.check_incident_range`)
+instead of being extrapolated silently; checkpoints written before it was recorded have no
+range and are not checked.
 """
 
 from __future__ import annotations
@@ -46,13 +50,17 @@ import torch
 
 from hepgan.data.interpolation import interp_linear
 from hepgan.data.state_checks import check_non_decreasing, check_positive, check_shape
-from hepgan.errors import TrainingError
+from hepgan.errors import ConfigError, TrainingError
 
 CELL_STANDARDISATIONS = ("per_energy", "global")
 CELL_STD_FLOOR = 0.05
 """Smallest per-energy std of ln(f + ε) (a cell empty in every shower of a bin has std 0)."""
 MIN_CELL_RTOL = 1e-4
 """Cells within this relative distance of ``min_cell_mev`` survive the cut (float32 rounding)."""
+INCIDENT_RANGE_RTOL = 1e-2
+"""Incident energies within this relative distance of the trained range count as inside: float32 rounding, and the
+extremes of a continuous spectrum (a held-out part or an evaluation file drawn from the same spectrum as the training
+split reaches a hair beyond the split's own smallest and largest energy)."""
 
 
 class ShowerTransform:
@@ -78,6 +86,7 @@ class ShowerTransform:
         self.cell_standardisation = cell_standardisation
         self.empty_cell_cut = bool(empty_cell_cut)
         self.min_cell_mev = 0.0  # smallest non-zero cell energy of the fitted showers (MeV)
+        self.incident_range_mev: tuple[float, float] | None = None  # (min, max) E_inc fitted on (MeV); None: unknown
         self.log_energy_mean = torch.tensor(0.0, dtype=torch.float64)
         self.log_energy_std = torch.tensor(1.0, dtype=torch.float64)
         self.response_log_energy = torch.zeros(1, dtype=torch.float64)  # bin centres in ln(E/MeV)
@@ -105,8 +114,11 @@ class ShowerTransform:
         if self.cell_standardisation == "per_energy" and iter(chunks) is chunks:
             chunks = list(chunks)
         log_energies, responses = [], []
+        low, high = np.inf, -np.inf
         for cells, incident in chunks:
             incident = np.asarray(incident, dtype=np.float64)
+            if incident.size:
+                low, high = min(low, float(incident.min())), max(high, float(incident.max()))
             log_energies.append(np.log(incident))
             responses.append(np.asarray(cells, dtype=np.float64).sum(axis=1) / incident)
         log_e = np.concatenate(log_energies) if log_energies else np.zeros(0)
@@ -150,6 +162,7 @@ class ShowerTransform:
             self.cell_std = torch.from_numpy(np.maximum(np.sqrt(var_y), CELL_STD_FLOOR))
             self.cell_max = torch.from_numpy(max_y)
         self.min_cell_mev = min_cell if np.isfinite(min_cell) else 0.0
+        self.incident_range_mev = (low, high)
         self.log_energy_mean = torch.tensor(float(log_e.mean()), dtype=torch.float64)
         self.log_energy_std = torch.tensor(max(float(log_e.std()), 1e-6), dtype=torch.float64)
         centres, means, stds = _binned_response(log_e, response, binning)
@@ -280,6 +293,11 @@ class ShowerTransform:
             "cell_mean": self.cell_mean,
             "cell_std": self.cell_std,
             **({} if self.cell_max is None else {"cell_max": self.cell_max}),
+            **(
+                {}
+                if self.incident_range_mev is None
+                else {"incident_min_mev": self.incident_range_mev[0], "incident_max_mev": self.incident_range_mev[1]}
+            ),
         }
 
     def check(self, n_cells: int, where: str = "transform") -> None:
@@ -287,6 +305,7 @@ class ShowerTransform:
 
         ``n_cells`` is what the geometry holds (voxels + extra cells). Widths (standard
         deviations, ε, the response scale) must be > 0, ``min_cell_mev`` >= 0 (MeV), the
+        incident-energy range (when recorded) finite with 0 < min <= max (MeV), the
         response bins' ln E positions (B,) increasing with means and widths of the same
         length, and the cell tables of shape (n_cells,) or (B, n_cells).
         """
@@ -297,6 +316,13 @@ class ShowerTransform:
                 raise ValueError(f"{where}.{name} is {value}, expected a number > 0")
         if not (math.isfinite(self.min_cell_mev) and self.min_cell_mev >= 0):
             raise ValueError(f"{where}.min_cell_mev is {self.min_cell_mev}, expected a number >= 0 (MeV)")
+        if self.incident_range_mev is not None:
+            low, high = self.incident_range_mev
+            if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
+                raise ValueError(
+                    f"{where}.incident_min_mev and incident_max_mev are {low:g} and {high:g}, "
+                    "expected numbers with 0 < min <= max (MeV)"
+                )
         for name in ("log_energy_mean", "log_energy_std"):
             if getattr(self, name).numel() != 1:
                 raise ValueError(f"{where}.{name} has shape {tuple(getattr(self, name).shape)}, expected one number")
@@ -322,7 +348,8 @@ class ShowerTransform:
         """Rebuild a fitted transform from :meth:`state_dict` output.
 
         States written before per-energy standardisation and the empty-cell cut load as
-        ``"global"`` without the cut, i.e. exactly as they were trained.
+        ``"global"`` without the cut, i.e. exactly as they were trained; states written before
+        the incident-energy range was recorded load without one (no range check).
         """
         transform = cls(
             int(state["n_cells"]),
@@ -333,6 +360,8 @@ class ShowerTransform:
             bool(state.get("empty_cell_cut", False)),
         )
         transform.min_cell_mev = float(state.get("min_cell_mev", 0.0))
+        if "incident_min_mev" in state or "incident_max_mev" in state:  # one without the other: KeyError
+            transform.incident_range_mev = (float(state["incident_min_mev"]), float(state["incident_max_mev"]))
         if "cell_max" in state:
             transform.cell_max = torch.as_tensor(state["cell_max"], dtype=torch.float64)
         for key in (
@@ -347,6 +376,45 @@ class ShowerTransform:
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
         return transform
+
+    # ------------------------------------------------------------ trained range
+    def check_incident_range(self, incident_mev: np.ndarray, source: str | None = None) -> None:
+        """ConfigError (one line) when incident energies (MeV) lie outside the range the transform was fitted on.
+
+        ``source`` names where the energies came from (a file); without it the line speaks of
+        "incident energies". Energies within :data:`INCIDENT_RANGE_RTOL` of the range count as
+        inside; a transform without a recorded range (older checkpoints) checks nothing.
+        """
+        if self.incident_range_mev is None:
+            return
+        incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
+        low, high = self.incident_range_mev
+        below = incident < low * (1.0 - INCIDENT_RANGE_RTOL)
+        above = incident > high * (1.0 + INCIDENT_RANGE_RTOL)
+        n_out = int(below.sum() + above.sum())
+        if n_out == 0:
+            return
+        scale, unit = (1e3, "GeV") if high >= 1e3 else (1.0, "MeV")
+        extremes = []
+        if below.any():
+            extremes.append(f"smallest {_distinct(float(incident[below].min()) / scale, low / scale)} {unit}")
+        if above.any():
+            extremes.append(f"largest {_distinct(float(incident[above].max()) / scale, high / scale)} {unit}")
+        prefix = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{prefix}{n_out} of {len(incident)} incident energies lie outside the trained range "
+            f"{low / scale:g} to {high / scale:g} {unit} ({', '.join(extremes)}); "
+            "the model was trained on that range only"
+        )
+
+
+def _distinct(value: float, bound: float) -> str:
+    """``value`` with as many significant digits (at least 6) as it takes to read differently from ``bound``."""
+    for digits in range(6, 18):
+        text = f"{value:.{digits}g}"
+        if text != f"{bound:.{digits}g}":
+            return text
+    return f"{value!r}"
 
 
 def interpolation_weights(knots: torch.Tensor, incident_mev: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

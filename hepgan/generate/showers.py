@@ -143,10 +143,17 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         return cells
 
     def sample(self, incident_mev: np.ndarray, seed: int | None = None, batch_size: int = 10_000) -> ShowerBatch:
-        """Showers for the given incident energies (MeV), as numpy arrays in a :class:`ShowerBatch`."""
+        """Showers for the given incident energies (MeV), as numpy arrays in a :class:`ShowerBatch`.
+
+        Raises:
+            ConfigError: an energy is not finite and > 0, or lies outside the range of incident
+                energies the model was trained on (checkpoints that record it; one line with the
+                count, the offending extremes and the range).
+        """
         incident = np.asarray(incident_mev, dtype=np.float64).reshape(-1)
         if incident.size and (not np.all(np.isfinite(incident)) or incident.min() <= 0):
             raise ConfigError("incident energies must be finite and > 0 MeV")
+        self.transform.check_incident_range(incident)
         rng = torch.Generator(device=self.device)
         rng.manual_seed(0 if seed is None else int(seed))
         parts = [
@@ -227,6 +234,8 @@ def generate_showers_to_file(
     shard, checkpoint, step, hepgan version and units.
 
     Raises:
+        ConfigError: an energy of the ``energies_from`` file (any of them, not only the job's)
+            lies outside the range the model was trained on; checked before the output is opened.
         InputFileError: the generator gives NaN/inf showers (naming the checkpoint); the
             output file is not written and an earlier file under its name is kept.
     """
@@ -236,6 +245,8 @@ def generate_showers_to_file(
     n_cells = generator.geometry.n_voxels + generator.n_extra
     check_batch_memory(cfg, min(batch_size, job.n), given, generator.device, (1 + n_cells, CONDITION_DIM, n_cells))
     energies = energies_from_file(Path(energies_from), generator.geometry) if energies_from else None
+    if energies is not None:
+        generator.transform.check_incident_range(energies, str(energies_from))
     spectrum = None
     if energies is None:
         spec = cfg.generation.spectrum or cfg.simulation.spectrum
