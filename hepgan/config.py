@@ -28,7 +28,8 @@ CRITIC_SHOWER_SUMMARY = ("layer_energies", "layer_widths")  # model.critic_summa
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan", "cylinder")
-EVENT_REPRESENTATIONS = ("objects", "pair")  # preprocessing.events.representation (hepgan.data.event_transforms)
+# preprocessing.events.representation (hepgan.data.event_transforms)
+EVENT_REPRESENTATIONS = ("objects", "pair", "ttbar_decays")
 EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
 MAX_DEPTH = 32
 """Deepest nesting of mappings and lists a configuration may have (hepgan's own sections need 4)."""

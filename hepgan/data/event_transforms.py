@@ -1,6 +1,6 @@
 """Invertible preprocessing between event kinematics (GeV) and the features an event GAN sees.
 
-Two representations (``representation``):
+Three representations (``representation``):
 
 **"objects"** (the default, any number of objects). Each of the ``n_objects`` object slots
 (pT-ordered, as :class:`hepgan.io.events.EventBatch` holds them) becomes
@@ -51,6 +51,13 @@ P and re-orders them by pT (``sort``). The pair mass is computed from
 ``q* = q − (P·q) P / (E (E + m₁₂))`` with q = (p₁ − p₂)/2, which stay accurate for strongly
 boosted, nearly collinear pairs.
 
+**"ttbar_decays"** (the six decay quarks of a hadronic tt̄ pair in truth slots, ``objects:
+top_decays``): the decay chain tt̄ → t t̄, t → W b, W → q q̄', with the tt̄ system's mass, pT,
+rapidity and azimuth, every top and W mass, every decay direction in its parent's rest frame
+and the light-quark masses as features (28 in all; :mod:`hepgan.data.decay_chain`), so each
+resonance peak is a one-dimensional distribution. Needs all six quarks, a fixed b mass and
+``sort: false``; ``mass_mode`` does not apply (the light-quark masses are standardised ln m).
+
 **Symmetries** (``symmetries``, a subset of ``eta_flip``, ``phi_rotation``):
 :meth:`apply_symmetries` maps features of an event to those of a randomly transformed
 event, per event: ``eta_flip`` (probability ½: η → −η for all objects, the mirror of the
@@ -74,9 +81,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from hepgan.data import decay_chain
 from hepgan.data.event_statistics import FIXED_MASS_RTOL, KNOT_PAD, RunningStats, SampleStats
 from hepgan.data.interpolation import interp_linear
-from hepgan.data.pair_kinematics import pair_kinematics
+from hepgan.data.pair_kinematics import (
+    PAIR_CONTINUOUS,
+    pair_continuous,
+    pair_features,
+    pair_kinematics,
+    pair_values,
+    wrap_angle,
+)
 from hepgan.errors import ConfigError, TrainingError
 from hepgan.io.events import EventBatch
 
@@ -85,7 +100,7 @@ CONTINUOUS_MODES = ("quantile", "standard")
 QUANTILE_KNOTS = 1025
 QUANTILE_EPS = 1e-12
 PRESENCE_MODES = ("auto", "on", "off")
-REPRESENTATIONS = ("objects", "pair")
+REPRESENTATIONS = ("objects", "pair", "ttbar_decays")
 SYMMETRIES = ("eta_flip", "phi_rotation")
 PAIR_FEATURES = (
     "log_mass_12",
@@ -97,12 +112,8 @@ PAIR_FEATURES = (
     "cos_phi_star",
     "sin_phi_star",
 )
-PAIR_CONTINUOUS = ("pair_log_mass", "pair_log_pt", "pair_y", "cos_theta")
-"""Mapped (quantile or standard) pair quantities, in feature order: columns 0, 1, 2, 5."""
 PAIR_CHOICE_SEED = 0
 """Seed of the object choice for (θ*, φ*) when :meth:`EventTransform.forward` is given no generator."""
-PAIR_PT_MIN_GEV = 1e-9
-"""Smallest pair pT (GeV) fed to the logarithm; a pair exactly at rest comes back with this pT."""
 FIELD = "preprocessing.events"
 
 
@@ -165,6 +176,8 @@ class EventTransform:
                 raise ConfigError(
                     f"{FIELD}.representation: 'pair' needs one fixed object mass (mass_mode auto or fixed), got 'log'"
                 )
+        if self.representation == "ttbar_decays":
+            _check_decay_options(int(n_objects), presence, sort)
         self.n_objects = int(n_objects)
         self.mass_mode = mass_mode
         self.mass_epsilon_gev = float(mass_epsilon_gev)
@@ -182,7 +195,7 @@ class EventTransform:
         self.quantile_levels = torch.linspace(0.0, 1.0, QUANTILE_KNOTS, dtype=torch.float64)
         self.log_pt_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
         self.eta_knots = torch.zeros(n, QUANTILE_KNOTS, dtype=torch.float64)
-        for name in PAIR_CONTINUOUS:  # one "slot" each
+        for name in self.extra_quantities:  # one "slot" each
             setattr(self, f"{name}_mean", torch.zeros(1, dtype=torch.float64))
             setattr(self, f"{name}_std", torch.ones(1, dtype=torch.float64))
             setattr(self, f"{name}_knots", torch.zeros(1, QUANTILE_KNOTS, dtype=torch.float64))
@@ -197,17 +210,22 @@ class EventTransform:
     @property
     def n_features(self) -> int:
         """Length of the feature vector."""
-        if self.representation == "pair":
-            return len(PAIR_FEATURES)
+        if self.representation != "objects":
+            return len(self.feature_names())
         return self.n_objects * self.features_per_object + (self.n_objects if self.with_presence else 0)
 
     def feature_names(self) -> list[str]:
         """One name per feature column, e.g. ``log_pt_1``, ``cos_phi_1``, ``present_2``, or :data:`PAIR_FEATURES`."""
-        if self.representation == "pair":
-            return list(PAIR_FEATURES)
+        if self.representation != "objects":
+            return list(PAIR_FEATURES if self.representation == "pair" else decay_chain.DECAY_FEATURES)
         per_object = ["log_pt", "eta", "cos_phi", "sin_phi"] + (["log_mass"] if self.mass_mode == "log" else [])
         names = [f"{name}_{i}" for i in range(1, self.n_objects + 1) for name in per_object]
         return names + ([f"present_{i}" for i in range(1, self.n_objects + 1)] if self.with_presence else [])
+
+    @property
+    def extra_quantities(self) -> tuple[str, ...]:
+        """The mapped quantities of the "pair" or "ttbar_decays" representation (one slot each)."""
+        return {"pair": PAIR_CONTINUOUS, "ttbar_decays": decay_chain.DECAY_CONTINUOUS}.get(self.representation, ())
 
     @property
     def object_mass(self) -> float:
@@ -225,26 +243,23 @@ class EventTransform:
         """
         eta_flip = "eta_flip" in self.symmetries
         stats = RunningStats(self.n_objects)
-        pair_stats = SampleStats(PAIR_CONTINUOUS) if self.representation == "pair" else None
+        extra = SampleStats(self.extra_quantities) if self.extra_quantities else None
         n_missing = 0
         for batch in chunks:
             if batch.n_objects != self.n_objects:
                 raise ValueError(f"batch has {batch.n_objects} objects per event, transform expects {self.n_objects}")
             stats.add(batch, self.mass_epsilon_gev)
-            if pair_stats is not None:
-                complete = batch.mask.all(axis=1)
-                n_missing += int((~complete).sum())
+            if extra is not None:
+                n_missing += int((~batch.mask.all(axis=1)).sum())
                 if n_missing == 0 and len(batch):
-                    mass = float(batch.mass.mean())  # the fixed mass is known after the pass; equal to 1e-6
-                    pair_stats.add(
-                        {name: v.numpy() for name, v in _pair_continuous(pair_kinematics(batch, mass)).items()}
-                    )
+                    extra.add({name: v.numpy() for name, v in self._extra_quantities_of(batch).items()})
         if stats.n_events < 2:
             raise TrainingError("event preprocessing needs at least 2 reference events to fit")
         if n_missing:
             raise ConfigError(
-                f"{FIELD}.representation: 'pair' needs both objects in every event, but {n_missing} of the "
-                f"reference events miss one (use 'objects', which adds presence features)"
+                f"{FIELD}.representation: '{self.representation}' needs "
+                f"{'both' if self.representation == 'pair' else 'all six'} objects in every event, but {n_missing} "
+                f"of the reference events miss one (use 'objects', which adds presence features)"
             )
         if stats.any_absent and self.presence == "off":
             raise TrainingError("reference events have absent objects but presence='off' (fixed multiplicity)")
@@ -260,36 +275,55 @@ class EventTransform:
         self.fixed_mass = torch.from_numpy(stats.slot_mass())
         if self.mass_mode == "auto":
             self.mass_mode = "fixed" if stats.masses_fixed() else "log"
-        if pair_stats is not None:
-            self._fit_pair(stats, pair_stats, eta_flip)
+        if extra is not None:
+            self._fit_extra(stats, extra, eta_flip)
         self.fitted = True
         return self
 
-    def _fit_pair(self, stats: RunningStats, pair_stats: SampleStats, eta_flip: bool) -> None:
+    def _extra_quantities_of(self, batch: EventBatch) -> dict[str, torch.Tensor]:
+        """The representation's mapped quantities of a complete batch (decay angles of the first object/daughter)."""
+        if self.representation == "pair":
+            mass = float(batch.mass.mean())  # the fixed mass is known after the pass; equal to 1e-6
+            return pair_continuous(pair_kinematics(batch, mass))
+        quantities = decay_chain.decay_quantities(batch)
+        return {name: quantities[name] for name in self.extra_quantities}
+
+    def _fit_extra(self, stats: RunningStats, extra: SampleStats, eta_flip: bool) -> None:
+        """Masses checked and the mapped quantities of "pair" or "ttbar_decays" fitted."""
         masses = stats.slot_mass()
-        if self.mass_mode != "fixed" or not np.isclose(masses[0], masses[1], rtol=FIXED_MASS_RTOL, atol=0.0):
-            raise ConfigError(
-                f"{FIELD}.representation: 'pair' needs one fixed object mass, but the reference masses vary "
-                f"({masses.min():.6g} to {masses.max():.6g} GeV per slot on average; use 'objects')"
-            )
-        mass = float(np.average(masses, weights=np.maximum(stats.count, 1.0)))
-        self.fixed_mass = torch.full((2,), mass, dtype=torch.float64)
+        if self.representation == "ttbar_decays":
+            b = list(decay_chain.B_SLOTS)
+            if not np.allclose(stats.mass_min[b], stats.mass_max[b], rtol=FIXED_MASS_RTOL, atol=0.0):
+                raise ConfigError(
+                    f"{FIELD}.representation: 'ttbar_decays' needs one fixed b-quark mass in slots 1 and 4, but "
+                    f"they range over {stats.mass_min[b].min():.6g} to {stats.mass_max[b].max():.6g} GeV"
+                )
+            symmetric_names = decay_chain.symmetric_quantities(eta_flip)
+        else:
+            if self.mass_mode != "fixed" or not np.isclose(masses[0], masses[1], rtol=FIXED_MASS_RTOL, atol=0.0):
+                raise ConfigError(
+                    f"{FIELD}.representation: 'pair' needs one fixed object mass, but the reference masses vary "
+                    f"({masses.min():.6g} to {masses.max():.6g} GeV per slot on average; use 'objects')"
+                )
+            mass = float(np.average(masses, weights=np.maximum(stats.count, 1.0)))
+            self.fixed_mass = torch.full((2,), mass, dtype=torch.float64)
+            symmetric_names = {"cos_theta"} | ({"pair_y"} if eta_flip else set())  # cos θ*: random object choice
         levels = self.quantile_levels.numpy()
-        for name in PAIR_CONTINUOUS:
-            symmetric = name == "cos_theta" or (name == "pair_y" and eta_flip)  # cos θ*: random object choice
-            mean, std = pair_stats.mean_std(name)
+        for name in self.extra_quantities:
+            symmetric = name in symmetric_names
+            mean, std = extra.mean_std(name)
             setattr(self, f"{name}_mean", torch.zeros(1, dtype=torch.float64) if symmetric else mean)
             setattr(self, f"{name}_std", std)
             if self.continuous == "quantile":
-                setattr(self, f"{name}_knots", pair_stats.knots(name, levels, symmetric, KNOT_PAD))
+                setattr(self, f"{name}_knots", extra.knots(name, levels, symmetric, KNOT_PAD))
 
     # ------------------------------------------------------------ conversions
     def forward(self, batch: EventBatch, generator: np.random.Generator | None = None) -> torch.Tensor:
         """Features (N, n_features), float64, from a pT-ordered batch in GeV.
 
-        ``generator`` draws which object defines the decay angles ("pair" only); without
-        one, a generator seeded with :data:`PAIR_CHOICE_SEED` (the same features for the
-        same batch).
+        ``generator`` draws which object defines the decay angles ("pair"; the W daughter in
+        "ttbar_decays"); without one, a generator seeded with :data:`PAIR_CHOICE_SEED` (the
+        same features for the same batch).
 
         Raises:
             ValueError: another ``n_objects``, or absent objects without presence features.
@@ -298,6 +332,11 @@ class EventTransform:
             raise ValueError(f"batch has {batch.n_objects} objects per event, transform expects {self.n_objects}")
         if self.representation == "pair":
             return self._forward_pair(batch, generator)
+        if self.representation == "ttbar_decays":
+            if not bool(batch.mask.all()):
+                raise ValueError("batch has absent objects but representation 'ttbar_decays' needs all six quarks")
+            rng = generator if generator is not None else np.random.default_rng(PAIR_CHOICE_SEED)
+            return decay_chain.decay_features(self, batch, rng.random((len(batch), 2)) < 0.5)
         mask = torch.from_numpy(batch.mask)
         if not self.with_presence and not bool(mask.all()):
             raise ValueError("batch has absent objects but the transform has no presence features")
@@ -323,21 +362,7 @@ class EventTransform:
             raise ValueError("batch has absent objects but representation 'pair' needs both objects in every event")
         rng = generator if generator is not None else np.random.default_rng(PAIR_CHOICE_SEED)
         second = rng.random(len(batch)) < 0.5
-        kinematics = pair_kinematics(batch, self.object_mass, second)
-        q = _pair_continuous(kinematics)
-        return torch.stack(
-            [
-                self.to_feature("pair_log_mass", q["pair_log_mass"], 0),
-                self.to_feature("pair_log_pt", q["pair_log_pt"], 0),
-                self.to_feature("pair_y", q["pair_y"], 0),
-                torch.cos(kinematics["phi_12"]),
-                torch.sin(kinematics["phi_12"]),
-                self.to_feature("cos_theta", q["cos_theta"], 0),
-                torch.cos(kinematics["phi_star"]),
-                torch.sin(kinematics["phi_star"]),
-            ],
-            dim=1,
-        )
+        return pair_features(self, batch, second)
 
     def inverse(self, features: torch.Tensor) -> EventBatch:
         """A pT-ordered batch in GeV (φ in (−π, π], pT > 0 for present objects) from features (N, n_features)."""
@@ -346,6 +371,8 @@ class EventTransform:
         feats = features.detach().to("cpu", torch.float64)
         if self.representation == "pair":
             return self._inverse_pair(feats)
+        if self.representation == "ttbar_decays":
+            return _event_batch(decay_chain.decay_values(self, feats), torch.ones(len(feats), 6, dtype=torch.bool))
         n, k = len(feats), self.n_objects
         per_object = feats[:, : k * self.features_per_object].reshape(n, k, self.features_per_object)
         if self.with_presence:
@@ -354,7 +381,7 @@ class EventTransform:
             mask = torch.ones(n, k, dtype=torch.bool)
         pt = torch.exp(self.from_feature("log_pt", per_object[..., 0]))
         eta = self.from_feature("eta", per_object[..., 1])
-        phi = _wrap_angle(torch.atan2(per_object[..., 3], per_object[..., 2]))
+        phi = wrap_angle(torch.atan2(per_object[..., 3], per_object[..., 2]))
         if self.mass_mode == "log":
             log_mass = per_object[..., 4] * self.log_mass_std + self.log_mass_mean
             mass = torch.clamp(torch.exp(log_mass) - self.mass_epsilon_gev, min=0.0)
@@ -366,37 +393,7 @@ class EventTransform:
         return _event_batch(values, mask)
 
     def _inverse_pair(self, feats: torch.Tensor) -> EventBatch:
-        n = len(feats)
-        mass_12 = torch.exp(self.from_feature("pair_log_mass", feats[:, 0], 0))
-        pt_12 = torch.exp(self.from_feature("pair_log_pt", feats[:, 1], 0))
-        y_12 = self.from_feature("pair_y", feats[:, 2], 0)
-        cos_phi_12, sin_phi_12 = _unit(feats[:, 3], feats[:, 4])
-        cos_theta = torch.clamp(self.from_feature("cos_theta", feats[:, 5], 0), -1.0, 1.0)
-        cos_phi_star, sin_phi_star = _unit(feats[:, 6], feats[:, 7])
-        mass = self.object_mass
-        p_star = torch.sqrt(torch.clamp(mass_12**2 / 4.0 - mass**2, min=0.0))
-        sin_theta = torch.sqrt(torch.clamp(1.0 - cos_theta**2, min=0.0))
-        along, across = p_star * sin_theta * cos_phi_star, p_star * sin_theta * sin_phi_star  # along x′, y′
-        q_star = (
-            along * cos_phi_12 - across * sin_phi_12,
-            along * sin_phi_12 + across * cos_phi_12,
-            p_star * cos_theta,
-        )
-        m_t = torch.sqrt(mass_12**2 + pt_12**2)
-        total = (pt_12 * cos_phi_12, pt_12 * sin_phi_12, m_t * torch.sinh(y_12))
-        energy = m_t * torch.cosh(y_12)
-        # rest frame -> lab: q = q* + (P·q*) P / (m12 (E + m12)), the time component of q* being 0
-        k = sum(a * b for a, b in zip(total, q_star, strict=True)) / torch.clamp(mass_12 * (energy + mass_12), 1e-300)
-        q_lab = [qs + k * p for qs, p in zip(q_star, total, strict=True)]
-        momenta = [
-            torch.stack([p / 2.0 + sign * q for p, q in zip(total, q_lab, strict=True)], dim=1) for sign in (1.0, -1.0)
-        ]  # (N, 3) for objects a and b
-        px, py, pz = (torch.stack([m[:, i] for m in momenta], dim=1) for i in range(3))
-        pt = torch.hypot(px, py)
-        eta = torch.asinh(pz / torch.clamp(pt, min=1e-300))
-        phi = _wrap_angle(torch.atan2(py, px))
-        mask = torch.ones(n, 2, dtype=torch.bool)
-        values = [pt, eta, phi, torch.full((n, 2), mass, dtype=torch.float64)]
+        values, mask = pair_values(self, feats), torch.ones(len(feats), 2, dtype=torch.bool)
         if self.sort:
             values, mask = _sort_by_pt(values, mask)
         return _event_batch(values, mask)
@@ -404,7 +401,7 @@ class EventTransform:
     def to_feature(self, name: str, values: torch.Tensor, slot: int | None = None) -> torch.Tensor:
         """Feature of a continuous quantity: (N, n_objects), or (N,) for one ``slot``.
 
-        ``name``: ``log_pt`` or ``eta`` (per object), or one of :data:`PAIR_CONTINUOUS`
+        ``name``: ``log_pt`` or ``eta`` (per object), or one of :attr:`extra_quantities`
         (slot 0). "standard": (x − mean) / std. "quantile": Φ⁻¹(F(x)) with F the
         reference's empirical CDF (piecewise linear between 1025 quantiles), so the feature
         is standard normal whatever the shape of x (flat-topped η, steep pT spectra): what
@@ -435,6 +432,12 @@ class EventTransform:
         if self.representation != "pair":
             raise ValueError("pair_mass needs representation 'pair'")
         return torch.exp(self.from_feature("pair_log_mass", features[:, 0], 0))
+
+    def resonance_masses(self, features: torch.Tensor) -> torch.Tensor:
+        """m_W1, m_t1, m_W2, m_t2 (N, 4) in GeV straight from their features ("ttbar_decays" only); differentiable."""
+        if self.representation != "ttbar_decays":
+            raise ValueError("resonance_masses needs representation 'ttbar_decays'")
+        return decay_chain.resonance_masses(self, features)
 
     # ------------------------------------------------------------ symmetries
     def apply_symmetries(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -469,12 +472,16 @@ class EventTransform:
         """Feature columns that change sign under η → −η."""
         if self.representation == "pair":
             return [PAIR_FEATURES.index("y_12"), PAIR_FEATURES.index("cos_theta_star")]
+        if self.representation == "ttbar_decays":
+            return list(decay_chain.ETA_ODD)
         return [i * self.features_per_object + 1 for i in range(self.n_objects)]
 
     def _azimuth_columns(self) -> list[tuple[int, int]]:
         """(cos, sin) column pairs of the lab azimuths (turned by a global rotation)."""
         if self.representation == "pair":
             return [(PAIR_FEATURES.index("cos_phi_12"), PAIR_FEATURES.index("sin_phi_12"))]
+        if self.representation == "ttbar_decays":
+            return list(decay_chain.AZIMUTH)
         k = self.features_per_object
         return [(i * k + 2, i * k + 3) for i in range(self.n_objects)]
 
@@ -501,10 +508,9 @@ class EventTransform:
             "representation": self.representation,
             "symmetries": list(self.symmetries),
         }
-        if self.representation == "pair":
-            for name in PAIR_CONTINUOUS:
-                for suffix in ("mean", "std", "knots"):
-                    state[f"{name}_{suffix}"] = getattr(self, f"{name}_{suffix}")
+        for name in self.extra_quantities:
+            for suffix in ("mean", "std", "knots"):
+                state[f"{name}_{suffix}"] = getattr(self, f"{name}_{suffix}")
         return state
 
     @classmethod
@@ -524,10 +530,9 @@ class EventTransform:
         keys = ["log_pt_mean", "log_pt_std", "eta_mean", "eta_std", "log_mass_mean", "log_mass_std", "fixed_mass"]
         if transform.continuous == "quantile":
             keys += ["log_pt_knots", "eta_knots"]
-        if transform.representation == "pair":
-            keys += [f"{name}_{suffix}" for name in PAIR_CONTINUOUS for suffix in ("mean", "std")]
-            if transform.continuous == "quantile":
-                keys += [f"{name}_knots" for name in PAIR_CONTINUOUS]
+        keys += [f"{name}_{suffix}" for name in transform.extra_quantities for suffix in ("mean", "std")]
+        if transform.continuous == "quantile":
+            keys += [f"{name}_knots" for name in transform.extra_quantities]
         for key in keys:
             setattr(transform, key, torch.as_tensor(state[key], dtype=torch.float64))
         transform.fitted = True
@@ -539,6 +544,20 @@ def check_representation(value: object) -> str:
     if value not in REPRESENTATIONS:
         raise ConfigError(f"{FIELD}.representation: expected one of {', '.join(REPRESENTATIONS)}, got {value!r}")
     return str(value)
+
+
+def _check_decay_options(n_objects: int, presence: str, sort: bool) -> None:
+    """ConfigError unless "ttbar_decays" gets six truth slots, all present, kept in slot order."""
+    if n_objects != decay_chain.TTBAR_DECAY_OBJECTS:
+        raise ConfigError(
+            f"{FIELD}.representation: 'ttbar_decays' needs the six decay quarks of a tt~ pair (objects: top_decays), "
+            f"got n_objects {n_objects}"
+        )
+    if presence == "on" or sort:
+        raise ConfigError(
+            f"{FIELD}.representation: 'ttbar_decays' keeps all six quarks in their truth slots, so presence must be "
+            f"'auto' or 'off' and sort false (got presence {presence!r}, sort {sort})"
+        )
 
 
 def check_symmetries(value: object) -> tuple[str, ...]:
@@ -553,31 +572,8 @@ def check_symmetries(value: object) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
-def _pair_continuous(kinematics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The mapped pair quantities (:data:`PAIR_CONTINUOUS`) from :func:`pair_kinematics` output."""
-    return {
-        "pair_log_mass": torch.log(kinematics["m_12"]),
-        "pair_log_pt": torch.log(torch.clamp(kinematics["pt_12"], min=PAIR_PT_MIN_GEV)),
-        "pair_y": kinematics["y_12"],
-        "cos_theta": kinematics["cos_theta_star"],
-    }
-
-
 def _like(value: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     return value.to(device=other.device, dtype=other.dtype)
-
-
-def _unit(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cos, sin) scaled onto the unit circle; (1, 0) for the origin."""
-    radius = torch.hypot(cos, sin)
-    zero = radius == 0
-    safe = torch.where(zero, torch.ones_like(radius), radius)
-    return torch.where(zero, torch.ones_like(cos), cos / safe), sin / safe
-
-
-def _wrap_angle(phi: torch.Tensor) -> torch.Tensor:
-    """atan2 output in [−π, π] mapped into (−π, π] (−π becomes π)."""
-    return torch.where(phi <= -torch.pi, torch.full_like(phi, torch.pi), phi)
 
 
 def _sort_by_pt(values: list[torch.Tensor], mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

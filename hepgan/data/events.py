@@ -7,8 +7,9 @@ GeV/rad, :class:`~hepgan.io.events.EventBatch`) become features with
 :class:`~hepgan.data.event_transforms.EventTransform` (``preprocessing.events``): per object
 ("objects": mapped ln pT (so generated pT is positive) and η, (cos φ, sin φ) (periodic) and,
 when the masses vary, standardised ln m), or for exactly two objects the two-body system
-("pair": pair mass, pT, rapidity and azimuth, and the decay angles in the pair rest frame).
-The muon mass of Z → μμ is fixed and comes back exactly.
+("pair": pair mass, pT, rapidity and azimuth, and the decay angles in the pair rest frame), or
+for the six decay quarks of a tt̄ pair the decay chain ("ttbar_decays": every resonance mass
+and decay angle a feature, :mod:`hepgan.data.decay_chain`). The muon mass of Z → μμ is fixed and comes back exactly.
 
 With ``preprocessing.events.symmetries`` (``eta_flip``, ``phi_rotation``) the critic sees every
 event, real or generated, through a random symmetry transform
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 
 from hepgan.config import RunConfig
-from hepgan.data.event_transforms import PAIR_CONTINUOUS, QUANTILE_KNOTS, EventTransform
+from hepgan.data.event_transforms import QUANTILE_KNOTS, EventTransform
 from hepgan.data.resonances import (
     check_reconstruction,
     default_reconstruction,
@@ -111,6 +112,8 @@ def reconstructed_masses(features: torch.Tensor, transform: EventTransform, reco
     """
     if reconstruction == "pair":
         return leading_pair_mass(features, transform).unsqueeze(1)
+    if transform.representation == "ttbar_decays":  # the masses are features of their own
+        return transform.resonance_masses(features)
     p4 = event_four_momenta(features, transform)
     if transform.sort:  # as the inverse transform re-orders generated objects: pair the six hardest
         order = torch.argsort(torch.hypot(p4[..., 1], p4[..., 2]), dim=1, descending=True)
@@ -184,8 +187,14 @@ class EventData:
         except ValueError as exc:
             raise ConfigError(f"{exc} (file {self.path}; auto takes the file's own statement)") from None
         options = self.config.preprocessing.events
-        if options.get("representation", "objects") == "pair" and name not in ("pair", "none"):
+        representation = options.get("representation", "objects")
+        if representation == "pair" and name not in ("pair", "none"):
             raise ConfigError(f"data.reconstruction: {name} needs preprocessing.events.representation: objects")
+        if representation == "ttbar_decays" and name not in ("ttbar_partons", "none"):
+            raise ConfigError(
+                f"data.reconstruction: {name} needs preprocessing.events.representation: objects (ttbar_decays "
+                f"is the parton-truth chain of ttbar_partons)"
+            )
         if name == "ttbar_partons" and options.get("sort", True):
             raise ConfigError(
                 "preprocessing.events.sort: ttbar_partons keeps the quarks in their truth slots; set it to false"
@@ -315,15 +324,14 @@ def check_event_transform(transform: EventTransform, where: str = "transform") -
     """ValueError (one line naming the entry) unless a loaded preprocessing fits its ``n_objects`` and makes sense.
 
     Per-object means and widths are (n_objects,), quantile knots (n_objects, 1025) and
-    non-decreasing, widths > 0 and fixed masses >= 0 GeV; the pair quantities of the
-    "pair" representation have one slot each.
+    non-decreasing, widths > 0 and fixed masses >= 0 GeV; the quantities of the "pair" and
+    "ttbar_decays" representations have one slot each.
     """
     n = transform.n_objects
     slots = {"log_pt": n, "eta": n, "log_mass": n}
-    if transform.representation == "pair":
-        slots.update({name: 1 for name in PAIR_CONTINUOUS})
+    slots.update({name: 1 for name in transform.extra_quantities})
     for name, count in slots.items():
-        why = f"one per object slot ({count})" if name in ("log_pt", "eta", "log_mass") else "one pair slot"
+        why = f"one per object slot ({count})" if name in ("log_pt", "eta", "log_mass") else "one slot"
         check_shape(getattr(transform, f"{name}_mean"), (count,), f"{where}.{name}_mean", why)
         check_shape(getattr(transform, f"{name}_std"), (count,), f"{where}.{name}_std", why)
         check_positive(getattr(transform, f"{name}_std"), f"{where}.{name}_std")
