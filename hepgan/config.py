@@ -116,6 +116,7 @@ class PreprocessingConfig:
     empty_cell_cut: bool = True  # generated cells below ε·E_tot or below the data's smallest cell read 0
     cell_calibration: bool = False  # map each generated cell's fraction onto the reference's quantiles per E_inc bin
     response_calibration: bool = False  # map each generated E_tot/E_inc onto the reference's quantiles per E_inc bin
+    feature_calibration: bool = False  # events: map each generated feature's marginal onto the training events'
     events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
 
     def check(self, where: str) -> None:
@@ -144,6 +145,7 @@ class PreprocessingConfig:
         _require(isinstance(self.empty_cell_cut, bool), where, "empty_cell_cut", "true or false")
         _require(isinstance(self.cell_calibration, bool), where, "cell_calibration", "true or false")
         _require(isinstance(self.response_calibration, bool), where, "response_calibration", "true or false")
+        _require(isinstance(self.feature_calibration, bool), where, "feature_calibration", "true or false")
 
 
 @dataclass(frozen=True)

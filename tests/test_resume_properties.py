@@ -96,6 +96,7 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "preprocessing.empty_cell_cut": st.booleans(),
     "preprocessing.cell_calibration": st.booleans(),
     "preprocessing.response_calibration": st.booleans(),
+    "preprocessing.feature_calibration": st.booleans(),
     "preprocessing.events": st.just({"representation": "pair"}),
     "model.architecture": st.sampled_from(["mlp", "dcgan"]),
     "model.latent_dim": st.integers(1, 64),

@@ -83,6 +83,8 @@ DECAY_CONTINUOUS = (
 """Quantities mapped like ln pT (quantile or standard), one slot each, in feature order."""
 DECAY_COLUMNS = dict(zip(DECAY_CONTINUOUS, (0, 1, 2, 5, 8, 9, 12, 13, 18, 19, 22, 23), strict=True))
 """Feature column of each mapped quantity."""
+QUARK_MASS_COLUMNS = (16, 17, 26, 27)
+"""Feature columns of the four W daughters' standardised ln m."""
 MASS_COLUMNS = {"m_w1": 12, "m_t1": 8, "m_w2": 22, "m_t2": 18}
 """Feature columns of the four resonance masses (their ln m)."""
 ETA_ODD = (2, 5, 10, 14, 20, 24)

@@ -458,7 +458,7 @@ class EventTransform:
         columns = list(features.unbind(dim=1))
         if "eta_flip" in self.symmetries:
             flip = torch.rand(n, generator=generator, device=device).to(features.device) < 0.5
-            for j in self._eta_odd_columns():
+            for j in self.eta_odd_columns():
                 columns[j] = torch.where(flip, -columns[j], columns[j])
         if "phi_rotation" in self.symmetries:
             angle = (2.0 * torch.rand(n, generator=generator, device=device, dtype=torch.float64) - 1.0) * torch.pi
@@ -468,7 +468,7 @@ class EventTransform:
                 columns[jc], columns[js] = c * cos_a - s * sin_a, c * sin_a + s * cos_a
         return torch.stack(columns, dim=1)
 
-    def _eta_odd_columns(self) -> list[int]:
+    def eta_odd_columns(self) -> list[int]:
         """Feature columns that change sign under η → −η."""
         if self.representation == "pair":
             return [PAIR_FEATURES.index("y_12"), PAIR_FEATURES.index("cos_theta_star")]

@@ -45,6 +45,7 @@ import torch
 
 from hepgan.config import RunConfig
 from hepgan.data.event_transforms import QUANTILE_KNOTS, EventTransform
+from hepgan.data.feature_calibration import FeatureCalibration
 from hepgan.data.resonances import (
     check_reconstruction,
     default_reconstruction,
@@ -162,6 +163,7 @@ class EventData:
         self.transform: EventTransform | None = None
         self.mass_centers_gev: tuple[float, ...] = ()
         self.mass_scales_gev: tuple[float, ...] = ()
+        self.feature_calibration: FeatureCalibration | None = None  # refitted at checkpoints by the domain
         if not self.path.is_file():
             raise InputFileError(
                 f"{self.path}: reference file not found (data.path); make it with "
@@ -268,6 +270,7 @@ class EventData:
             model.mass_centers_gev,
             model.mass_scales_gev,
         )
+        self.feature_calibration = model.feature_calibration
 
     def _fitted_transform(self) -> EventTransform:
         """The preprocessing that :meth:`fit_transform` or :meth:`load_transform` set."""
@@ -316,7 +319,12 @@ class EventData:
     def model_state(self) -> EventModelState:
         """What a checkpoint of this run holds besides the weights."""
         return EventModelState(
-            self.n_objects, self._fitted_transform(), self.reconstruction, self.mass_centers_gev, self.mass_scales_gev
+            self.n_objects,
+            self._fitted_transform(),
+            self.reconstruction,
+            self.mass_centers_gev,
+            self.mass_scales_gev,
+            self.feature_calibration,
         )
 
 
@@ -352,6 +360,7 @@ class EventModelState:
         transform: the fitted event preprocessing.
         reconstruction: the resonance rule (:mod:`hepgan.data.resonances`) of the MMD term and the validation.
         mass_centers_gev, mass_scales_gev: location and scale of each MMD candidate mass (GeV).
+        feature_calibration: the fitted per-feature quantile maps (``preprocessing.feature_calibration``), or None.
     """
 
     n_objects: int
@@ -359,10 +368,11 @@ class EventModelState:
     reconstruction: str = "pair"
     mass_centers_gev: tuple[float, ...] = ()
     mass_scales_gev: tuple[float, ...] = ()
+    feature_calibration: FeatureCalibration | None = None
 
     def entries(self) -> dict[str, Any]:
         """The checkpoint entries: kind, objects per event, preprocessing, reconstruction, MMD mass scales."""
-        return {
+        entries = {
             "kind": KIND,
             "n_objects": self.n_objects,
             "transform": self.transform.state_dict(),
@@ -370,6 +380,9 @@ class EventModelState:
             "mmd_mass_centers_gev": list(self.mass_centers_gev),
             "mmd_mass_scales_gev": list(self.mass_scales_gev),
         }
+        if self.feature_calibration is not None and self.feature_calibration.fitted:
+            entries["feature_calibration"] = self.feature_calibration.state_dict()
+        return entries
 
     @classmethod
     def from_entries(cls, state: Mapping[str, Any], source: str) -> EventModelState:
@@ -394,7 +407,12 @@ class EventModelState:
             reconstruction = str(state.get("reconstruction", default))
             check_reconstruction(reconstruction, transform.n_objects, "reconstruction")
             centers, scales = _mass_scales(state, len(mass_names(reconstruction)))
-            return cls(int(state.get("n_objects", transform.n_objects)), transform, reconstruction, centers, scales)
+            calibration = None
+            if "feature_calibration" in state:
+                check_finite_entries(state["feature_calibration"], "feature_calibration")
+                calibration = FeatureCalibration.from_state_dict(state["feature_calibration"], transform.n_features)
+            n_objects = int(state.get("n_objects", transform.n_objects))
+            return cls(n_objects, transform, reconstruction, centers, scales, calibration)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, ConfigError) as exc:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan event checkpoint ({detail})") from None

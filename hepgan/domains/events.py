@@ -9,6 +9,7 @@ symmetrised critic when the preprocessing has symmetries),
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch import nn
 from hepgan.config import RunConfig
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import KIND, EventData, EventModelState
+from hepgan.data.feature_calibration import GENERATED_EVENTS, FeatureCalibration, calibration_layout
 from hepgan.domains.base import ValidateOptions, Validation
 from hepgan.errors import ConfigError, InputFileError
 from hepgan.generate.events import EventGenerator, generate_events_to_file
@@ -35,6 +37,8 @@ from hepgan.validation.event_report import (
     validate_event_files,
 )
 
+CALIBRATION_BATCH = 50_000
+"""Events per generated batch of the feature-calibration fit."""
 MIN_GENERATED_EVENTS = 50_000
 """Events generated for an event run's validation at least (more than the hold-out: less noise on the GAN side)."""
 
@@ -113,8 +117,32 @@ class EventTrainingData:
         return self.events.model_state().entries()
 
     def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
-        """None: events have no calibration and no in-training evaluator."""
-        return []
+        """The feature-calibration fit at every checkpoint (``preprocessing.feature_calibration``); no evaluator."""
+        if not self.config.preprocessing.feature_calibration:
+            return []
+        return [StepHook("feature calibration", self.fit_feature_calibration, at_checkpoints=True)]
+
+    def fit_feature_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
+        """Refit the generated quantiles of the feature calibration to ``network``: GENERATED_EVENTS events (symmetries
+        applied as in generation), seeded by ``seed``; the reference quantiles come once from the training features."""
+        events = self.events
+        transform = events.transform
+        assert transform is not None, "fit or load the transform first"
+        if events.feature_calibration is None:
+            features, _ = events.training_tensors()
+            events.feature_calibration = FeatureCalibration.from_reference(features, *calibration_layout(transform))
+        model = replace(events.model_state(), feature_calibration=None)
+        sampler = EventGenerator(network, model, self.config, device=device, source="<training>")
+        rng = torch.Generator(device=device).manual_seed(seed)
+        parts = []
+        for start in range(0, GENERATED_EVENTS, CALIBRATION_BATCH):
+            n = min(CALIBRATION_BATCH, GENERATED_EVENTS - start)
+            features = sampler.features_from_noise(torch.randn(n, sampler.latent_dim, device=device, generator=rng))
+            if transform.symmetries:
+                features = transform.apply_symmetries(features, rng)
+            parts.append(features.cpu())
+        events.feature_calibration.fit_generated(torch.cat(parts))
+        return {}
 
 
 def _number(value: float | None, spec: str, scale: float = 1.0) -> str:

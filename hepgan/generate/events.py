@@ -98,6 +98,8 @@ class EventGenerator(TrainedGenerator[EventModelState]):
 
         With symmetries the random transforms are drawn from ``generator`` (on the device),
         or from a generator seeded with 0 when none is given (the same noise, the same events).
+        A checkpoint's feature calibration (:mod:`hepgan.data.feature_calibration`) maps the
+        features before the inverse preprocessing.
         """
         features = self.features_from_noise(noise)
         if self.transform.symmetries:
@@ -105,6 +107,8 @@ class EventGenerator(TrainedGenerator[EventModelState]):
                 generator = torch.Generator(device=self.device)
                 generator.manual_seed(0)
             features = self.transform.apply_symmetries(features, generator)
+        if self.model.feature_calibration is not None:
+            features = self.model.feature_calibration.apply(features)
         return self.transform.inverse(features)
 
     def sample_batch(self, n: int, generator: torch.Generator | None = None) -> EventBatch:
