@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hepgan.data.decay_chain import DECAY_FEATURES, ETA_ODD, combine, decay_angles, two_body
+from hepgan.data.decay_chain import DECAY_FEATURES, ETA_ODD, combine, decay_angles, decay_quantities, two_body
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.events import check_event_transform, reconstructed_masses
 from hepgan.data.resonances import reconstruct
@@ -76,6 +76,21 @@ def test_helicity_frame_axes() -> None:
         w, _ = two_body(top, _t(m_w), _t(m_b), _t(-0.45), _t(np.cos(2.0)), _t(np.sin(2.0)), helicity=helicity)
         cos_theta, phi_star = decay_angles(top, w, helicity=helicity)
         assert float(cos_theta) == pytest.approx(-0.45, abs=1e-12) and float(phi_star) == pytest.approx(2.0)
+
+
+def test_helicity_angles_follow_the_w_polarisation(partons: EventBatch) -> None:
+    """Known answers on the shipped Pythia sample (2000 events): the W helicity angle (either daughter, so the
+    distribution is symmetrised) has ⟨cos²θ⟩ = F₀/5 + 2(1 − F₀)/5 with the LO longitudinal share
+    F₀ = m_t²/(m_t² + 2 m_W²) = 0.698, i.e. 0.261; unpolarised tops decay isotropically, ⟨cos²θ⟩ = 1/3."""
+    q = decay_quantities(partons)
+    f0 = 172.5**2 / (172.5**2 + 2 * 80.4**2)
+    expected_w = f0 / 5 + 2 * (1 - f0) / 5
+    n = len(partons)
+    for k in (1, 2):
+        cos2_w = float((q[f"w{k}_cos_theta"] ** 2).mean())
+        cos2_t = float((q[f"t{k}_cos_theta"] ** 2).mean())
+        assert abs(cos2_w - expected_w) < 4 * 0.264 / np.sqrt(n), (k, cos2_w)  # σ(cos²θ) = 0.264 for this shape
+        assert abs(cos2_t - 1 / 3) < 4 * 0.298 / np.sqrt(n), (k, cos2_t)  # σ(cos²θ) = √(1/5 − 1/9) isotropic
 
 
 def test_pair_mass_of_collinear_quarks_is_accurate() -> None:

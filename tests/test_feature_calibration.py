@@ -54,19 +54,31 @@ def test_odd_maps_keep_a_symmetric_sample_symmetric_and_presence_selects_rows() 
     torch.testing.assert_close(both[:, 0], -both.flip(0)[:, 0], rtol=0, atol=1e-12)  # odd map
     torch.testing.assert_close(both[:, 0], x / 1.5, rtol=0, atol=0.03)
     torch.testing.assert_close(both[:, 1], x / 1.5, rtol=0, atol=0.03)  # fitted on present rows only
+    generated[:, 2] = -1.0  # the generator never makes the object: its feature is left as it is, with a warning
+    calibration.fit_generated(generated)
+    torch.testing.assert_close(calibration.apply(torch.stack([x, x, torch.ones_like(x)], dim=1))[:, 1], x)
 
 
 def test_layout_state_round_trip_and_bad_states() -> None:
     events = read_events(ROOT / "data" / "ttbar_partons_pythia_small.h5")
     options = {"presence": "off", "sort": False, "symmetries": ["eta_flip", "phi_rotation"]}
     transform = EventTransform(6, representation="ttbar_decays", **options).fit([events])
-    columns, presence, odd = calibration_layout(transform)
+    columns, presence, odd, partner = calibration_layout(transform)
     names = [transform.feature_names()[c] for c in columns]
     assert names[:4] == ["log_mass_tt", "log_pt_tt", "y_tt", "cos_theta_tt"] and len(columns) == 16
     assert not any(name.startswith(("cos_phi", "sin_phi")) for name in names) and set(presence) == {-1}
-    assert [names[i] for i, flag in enumerate(odd) if flag] == ["y_tt", "cos_theta_tt"]
+    # odd: the mirror's y_tt, cos θ_tt; the random W daughter's cos θ_w (with and without eta_flip)
+    assert [names[i] for i, flag in enumerate(odd) if flag] == ["y_tt", "cos_theta_tt", "cos_theta_w1", "cos_theta_w2"]
+    assert {names[i]: transform.feature_names()[p] for i, p in enumerate(partner) if p >= 0} == {
+        "log_mass_q1a": "log_mass_q1b",
+        "log_mass_q1b": "log_mass_q1a",
+        "log_mass_q2a": "log_mass_q2b",
+        "log_mass_q2b": "log_mass_q2a",
+    }
     features = transform.forward(events)
-    calibration = FeatureCalibration.from_reference(features, columns, presence, odd)
+    calibration = FeatureCalibration.from_reference(features, columns, presence, odd, partner)
+    shared = calibration.reference_quantiles[[names.index("log_mass_q1a"), names.index("log_mass_q1b")]]
+    torch.testing.assert_close(shared[0], shared[1], rtol=0, atol=0)  # one map for both daughters
     calibration.fit_generated(features)  # generated = reference: the identity, to interpolation accuracy
     torch.testing.assert_close(calibration.apply(features), features, rtol=0, atol=2e-2)
     state = calibration.state_dict()
@@ -80,4 +92,4 @@ def test_layout_state_round_trip_and_bad_states() -> None:
     with pytest.raises(ValueError, match=r"feature_calibration.columns: expected columns in \[0, 20\)"):
         FeatureCalibration.from_state_dict(state, 20)
     with pytest.raises(RuntimeError, match="fit_generated has not been run"):
-        FeatureCalibration.from_reference(features, columns, presence, odd).apply(features)
+        FeatureCalibration.from_reference(features, columns, presence, odd, partner).apply(features)

@@ -10,14 +10,16 @@ two-body decays that made them, so that every resonance mass is a feature of its
   direction of one W daughter in the W rest frame, and ln m of both W daughters
   (``log_mass_q{k}a`` for the daughter that defines the angles, ``…b`` for the other).
 
-Every decay angle is taken after the pure boost of the lab into the parent's rest frame. The tt̄
-decay uses the beam frame: the beam (z) as polar axis and the azimuth measured from the
+Every decay angle is taken in the parent's rest frame. The tt̄ decay (after the pure boost of the
+lab into the tt̄ rest frame) uses the beam frame: the beam (z) as polar axis and the azimuth measured from the
 parent's transverse direction x′ = (cos φ_P, sin φ_P, 0), y′ = ẑ × x′ (the convention of the
 "pair" representation, :mod:`hepgan.data.pair_kinematics`), so cos θ* is the production angle.
-The top and W decays use the helicity frame: the parent's flight direction P̂ as polar axis
-z′, y′ = ẑ × P̂ / |ẑ × P̂| as before and x′ = y′ × z′, so cos θ* is the helicity angle, whose
-distribution the W polarisation fixes and which barely depends on the rest of the event. A
-rotation of the event about the beam changes φ_tt̄ only; the mirror η → −η flips y_tt̄, the tt̄
+The top and W decays use helicity frames, reached by successive pure boosts, lab → tt̄ rest
+frame → top rest frame → W rest frame: the top decay's polar axis z′ is the top's direction in
+the tt̄ rest frame, the W decay's is the W's direction in the top rest frame, with
+y′ = ẑ × z′ / |ẑ × z′| (ẑ the beam) and x′ = y′ × z′. The W decay's cos θ* is then the W
+helicity angle, whose distribution the W polarisation fixes (longitudinal share ≈ 0.7 in
+t → W b). A rotation of the event about the beam changes φ_tt̄ only; the mirror η → −η flips y_tt̄, the tt̄
 cos θ* and cos φ* of the top and W decays (φ* → π − φ* in the helicity frame). The W daughters
 are stored by pT, so which of them defines the W angles is drawn at random per event; the
 inverse re-orders them by pT. The b-quark masses must be fixed (one value per b slot).
@@ -134,8 +136,26 @@ def combine(a: Vector, b: Vector) -> Vector:
 def _polar_tilt(parent: Vector) -> tuple[torch.Tensor, torch.Tensor]:
     """(cos α, sin α) of the parent's polar angle α to the beam: the helicity axis is the beam axis tilted by α."""
     p_t = torch.hypot(parent[1], parent[2])
-    norm = torch.clamp(torch.hypot(p_t, parent[3]), min=1e-300)
-    return parent[3] / norm, p_t / norm
+    norm = torch.hypot(p_t, parent[3])
+    at_rest = norm <= 0  # no flight direction: the beam axis itself
+    safe = torch.where(at_rest, torch.ones_like(norm), norm)
+    return torch.where(at_rest, torch.ones_like(norm), parent[3] / safe), torch.where(at_rest, 0.0 * norm, p_t / safe)
+
+
+def to_rest(v: Vector, parent: Vector) -> Vector:
+    """``v`` after the pure boost into ``parent``'s rest frame (both given in one frame)."""
+    energy, px, py, pz, mass = parent
+    dot = px * v[1] + py * v[2] + pz * v[3]
+    k = dot / (mass * (energy + mass)) - v[0] / mass
+    return ((energy * v[0] - dot) / mass, v[1] + k * px, v[2] + k * py, v[3] + k * pz, v[4])
+
+
+def from_rest(v: Vector, parent: Vector) -> Vector:
+    """``v``, given in ``parent``'s rest frame, in the frame where ``parent`` is given (inverse of :func:`to_rest`)."""
+    energy, px, py, pz, mass = parent
+    dot = px * v[1] + py * v[2] + pz * v[3]
+    k = dot / (mass * (energy + mass)) + v[0] / mass
+    return ((energy * v[0] + dot) / mass, v[1] + k * px, v[2] + k * py, v[3] + k * pz, v[4])
 
 
 def decay_angles(parent: Vector, daughter: Vector, helicity: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +186,7 @@ def two_body(
 ) -> tuple[Vector, Vector]:
     """Daughters a and b in the lab of ``parent`` → a b, a at (cos θ*, φ*) in the parent rest frame (beam or
     ``helicity`` frame)."""
-    energy, px, py, pz, mass = parent
+    _, px, py, _, mass = parent
     m2 = mass**2
     lam = (m2 - (mass_a + mass_b) ** 2) * (m2 - (mass_a - mass_b) ** 2)
     p_star = torch.sqrt(torch.clamp(lam, min=0.0)) / (2.0 * mass)
@@ -179,21 +199,9 @@ def two_body(
     phi_p = torch.atan2(py, px)
     c, s = torch.cos(phi_p), torch.sin(phi_p)
     star = (along * c - across * s, along * s + across * c, polar)
-    daughters: list[Vector] = []
-    for sign, m in ((1.0, mass_a), (-1.0, mass_b)):
-        e_star = torch.sqrt(m**2 + p_star**2)
-        dot = sign * (px * star[0] + py * star[1] + pz * star[2])
-        k = dot / (mass * (energy + mass)) + e_star / mass
-        daughters.append(
-            (
-                (energy * e_star + dot) / mass,
-                sign * star[0] + k * px,
-                sign * star[1] + k * py,
-                sign * star[2] + k * pz,
-                m,
-            )
-        )
-    return daughters[0], daughters[1]
+    a = (torch.sqrt(mass_a**2 + p_star**2), star[0], star[1], star[2], mass_a)
+    b = (torch.sqrt(mass_b**2 + p_star**2), -star[0], -star[1], -star[2], mass_b)
+    return from_rest(a, parent), from_rest(b, parent)
 
 
 def decay_quantities(batch: EventBatch, choice: np.ndarray | None = None) -> dict[str, torch.Tensor]:
@@ -210,24 +218,32 @@ def decay_quantities(batch: EventBatch, choice: np.ndarray | None = None) -> dic
     )
     quarks = [_vector(pt[:, j], eta[:, j], phi[:, j], mass[:, j]) for j in range(TTBAR_DECAY_OBJECTS)]
     out: dict[str, torch.Tensor] = {}
-    tops = []
+    chains = []
     for k, (b_slot, (first, second)) in enumerate(zip(B_SLOTS, W_DAUGHTER_SLOTS, strict=True), start=1):
         swap = torch.from_numpy(choice[:, k - 1])
-        qa = tuple(torch.where(swap, y, x) for x, y in zip(quarks[first], quarks[second], strict=True))
-        qb = tuple(torch.where(swap, x, y) for x, y in zip(quarks[first], quarks[second], strict=True))
-        w = combine(qa, qb)  # type: ignore[arg-type]
-        top = combine(w, quarks[b_slot])
-        out[f"t{k}_log_mass"], out[f"w{k}_log_mass"] = torch.log(top[4]), torch.log(w[4])
-        out[f"t{k}_cos_theta"], out[f"t{k}_phi_star"] = decay_angles(top, w, helicity=True)
-        out[f"w{k}_cos_theta"], out[f"w{k}_phi_star"] = decay_angles(w, qa, helicity=True)  # type: ignore[arg-type]
+        qa = _where(swap, quarks[second], quarks[first])
+        qb = _where(swap, quarks[first], quarks[second])
+        w = combine(qa, qb)
+        chains.append((combine(w, quarks[b_slot]), w, qa))
+        out[f"t{k}_log_mass"], out[f"w{k}_log_mass"] = torch.log(chains[-1][0][4]), torch.log(w[4])
         out[f"q{k}a_mass"], out[f"q{k}b_mass"] = qa[4], qb[4]
-        tops.append(top)
-    tt = combine(tops[0], tops[1])
+    tt = combine(chains[0][0], chains[1][0])
+    for k, (top, w, qa) in enumerate(chains, start=1):  # helicity frames: lab -> tt~ -> top -> W
+        top_tt, w_tt = to_rest(top, tt), to_rest(w, tt)
+        out[f"t{k}_cos_theta"], out[f"t{k}_phi_star"] = decay_angles(top_tt, w_tt, helicity=True)
+        w_top, qa_top = to_rest(w_tt, top_tt), to_rest(to_rest(qa, tt), top_tt)
+        out[f"w{k}_cos_theta"], out[f"w{k}_phi_star"] = decay_angles(w_top, qa_top, helicity=True)
     tt_pt, _, out["tt_y"] = _rapidity_form(tt)
     out["tt_log_mass"], out["tt_log_pt"] = torch.log(tt[4]), torch.log(torch.clamp(tt_pt, PT_MIN_GEV))
     out["tt_phi"] = torch.atan2(tt[2], tt[1])
-    out["tt_cos_theta"], out["tt_phi_star"] = decay_angles(tt, tops[0])
+    out["tt_cos_theta"], out["tt_phi_star"] = decay_angles(tt, chains[0][0])
     return out
+
+
+def _where(condition: torch.Tensor, a: Vector, b: Vector) -> Vector:
+    """``a`` where ``condition`` holds, else ``b``, component by component."""
+    x = [torch.where(condition, u, v) for u, v in zip(a, b, strict=True)]
+    return (x[0], x[1], x[2], x[3], x[4])
 
 
 def decay_momenta(q: dict[str, torch.Tensor], b_mass: tuple[float, float]) -> list[Vector]:
@@ -246,12 +262,14 @@ def decay_momenta(q: dict[str, torch.Tensor], b_mass: tuple[float, float]) -> li
     slots: list[Vector] = []
     for k, top in enumerate(tops, start=1):
         b_fixed = torch.full_like(q["tt_mass"], b_mass[k - 1])
-        w, b = two_body(top, q[f"w{k}_mass"], b_fixed, *angles(f"t{k}"), helicity=True)
-        qa, qb = two_body(w, q[f"q{k}a_mass"], q[f"q{k}b_mass"], *angles(f"w{k}"), helicity=True)
+        top_tt = to_rest(top, tt)
+        w_tt, b_tt = two_body(top_tt, q[f"w{k}_mass"], b_fixed, *angles(f"t{k}"), helicity=True)
+        qa_top, qb_top = two_body(
+            to_rest(w_tt, top_tt), q[f"q{k}a_mass"], q[f"q{k}b_mass"], *angles(f"w{k}"), helicity=True
+        )
+        qa, qb = (from_rest(from_rest(x, top_tt), tt) for x in (qa_top, qb_top))
         harder = torch.hypot(qa[1], qa[2]) >= torch.hypot(qb[1], qb[2])
-        first = tuple(torch.where(harder, x, y) for x, y in zip(qa, qb, strict=True))
-        second = tuple(torch.where(harder, y, x) for x, y in zip(qa, qb, strict=True))
-        slots += [b, first, second]  # type: ignore[list-item]
+        slots += [from_rest(b_tt, tt), _where(harder, qa, qb), _where(harder, qb, qa)]
     return slots
 
 

@@ -371,7 +371,8 @@ class EventModelState:
     feature_calibration: FeatureCalibration | None = None
 
     def entries(self) -> dict[str, Any]:
-        """The checkpoint entries: kind, objects per event, preprocessing, reconstruction, MMD mass scales."""
+        """The checkpoint entries: kind, objects per event, preprocessing, reconstruction, MMD mass scales, and the
+        fitted feature calibration if there is one."""
         entries = {
             "kind": KIND,
             "n_objects": self.n_objects,
@@ -410,7 +411,10 @@ class EventModelState:
             calibration = None
             if "feature_calibration" in state:
                 check_finite_entries(state["feature_calibration"], "feature_calibration")
-                calibration = FeatureCalibration.from_state_dict(state["feature_calibration"], transform.n_features)
+                try:
+                    calibration = FeatureCalibration.from_state_dict(state["feature_calibration"], transform.n_features)
+                except KeyError as exc:
+                    raise ValueError(f"feature_calibration: missing entry {exc}") from None
             n_objects = int(state.get("n_objects", transform.n_objects))
             return cls(n_objects, transform, reconstruction, centers, scales, calibration)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError, ConfigError) as exc:

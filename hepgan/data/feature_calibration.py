@@ -10,12 +10,14 @@ F_ref⁻¹(F_gen(f)), with F_gen and F_ref the feature's cumulative distribution
 and training events. The map is monotone per feature, so the generator's ordering of events
 in every feature, and with it the dependence between features (the copula), is kept.
 
-Calibrated are the mapped continuous features of the representation
-(:meth:`hepgan.data.event_transforms.EventTransform.calibration_columns`: ln m, ln pT,
-rapidities, cos θ*, ln pT and η of objects, ln m of quarks), not the azimuths (cos φ, sin φ)
-nor presence features. A feature of an object that may be absent is fitted on the events in
-which that object is present. Features that change sign under η → −η (with the ``eta_flip``
-symmetry) get odd maps, fitted on both signs, so the generated sample stays exactly symmetric.
+Calibrated are the mapped continuous features of the representation (:func:`calibration_layout`:
+ln m, ln pT, rapidities, cos θ*, ln pT and η of objects, ln m of quarks), not the azimuths
+(cos φ, sin φ) nor presence features. A feature of an object that may be absent is fitted on
+the events in which that object is present. Features that change sign under η → −η (with the
+``eta_flip`` symmetry), and the decay angles of a daughter drawn at random per event (cos θ* of
+"pair", of the W decays of "ttbar_decays"), get odd maps fitted on both signs, so the map
+commutes with the mirror and with the choice of daughter. The two W daughters' masses share
+one map fitted on both (either daughter may come first).
 
 Each map is two tables of :data:`N_LEVELS` quantiles, the reference's (fitted once from the
 training features) and the generated (refitted at every checkpoint from
@@ -29,6 +31,7 @@ Breit–Wigner tail. Memory: 2 × 2049 float64 per calibrated feature (33 kB eac
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +41,8 @@ from hepgan.data import decay_chain
 from hepgan.data.event_statistics import quantile_knots
 from hepgan.data.event_transforms import EventTransform
 from hepgan.data.interpolation import interp_linear
+
+log = logging.getLogger(__name__)
 
 N_LEVELS = 2049
 """Quantile levels per feature: 0, Φ(z) for z evenly spaced in [−TAIL_Z, TAIL_Z], and 1."""
@@ -55,6 +60,8 @@ class FeatureCalibration:
         columns: the calibrated feature columns.
         presence: per calibrated column, the presence-feature column of its object (> 0:
             present), or −1 for features that every event has.
+        partner: per calibrated column, another feature column whose values share its map
+            (fitted on both), or −1.
         odd: per calibrated column, whether its map is odd (the feature flips sign under a
             symmetry of the generated sample).
         reference_quantiles: (len(columns), N_LEVELS) strictly increasing.
@@ -66,14 +73,16 @@ class FeatureCalibration:
         columns: Sequence[int],
         presence: Sequence[int],
         odd: Sequence[bool],
+        partner: Sequence[int],
         reference_quantiles: torch.Tensor,
         generated_quantiles: torch.Tensor | None = None,
     ) -> None:
         self.columns = [int(c) for c in columns]
         self.presence = [int(p) for p in presence]
         self.odd = [bool(o) for o in odd]
-        if not len(self.columns) == len(self.presence) == len(self.odd):
-            raise ValueError("feature calibration: columns, presence and odd must have the same length")
+        self.partner = [int(p) for p in partner]
+        if not len(self.columns) == len(self.presence) == len(self.odd) == len(self.partner):
+            raise ValueError("feature calibration: columns, presence, odd and partner must have the same length")
         self.reference_quantiles = torch.as_tensor(reference_quantiles, dtype=torch.float64)
         self.generated_quantiles = (
             None if generated_quantiles is None else torch.as_tensor(generated_quantiles, dtype=torch.float64)
@@ -85,32 +94,46 @@ class FeatureCalibration:
     def fitted(self) -> bool:
         return self.generated_quantiles is not None
 
-    def _quantiles(self, features: torch.Tensor) -> torch.Tensor:
-        """(len(columns), N_LEVELS) strictly increasing quantiles of ``features`` (N, n_features)."""
+    def _quantiles(self, features: torch.Tensor, fallback: torch.Tensor | None = None) -> torch.Tensor:
+        """(len(columns), N_LEVELS) strictly increasing quantiles of ``features`` (N, n_features).
+
+        A column with fewer than 2 values (an object the generator never makes) takes its
+        ``fallback`` row (the reference's: an identity map) with a warning, or raises without one.
+        """
         values = features.detach().to("cpu", torch.float64).numpy()
         levels = self.levels.numpy()
         tables = []
-        for column, presence, odd in zip(self.columns, self.presence, self.odd, strict=True):
+        for i, (column, presence, odd) in enumerate(zip(self.columns, self.presence, self.odd, strict=True)):
             rows = values[:, presence] > 0 if presence >= 0 else slice(None)
-            x = values[rows, column]
+            x = values[rows][:, [column] + ([self.partner[i]] if self.partner[i] >= 0 else [])].reshape(-1)
             x = x[np.isfinite(x)]
-            if x.size < 2:
+            if x.size >= 2:
+                tables.append(quantile_knots(x, levels, symmetric=odd))
+            elif fallback is not None:
+                log.warning("feature calibration: column %d has %d generated values: not mapped", column, x.size)
+                tables.append(fallback[i].numpy())
+            else:
                 raise ValueError(f"feature calibration: fewer than 2 values of feature column {column}")
-            tables.append(quantile_knots(x, levels, symmetric=odd))
         return torch.from_numpy(np.stack(tables))
 
     @classmethod
     def from_reference(
-        cls, features: torch.Tensor, columns: Sequence[int], presence: Sequence[int], odd: Sequence[bool]
+        cls,
+        features: torch.Tensor,
+        columns: Sequence[int],
+        presence: Sequence[int],
+        odd: Sequence[bool],
+        partner: Sequence[int] | None = None,
     ) -> FeatureCalibration:
         """The reference quantiles from training features (N, n_features); not yet :attr:`fitted`."""
-        calibration = cls(columns, presence, odd, torch.zeros(len(columns), N_LEVELS))
+        partner = [-1] * len(columns) if partner is None else partner
+        calibration = cls(columns, presence, odd, partner, torch.zeros(len(columns), N_LEVELS))
         calibration.reference_quantiles = calibration._quantiles(features)
         return calibration
 
     def fit_generated(self, features: torch.Tensor) -> None:
         """The generated quantiles from generated features (N, n_features), symmetries applied."""
-        self.generated_quantiles = self._quantiles(features)
+        self.generated_quantiles = self._quantiles(features, fallback=self.reference_quantiles)
 
     def apply(self, features: torch.Tensor) -> torch.Tensor:
         """Calibrated features: each calibrated column mapped through F_ref⁻¹(F_gen(·)); other columns unchanged.
@@ -136,6 +159,7 @@ class FeatureCalibration:
             "columns": self.columns,
             "presence": self.presence,
             "odd": self.odd,
+            "partner": self.partner,
             "reference_quantiles": self.reference_quantiles,
             "generated_quantiles": self.generated_quantiles,
         }
@@ -144,9 +168,8 @@ class FeatureCalibration:
     def from_state_dict(cls, state: dict, n_features: int) -> FeatureCalibration:
         """Rebuild a fitted calibration; ValueError (one line) if the tables do not fit ``n_features`` features."""
         columns = [int(c) for c in state["columns"]]
-        calibration = cls(
-            columns, state["presence"], state["odd"], state["reference_quantiles"], state["generated_quantiles"]
-        )
+        tables = state["reference_quantiles"], state["generated_quantiles"]
+        calibration = cls(columns, state["presence"], state["odd"], state["partner"], *tables)
         expected = (len(columns), N_LEVELS)
         for name in ("reference_quantiles", "generated_quantiles"):
             table = getattr(calibration, name)
@@ -154,18 +177,25 @@ class FeatureCalibration:
                 raise ValueError(f"feature_calibration.{name}: expected shape {expected}, got {tuple(table.shape)}")
             if not bool(torch.isfinite(table).all()) or not bool((table[:, 1:] > table[:, :-1]).all()):
                 raise ValueError(f"feature_calibration.{name}: expected finite, strictly increasing quantiles")
-        if any(not 0 <= c < n_features for c in columns + [p for p in calibration.presence if p >= 0]):
+        others = [p for p in calibration.presence + calibration.partner if p >= 0]
+        if any(not 0 <= c < n_features for c in columns + others):
             raise ValueError(f"feature_calibration.columns: expected columns in [0, {n_features})")
         return calibration
 
 
-def calibration_layout(transform: EventTransform) -> tuple[list[int], list[int], list[bool]]:
-    """The calibrated columns of a fitted transform's features, their presence columns (−1: always present) and
-    whether each map is odd (an η-odd feature with the ``eta_flip`` symmetry)."""
+def calibration_layout(transform: EventTransform) -> tuple[list[int], list[int], list[bool], list[int]]:
+    """The calibrated columns of a fitted transform's features, their presence columns (−1: always present),
+    whether each map is odd and the column each shares its map with (−1: none); see the module docstring."""
+    partners: dict[int, int] = {}
+    random_daughter: set[int] = set()  # decay angles of a daughter drawn at random: odd maps
     if transform.representation == "pair":
         columns = [0, 1, 2, 5]  # ln m₁₂, ln pT₁₂, y₁₂, cos θ*
+        random_daughter = {5}
     elif transform.representation == "ttbar_decays":
         columns = sorted([*decay_chain.DECAY_COLUMNS.values(), *decay_chain.QUARK_MASS_COLUMNS])
+        random_daughter = {decay_chain.DECAY_COLUMNS[name] for name in decay_chain.symmetric_quantities(False)}
+        a1, b1, a2, b2 = decay_chain.QUARK_MASS_COLUMNS
+        partners = {a1: b1, b1: a1, a2: b2, b2: a2}
     else:
         k = transform.features_per_object
         per_object = [0, 1] + ([4] if transform.mass_mode == "log" else [])  # ln pT, η, (ln m)
@@ -175,4 +205,5 @@ def calibration_layout(transform: EventTransform) -> tuple[list[int], list[int],
         k, n = transform.features_per_object, transform.n_objects
         presence = [n * k + c // k for c in columns]
     odd_columns = set(transform.eta_odd_columns()) if "eta_flip" in transform.symmetries else set()
-    return columns, presence, [c in odd_columns for c in columns]
+    odd = [c in odd_columns or c in random_daughter for c in columns]
+    return columns, presence, odd, [partners.get(c, -1) for c in columns]

@@ -117,8 +117,9 @@ class EventTrainingData:
         return self.events.model_state().entries()
 
     def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
-        """The feature-calibration fit at every checkpoint (``preprocessing.feature_calibration``); no evaluator."""
-        if not self.config.preprocessing.feature_calibration:
+        """The feature-calibration fit at every checkpoint (``preprocessing.feature_calibration``, rank 0); no
+        evaluator."""
+        if not self.config.preprocessing.feature_calibration or not is_main:  # only rank 0 writes checkpoints
             return []
         return [StepHook("feature calibration", self.fit_feature_calibration, at_checkpoints=True)]
 
