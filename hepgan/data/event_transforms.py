@@ -63,9 +63,10 @@ resonance peak is a one-dimensional distribution. Needs all six quarks, a fixed 
 event, per event: ``eta_flip`` (probability ½: η → −η for all objects, the mirror of the
 event in the beam direction; valid only for symmetric beams and detectors such as pp
 collisions) and ``phi_rotation`` (a global azimuthal rotation by a uniform angle). With
-``eta_flip`` the quantile (or standard) maps of η (objects) and y₁₂ (pair) are fitted on the
-mirrored sample as well, so the mirror is the sign flip of those features; the rotation
-turns every (cos φ, sin φ) pair (objects) or (cos φ₁₂, sin φ₁₂) (pair). Both are linear
+``eta_flip`` the quantile (or standard) maps of η (objects), y₁₂ (pair) and y_tt̄, cos θ*_tt̄
+(ttbar_decays) are fitted on the mirrored sample as well, so the mirror is the sign flip of
+those features (and of cos φ* of the helicity-frame decays); the rotation turns every
+(cos φ, sin φ) pair (objects), (cos φ₁₂, sin φ₁₂) (pair) or (cos φ_tt̄, sin φ_tt̄). Both are linear
 isometries of the feature space (differentiable, gradient norms unchanged).
 
 For pT-ordered batches ``inverse(forward(x)) == x`` to float64 precision (to ~1e-9 relative
@@ -128,12 +129,14 @@ class EventTransform:
             "on" or "off" (every object must be present: fixed multiplicity).
         sort: re-order present objects by decreasing pT in :meth:`inverse`.
         continuous: "quantile" or "standard" map of the continuous quantities.
-        representation: "objects" (per-object features) or "pair" (two-body system).
+        representation: "objects" (per-object features), "pair" (two-body system) or "ttbar_decays"
+            (the tt̄ decay chain of six truth-slot quarks).
         symmetries: any of "eta_flip", "phi_rotation" (see :meth:`apply_symmetries`).
 
     Raises:
-        ConfigError: a bad option, or "pair" with ``n_objects`` ≠ 2, ``presence="on"`` or
-            ``mass_mode="log"`` (one line naming the field).
+        ConfigError: a bad option, "pair" with ``n_objects`` ≠ 2, ``presence="on"`` or
+            ``mass_mode="log"``, or "ttbar_decays" with ``n_objects`` ≠ 6, ``presence="on"`` or
+            ``sort=True`` (one line naming the field).
     """
 
     def __init__(
@@ -443,9 +446,11 @@ class EventTransform:
     def apply_symmetries(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Features of randomly transformed events: an independent draw of every symmetry per event.
 
-        ``eta_flip``: with probability ½ the event's mirror η → −η (η features of all objects,
-        or y₁₂ and cos θ*, change sign); ``phi_rotation``: every azimuth turned by one
-        uniform angle in [−π, π) (each (cos, sin) pair of the objects, or (cos φ₁₂, sin φ₁₂)).
+        ``eta_flip``: with probability ½ the event's mirror η → −η (the columns of
+        :meth:`eta_odd_columns` change sign: η of all objects; y₁₂ and cos θ*; or y_tt̄, cos θ*_tt̄
+        and cos φ* of the top and W decays); ``phi_rotation``: every lab azimuth turned by one
+        uniform angle in [−π, π) (each (cos, sin) pair of the objects, or (cos φ₁₂, sin φ₁₂), or
+        (cos φ_tt̄, sin φ_tt̄)).
         Random numbers come from ``generator`` (on its device) or, without one, from torch's
         global CPU generator. Differentiable; ``features`` unchanged when no symmetry is set.
         """
