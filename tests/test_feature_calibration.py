@@ -9,7 +9,9 @@ import torch
 from scipy import stats
 
 from hepgan.data.event_transforms import EventTransform
+from hepgan.data.events import EventModelState
 from hepgan.data.feature_calibration import FeatureCalibration, calibration_layout
+from hepgan.errors import InputFileError
 from hepgan.io.events import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,5 +93,12 @@ def test_layout_state_round_trip_and_bad_states() -> None:
         FeatureCalibration.from_state_dict(bad, transform.n_features)
     with pytest.raises(ValueError, match=r"feature_calibration.columns: expected columns in \[0, 20\)"):
         FeatureCalibration.from_state_dict(state, 20)
+    # in a checkpoint: a broken entry is one line naming it
+    model = EventModelState(6, transform, "ttbar_partons", (80.0,) * 4, (1.0,) * 4, restored)
+    entries = model.entries()
+    assert EventModelState.from_entries(entries, "ckpt.pt").feature_calibration is not None
+    del entries["feature_calibration"]["partner"]
+    with pytest.raises(InputFileError, match=r"^ckpt\.pt: .*feature_calibration: missing entry 'partner'"):
+        EventModelState.from_entries(entries, "ckpt.pt")
     with pytest.raises(RuntimeError, match="fit_generated has not been run"):
         FeatureCalibration.from_reference(features, columns, presence, odd, partner).apply(features)

@@ -71,6 +71,13 @@ def test_ttbar_configs_train_generate_and_validate(
     if config == "ttbar_partons":  # the decay chain with the feature calibration fitted at every checkpoint
         assert generator.transform.representation == "ttbar_decays" and generator.transform.n_features == 28
         assert calibration is not None and calibration.fitted and len(calibration.columns) == 16
+        noise = torch.randn(200, generator.latent_dim, generator=torch.Generator().manual_seed(3))
+        features = generator.transform.apply_symmetries(
+            generator.features_from_noise(noise), torch.Generator().manual_seed(0)
+        )
+        expected = generator.transform.inverse(calibration.apply(features))  # what generation must do
+        np.testing.assert_allclose(generator.events_from_noise(noise).pt, expected.pt, rtol=1e-6)
+        assert not np.allclose(generator.transform.inverse(features).pt, expected.pt, rtol=1e-3)
     else:
         assert calibration is None and "feature_calibration" not in state
     if config == "ttbar_jets":
