@@ -155,6 +155,16 @@ def test_symmetries_are_the_mirrored_and_rotated_events(partons: EventBatch, tra
     torch.testing.assert_close(transform.resonance_masses(symmetric), transform.resonance_masses(features))
 
 
+def test_standard_mode_gives_unit_width_to_the_random_daughter_angle(partons: EventBatch) -> None:
+    """``continuous: standard``: cos θ* of the randomly chosen W daughter is centred at 0 and scaled by √E[x²]."""
+    standard = EventTransform(6, presence="off", sort=False, continuous="standard", representation="ttbar_decays")
+    features = standard.fit([partons]).forward(partons, np.random.default_rng(8))
+    for column in (13, 23):  # cos_theta_w1, cos_theta_w2
+        assert abs(float(features[:, column].mean())) < 0.1
+        assert float(features[:, column].std()) == pytest.approx(1.0, abs=0.05)
+    np.testing.assert_allclose(standard.inverse(features).pt, partons.pt, rtol=1e-8)
+
+
 def test_state_round_trip(partons: EventBatch, transform: EventTransform) -> None:
     restored = EventTransform.from_state_dict(transform.state_dict())
     check_event_transform(restored)

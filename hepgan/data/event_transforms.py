@@ -315,7 +315,9 @@ class EventTransform:
         for name in self.extra_quantities:
             symmetric = name in symmetric_names
             mean, std = extra.mean_std(name)
-            setattr(self, f"{name}_mean", torch.zeros(1, dtype=torch.float64) if symmetric else mean)
+            if symmetric:  # centred at 0: the width about 0, √E[x²], so the feature has unit width
+                mean, std = torch.zeros(1, dtype=torch.float64), torch.sqrt(std**2 + mean**2)
+            setattr(self, f"{name}_mean", mean)
             setattr(self, f"{name}_std", std)
             if self.continuous == "quantile":
                 setattr(self, f"{name}_knots", extra.knots(name, levels, symmetric, KNOT_PAD))
