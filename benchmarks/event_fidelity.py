@@ -5,29 +5,20 @@
 The reference is split into halves A and B of n events each; the checkpoint generates n events.
 Every observable of the event report (for the checkpoint's reconstruction) is compared: W1 of
 generated vs A, and the floor W1 of B vs A, both n vs n, with bootstrap errors (20 resamples,
-seeded). The target is W1 ≤ 3 × floor. The floor comes from one split, so it carries its own
-statistical error (printed). Observables identical in every event (floor 0) are left out.
+seeded; :func:`hepgan.validation.metrics.wasserstein_1d_with_error`). The target is W1 ≤ 3 × floor.
+The floor comes from one split, so it carries its own statistical error (printed). Observables identical in every event (floor 0) are left out.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from scipy.stats import wasserstein_distance
-
 from hepgan.generate import EventGenerator, resolve_checkpoint
 from hepgan.io.events import read_events
 from hepgan.validation.event_report import batch_observables
+from hepgan.validation.metrics import wasserstein_1d_with_error
 
 N_BOOTSTRAP = 20
-
-
-def w1_with_error(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """W1 between the finite values of x and y, and its bootstrap standard deviation."""
-    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
-    draws = [wasserstein_distance(rng.choice(x, x.size), rng.choice(y, y.size)) for _ in range(N_BOOTSTRAP)]
-    return float(wasserstein_distance(x, y)), float(np.std(draws))
 
 
 def main() -> None:
@@ -46,13 +37,12 @@ def main() -> None:
     generated = generator.sample(n, seed=args.seed)
     rule = generator.reconstruction
     obs_a, obs_b, obs_gen = (batch_observables(batch, rule) for batch in (half_a, half_b, generated))
-    rng = np.random.default_rng(0)
     print(f"checkpoint: {checkpoint}\nreference: {args.reference}, {n} events per side, reconstruction {rule}\n")
     print(f"{'observable':>14s} {'W1':>10s} ± {'err':<8s} {'floor':>10s} ± {'err':<8s} {'W1/floor':>8s}  target")
     met = compared = 0
     for name in obs_gen:
-        w1, w1_err = w1_with_error(obs_gen[name], obs_a[name], rng)
-        floor, floor_err = w1_with_error(obs_b[name], obs_a[name], rng)
+        w1, w1_err = wasserstein_1d_with_error(obs_gen[name], obs_a[name], N_BOOTSTRAP)
+        floor, floor_err = wasserstein_1d_with_error(obs_b[name], obs_a[name], N_BOOTSTRAP)
         if floor == 0:
             continue
         compared += 1
