@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from hepgan.data.pair_kinematics import QuantityMaps, unit_circle, wrap_angle
+from hepgan.data.resonances import four_momenta_from_arrays
 from hepgan.io.events import EventBatch
 
 TTBAR_DECAY_OBJECTS = 6
@@ -105,11 +106,6 @@ def symmetric_quantities(eta_flip: bool) -> set[str]:
     """Quantities whose maps are fitted odd: the W angles (random daughter), with ``eta_flip`` also y_tt̄ and θ*_tt̄."""
     odd = {"w1_cos_theta", "w2_cos_theta"}
     return odd | ({"tt_y", "tt_cos_theta"} if eta_flip else set())
-
-
-def _vector(pt: torch.Tensor, eta: torch.Tensor, phi: torch.Tensor, mass: torch.Tensor) -> Vector:
-    pz = pt * torch.sinh(eta)
-    return (torch.sqrt(mass**2 + pt**2 + pz**2), pt * torch.cos(phi), pt * torch.sin(phi), pz, mass)
 
 
 def _rapidity_form(v: Vector) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -216,7 +212,8 @@ def decay_quantities(batch: EventBatch, choice: np.ndarray | None = None) -> dic
     pt, eta, phi, mass = (
         torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (batch.pt, batch.eta, batch.phi, batch.mass)
     )
-    quarks = [_vector(pt[:, j], eta[:, j], phi[:, j], mass[:, j]) for j in range(TTBAR_DECAY_OBJECTS)]
+    p4 = four_momenta_from_arrays(pt, eta, torch.cos(phi), torch.sin(phi), mass)  # (N, 6, 4)
+    quarks: list[Vector] = [(*p4[:, j].unbind(dim=1), mass[:, j]) for j in range(TTBAR_DECAY_OBJECTS)]  # type: ignore[misc]
     out: dict[str, torch.Tensor] = {}
     chains = []
     for k, (b_slot, (first, second)) in enumerate(zip(B_SLOTS, W_DAUGHTER_SLOTS, strict=True), start=1):
