@@ -5,8 +5,9 @@
 The reference is split into halves A and B of n events each; the checkpoint generates n events.
 Every observable of the event report (for the checkpoint's reconstruction) is compared: W1 of
 generated vs A, and the floor W1 of B vs A, both n vs n, with bootstrap errors (20 resamples,
-seeded; :func:`hepgan.validation.metrics.wasserstein_1d_with_error`). The target is W1 ≤ 3 × floor.
-The floor comes from one split, so it carries its own statistical error (printed). Observables identical in every event (floor 0) are left out.
+seeded; :func:`hepgan.validation.metrics.wasserstein_1d_with_error`). The target is
+W1 ≤ 3 × floor. The floor comes from one split, so it carries its own statistical error
+(printed). Observables identical in every event (floor 0) are left out.
 """
 
 from __future__ import annotations
