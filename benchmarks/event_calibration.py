@@ -39,6 +39,7 @@ def main() -> None:
     config = replace(config, preprocessing=replace(config.preprocessing, feature_calibration=True))
     data = EventTrainingData(config)
     data.load_transform(state)
+    data.training_tensors()  # the calibration's reference quantiles, from the training events
     generator = EventGenerator.from_state(state, device="cpu", source=str(path))
     data.fit_feature_calibration(generator.network, torch.device("cpu"), config.seed)
     state.update(data.checkpoint_entries())

@@ -89,7 +89,15 @@ class EventTrainingData:
         self.events.load_transform(state)
 
     def training_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.events.training_tensors()
+        """The training features and (empty) conditions; with ``preprocessing.feature_calibration`` they also give
+        the calibration's reference quantiles (once: a resumed run has them from its checkpoint)."""
+        features, conditions = self.events.training_tensors()
+        events = self.events
+        if self.config.preprocessing.feature_calibration and events.feature_calibration is None:
+            assert events.transform is not None, "fit or load the transform first"
+            layout = calibration_layout(events.transform)
+            events.feature_calibration = FeatureCalibration.from_reference(features, *layout)
+        return features, conditions
 
     def training_blocks(self, rank: int, world_size: int) -> None:
         """Event tables are held in memory whole (a few numbers per event): no buffer."""
@@ -125,13 +133,10 @@ class EventTrainingData:
 
     def fit_feature_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
         """Refit the generated quantiles of the feature calibration to ``network``: GENERATED_EVENTS events (symmetries
-        applied as in generation), seeded by ``seed``; the reference quantiles come once from the training features."""
+        applied as in generation), seeded by ``seed``; the reference quantiles are set by :meth:`training_tensors`."""
         events = self.events
-        transform = events.transform
-        assert transform is not None, "fit or load the transform first"
-        if events.feature_calibration is None:
-            features, _ = events.training_tensors()
-            events.feature_calibration = FeatureCalibration.from_reference(features, *calibration_layout(transform))
+        transform, calibration = events.transform, events.feature_calibration
+        assert transform is not None and calibration is not None, "call training_tensors() first"
         model = replace(events.model_state(), feature_calibration=None)
         sampler = EventGenerator(network, model, self.config, device=device, source="<training>")
         rng = torch.Generator(device=device).manual_seed(seed)
@@ -142,7 +147,7 @@ class EventTrainingData:
             if transform.symmetries:
                 features = transform.apply_symmetries(features, rng)
             parts.append(features.cpu())
-        events.feature_calibration.fit_generated(torch.cat(parts))
+        calibration.fit_generated(torch.cat(parts))
         return {}
 
 
