@@ -377,7 +377,8 @@ class EventTransform:
         if self.representation == "pair":
             return self._inverse_pair(feats)
         if self.representation == "ttbar_decays":
-            return _event_batch(decay_chain.decay_values(self, feats), torch.ones(len(feats), 6, dtype=torch.bool))
+            mask = torch.ones(len(feats), self.n_objects, dtype=torch.bool)
+            return _event_batch(decay_chain.decay_values(self, feats), mask)
         n, k = len(feats), self.n_objects
         per_object = feats[:, : k * self.features_per_object].reshape(n, k, self.features_per_object)
         if self.with_presence:
