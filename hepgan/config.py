@@ -115,6 +115,7 @@ class PreprocessingConfig:
     cell_standardisation: str = "per_energy"  # per_energy | global: cell ln-fraction mean/std per E_inc bin or overall
     empty_cell_cut: bool = True  # generated cells below ε·E_tot or below the data's smallest cell read 0
     cell_calibration: bool = False  # map each generated cell's fraction onto the reference's quantiles per E_inc bin
+    layer_calibration: bool = False  # map the generated layer energies jointly (Gaussian copula) per E_inc bin
     response_calibration: bool = False  # map each generated E_tot/E_inc onto the reference's quantiles per E_inc bin
     feature_calibration: bool = False  # events: map each generated feature's marginal onto the training events'
     events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
@@ -142,9 +143,8 @@ class PreprocessingConfig:
         _require(
             self.cell_standardisation in ("per_energy", "global"), where, "cell_standardisation", "per_energy or global"
         )
-        _require(isinstance(self.empty_cell_cut, bool), where, "empty_cell_cut", "true or false")
-        _require(isinstance(self.cell_calibration, bool), where, "cell_calibration", "true or false")
-        _require(isinstance(self.response_calibration, bool), where, "response_calibration", "true or false")
+        for name in ("empty_cell_cut", "cell_calibration", "layer_calibration", "response_calibration"):
+            _require(isinstance(getattr(self, name), bool), where, name, "true or false")
         _require(isinstance(self.feature_calibration, bool), where, "feature_calibration", "true or false")
 
 

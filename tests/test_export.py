@@ -68,7 +68,8 @@ def _float32_generator(checkpoint: Path) -> ShowerGenerator:
 def test_onnxruntime_matches_calibrated_torch(checkpoint: Path, exported: Path, n: int) -> None:
     generator = _float32_generator(checkpoint)
     assert generator.calibration is not None and generator.calibration.fitted  # the default config calibrates
-    assert generator.response_calibration is not None and generator.response_calibration.fitted  # cells, then E_tot
+    assert generator.layer_calibration is not None and generator.layer_calibration.fitted  # cells, layers, E_tot
+    assert generator.response_calibration is not None and generator.response_calibration.fitted
     n_cells = generator.geometry.n_voxels
     noise, incident = _inputs(n, generator.latent_dim, seed=n)
     ranks = draw_ranks((n, n_cells), torch.device("cpu"), torch.Generator().manual_seed(n)).numpy()  # as hepgan's
@@ -78,7 +79,7 @@ def test_onnxruntime_matches_calibrated_torch(checkpoint: Path, exported: Path, 
     assert showers.shape == (n, n_cells) and showers.dtype == np.float32
     assert np.all(np.isfinite(showers)) and np.all(showers >= 0)
     # the calibration moves every hit, and its empty-cell ranks fill some empty cells: it is really in the graph
-    raw = generator.cells_from_noise(noise_t, incident_t, calibrate=False).numpy()
+    raw = generator.cells_from_noise(noise_t, incident_t, calibrations=()).numpy()
     assert not np.allclose(showers, raw, rtol=1e-2)
     # torch's inverse transform works in float64, the graph's in float32: energy fractions differ by a few float32
     # ulps, and the calibration's node position a·ln f + c (a up to a few hundred nodes per unit of ln f) turns that
@@ -109,7 +110,7 @@ def test_graph_has_named_dynamic_batch_and_metadata(checkpoint: Path, exported: 
     assert meta["energy_unit"] == "MeV" and meta["hepgan_version"] == __version__
     assert meta["checkpoint_step"] == str(ShowerGenerator.from_checkpoint(checkpoint, device="cpu").step)
     assert meta["weights"] == "ema" and meta["cell_calibration"] == "included"
-    assert meta["response_calibration"] == "included"
+    assert meta["layer_calibration"] == "included" and meta["response_calibration"] == "included"
     assert meta["opset"] == "17" and meta["precision"] == "float32" and "bf16" in meta["precision_note"]
     assert meta["input_names"] == "noise,incident_energy,calibration_ranks"
     assert "calibration_ranks (N, 368) float32: uniform [0,1)" in meta["inputs"] and "MeV" in meta["inputs"]

@@ -85,6 +85,22 @@ def map_response(
     return mapped + (position - inside) / scale.index_select(0, bins)
 
 
+def generation_energies(incident_mev: np.ndarray, bins: np.ndarray, n_bins: int, n_cells: int) -> np.ndarray:
+    """Incident energies (MeV) at which to generate showers for a calibration's generated tables: per energy bin,
+    the bin's reference energies ``incident_mev`` (bin index ``bins``) drawn (seeded) :data:`GENERATED_PER_REFERENCE`
+    times per reference shower, between :data:`MIN_GENERATED_PER_BIN` and :data:`GENERATED_PER_BIN`, and for large
+    geometries (``n_cells`` per shower) no more than :data:`MAX_GENERATED_CELLS` cells in all (at least
+    :data:`MIN_CAPPED_PER_BIN` showers per bin)."""
+    rng = np.random.default_rng(0)
+    at = []
+    cap = max(MIN_CAPPED_PER_BIN, MAX_GENERATED_CELLS // (n_bins * n_cells))
+    for b in range(n_bins):
+        energies = incident_mev[bins == b]
+        n = int(np.clip(GENERATED_PER_REFERENCE * len(energies), MIN_GENERATED_PER_BIN, GENERATED_PER_BIN))
+        at.append(rng.choice(energies, min(n, cap)))
+    return np.concatenate(at)
+
+
 class ResponseCalibration:
     """Quantile map of E_tot/E_inc per incident-energy bin; see the module docstring."""
 
@@ -115,11 +131,8 @@ class ResponseCalibration:
     def from_reference(cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[ResponseCalibration, np.ndarray]:
         """Reference quantiles from ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks (read once).
 
-        Returns the calibration (not yet :attr:`fitted`) and, per bin, the incident energies
-        (MeV) at which :meth:`fit_generated` should generate: the bin's reference energies
-        drawn (seeded) :data:`GENERATED_PER_REFERENCE` times per reference shower, between
-        :data:`MIN_GENERATED_PER_BIN` and :data:`GENERATED_PER_BIN`, and for large geometries no more than
-        :data:`MAX_GENERATED_CELLS` cells in all (at least :data:`MIN_CAPPED_PER_BIN` showers per bin).
+        Returns the calibration (not yet :attr:`fitted`) and the incident energies (MeV) at which
+        :meth:`fit_generated` should generate (:func:`generation_energies`).
         """
         responses, energies, n_cells = [], [], 1
         for cells, incident in chunks:
@@ -134,15 +147,7 @@ class ResponseCalibration:
         bins = energy_bin_of(log_edges, incident)
         levels = np.linspace(0.0, 1.0, N_LEVELS)
         quantiles = np.stack([np.quantile(response[bins == b], levels) for b in range(len(log_edges) + 1)])
-        rng = np.random.default_rng(0)
-        at = []
-        n_bins = len(log_edges) + 1
-        cap = max(MIN_CAPPED_PER_BIN, MAX_GENERATED_CELLS // (n_bins * n_cells))
-        for b in range(n_bins):
-            energies = incident[bins == b]
-            n = int(np.clip(GENERATED_PER_REFERENCE * len(energies), MIN_GENERATED_PER_BIN, GENERATED_PER_BIN))
-            at.append(rng.choice(energies, min(n, cap)))
-        return cls(log_edges, quantiles), np.concatenate(at)
+        return cls(log_edges, quantiles), generation_energies(incident, bins, len(log_edges) + 1, n_cells)
 
     def fit_generated(self, response: np.ndarray, incident_mev: np.ndarray) -> None:
         """Generated quantiles from the responses E_tot/E_inc (N,) of generated showers at ``incident_mev``."""

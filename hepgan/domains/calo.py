@@ -19,6 +19,7 @@ from torch import nn
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.layer_calibration import LayerCalibration, layer_energies
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import KIND, ShowerBlocks, ShowerData, ShowerModelState
 from hepgan.domains.base import ValidateOptions, Validation
@@ -65,6 +66,8 @@ class ShowerTrainingData:
         self._calibration_energies = np.zeros(0)
         self.response_calibration: ResponseCalibration | None = None
         self._response_energies = np.zeros(0)
+        self.layer_calibration: LayerCalibration | None = None
+        self._layer_energies = np.zeros(0)
 
     def sample_size(self) -> SampleSize:
         """The response, the voxels and extra cells; one condition; the layer summaries where the critic
@@ -118,6 +121,7 @@ class ShowerTrainingData:
             self.showers.transform,
             self.calibration,
             self.response_calibration,
+            self.layer_calibration,
         )
 
     def checkpoint_entries(self) -> dict[str, Any]:
@@ -127,7 +131,8 @@ class ShowerTrainingData:
     def step_hooks(self, is_main: bool) -> Sequence[StepHook]:
         """The cell-calibration fit (every checkpoint, before the evaluation) and the evaluator (rank 0)."""
         hooks = []
-        if self.config.preprocessing.cell_calibration or self.config.preprocessing.response_calibration:
+        preprocessing = self.config.preprocessing
+        if preprocessing.cell_calibration or preprocessing.layer_calibration or preprocessing.response_calibration:
             hooks.append(StepHook("calibration", self.fit_calibration, at_checkpoints=True))
         training = self.config.training
         if training.eval_every and is_main and self.showers.holdout.any():
@@ -140,28 +145,28 @@ class ShowerTrainingData:
         return ShowerGenerator(network, self.model_state(), self.config, device=device, source="<training>")
 
     def fit_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
-        """Refit the cell and the response calibrations (``preprocessing.cell_calibration``,
-        ``preprocessing.response_calibration``) to ``network``.
+        """Refit the cell, layer and response calibrations (``preprocessing.cell_calibration``,
+        ``layer_calibration``, ``response_calibration``) to ``network``, in the order they are applied.
 
-        The reference quantiles come from the training showers (read once). The cell
+        The reference tables come from the training showers (read once). The cell
         calibration's generated tables come from ``CALIBRATION_SAMPLES_PER_REFERENCE``
         uncalibrated generated showers per kept reference shower (at most
         :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin), at the same
-        incident energies; the response calibration's from
-        ten per training shower (2 000 to 10 000 per energy bin,
-        :meth:`hepgan.data.response_calibration.ResponseCalibration.from_reference`). Seeded by ``seed``.
+        incident energies; the layer calibration's from showers with the cell calibration applied and the
+        response calibration's from showers with both applied, ten per training shower (2 000 to 10 000 per
+        energy bin, :func:`hepgan.data.response_calibration.generation_energies`). Seeded by ``seed``.
         """
         preprocessing = self.config.preprocessing
         sampler = self.generator(network, device)
         rng = torch.Generator(device=device).manual_seed(seed)
 
-        def raw_showers(energies: np.ndarray) -> Iterator[torch.Tensor]:
+        def raw_showers(energies: np.ndarray, stages: tuple[str, ...] = ()) -> Iterator[torch.Tensor]:
             incident = torch.from_numpy(energies)
             size = file_chunk_size(GENERATION_BATCH, self.showers.geometry.n_voxels + self.showers.n_extra)
             for start in range(0, len(incident), size):
                 part = incident[start : start + size]
                 noise = torch.randn(len(part), sampler.latent_dim, device=device, generator=rng)
-                yield sampler.cells_from_noise(noise, part, calibrate=False)
+                yield sampler.cells_from_noise(noise, part, rng, calibrations=stages)
 
         if preprocessing.cell_calibration:
             if self.calibration is None:
@@ -171,14 +176,25 @@ class ShowerTrainingData:
             energies = np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE)
             cells = [part.cpu().numpy() for part in raw_showers(energies)]
             self.calibration.fit_generated(np.concatenate(cells), energies)
+        if preprocessing.layer_calibration:
+            slices = self.showers.geometry.layer_slices
+            if self.layer_calibration is None:
+                self.layer_calibration, self._layer_energies = LayerCalibration.from_reference(
+                    self.showers.training_chunks(), slices
+                )
+            energies = self._layer_energies
+            sums = [layer_energies(part.cpu().numpy(), slices) for part in raw_showers(energies, ("cell",))]
+            self.layer_calibration.fit_generated(np.concatenate(sums) / energies[:, None], energies)
         if preprocessing.response_calibration:
             if self.response_calibration is None:
                 self.response_calibration, self._response_energies = ResponseCalibration.from_reference(
                     self.showers.training_chunks()
                 )
             energies = self._response_energies
+            # the cell calibration keeps each shower's total: only the layer calibration changes it
+            stages = ("cell", "layer") if preprocessing.layer_calibration else ()
             totals = np.concatenate(
-                [part.sum(dim=1, dtype=torch.float64).cpu().numpy() for part in raw_showers(energies)]
+                [part.sum(dim=1, dtype=torch.float64).cpu().numpy() for part in raw_showers(energies, stages)]
             )
             self.response_calibration.fit_generated(totals / energies, energies)
         return {}

@@ -16,7 +16,7 @@ HDF5/ROOT file with flat memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from torch import nn
 
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.calibration import CellCalibration
+from hepgan.data.layer_calibration import LayerCalibration
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import ShowerModelState
 from hepgan.data.state_checks import check_weights, one_line
@@ -38,6 +39,9 @@ from hepgan.io.geometry import CaloGeometry
 from hepgan.models import CONDITION_DIM, build_networks
 from hepgan.sim.spectra import EnergySpectrum
 from hepgan.training.run_log import StopSignals
+
+CALIBRATIONS = ("cell", "layer", "response")
+"""The calibrations a generator applies after its network, in this order (each where the checkpoint has it)."""
 
 
 def shower_networks(config: RunConfig, geometry: CaloGeometry, n_extra: int) -> tuple[nn.Module, nn.Module]:
@@ -82,6 +86,20 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         """Replace the response calibration (None: the network's E_tot/E_inc)."""
         self.model.response_calibration = calibration
 
+    @property
+    def layer_calibration(self) -> LayerCalibration | None:
+        return self.model.layer_calibration
+
+    @layer_calibration.setter
+    def layer_calibration(self, calibration: LayerCalibration | None) -> None:
+        """Replace the layer calibration (None: the layer energies after the cell calibration)."""
+        self.model.layer_calibration = calibration
+
+    def layer_index(self) -> torch.Tensor:
+        """(n_voxels + n_extra,) int64: each cell's layer, n_layers for the extra cells (the layer calibration's)."""
+        layers = np.concatenate([self.geometry.layer_of_voxel, np.full(self.n_extra, self.geometry.n_layers)])
+        return torch.from_numpy(layers.astype(np.int64))
+
     @classmethod
     def from_state(
         cls,
@@ -120,15 +138,16 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         noise: torch.Tensor,
         incident_mev: torch.Tensor,
         generator: torch.Generator | None = None,
-        calibrate: bool = True,
+        calibrations: Collection[str] = CALIBRATIONS,
         ranks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Cell energies (N, n_cells) in MeV for given latent vectors (N, latent_dim), e.g. a latent walk.
 
-        With a cell calibration (and ``calibrate``) it is applied; the empty cells' ranks are
-        ``ranks`` (N, n_cells) in [0, 1) when given, else drawn with ``generator``
-        (:mod:`hepgan.data.calibration`). Then the response calibration, if fitted, scales each
-        shower (:mod:`hepgan.data.response_calibration`).
+        The fitted calibrations named in ``calibrations`` are applied in this order: the cell
+        calibration, with the empty cells' ranks ``ranks`` (N, n_cells) in [0, 1) when given, else
+        drawn with ``generator`` (:mod:`hepgan.data.calibration`); the layer calibration, which
+        scales each layer (:mod:`hepgan.data.layer_calibration`); the response calibration,
+        which scales each shower (:mod:`hepgan.data.response_calibration`).
         """
         incident = incident_mev.to(self.device, torch.float64)
         cond = self.transform.condition(incident).float()
@@ -136,9 +155,11 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         with self.autocast():
             features = self.network(noise, cond)
         cells = self.transform.inverse(features.float(), incident)
-        if calibrate and self.calibration is not None and self.calibration.fitted:
+        if "cell" in calibrations and self.calibration is not None and self.calibration.fitted:
             cells = self.calibration.apply(cells, incident, generator, ranks)
-        if calibrate and self.response_calibration is not None and self.response_calibration.fitted:
+        if "layer" in calibrations and self.layer_calibration is not None and self.layer_calibration.fitted:
+            cells = self.layer_calibration.apply(cells, incident, self.layer_index())
+        if "response" in calibrations and self.response_calibration is not None and self.response_calibration.fitted:
             cells = self.response_calibration.apply(cells, incident)
         return cells
 
