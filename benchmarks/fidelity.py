@@ -7,7 +7,8 @@ as many showers (simulated once with the config's simulation settings and
 validation (χ²/ndf, W1, separation power, FPD, KPD, classifier AUCs under hepgan's and the
 CaloChallenge's protocol, the response per energy), each metric printed next to its floor
 (the same metric between the reference's two halves of 10⁴). hepgan is also validated
-without its response calibration and without both calibrations ("hepgan raw"); its step
+without its profile calibration, with its cell calibration only, and without any calibration
+("hepgan raw"); its step
 checkpoints give the time-to-AUC curve; the challenge's published dataset-1-photon AUCs
 are printed last when ``../shared/data/calochallenge/`` is there.
 
@@ -22,8 +23,9 @@ empty-cell cut), the closest to the published per-voxel normalisation; hepgan's 
 standardises every voxel per incident energy, reads cells below its resolution as empty,
 lets its critic score each layer's energy share and width, adds an MMD term on the
 response, layer shares and widths, maps each generated cell's energy fraction onto the
-training showers' quantiles per incident energy (``preprocessing.cell_calibration``) and
-each shower's E_tot/E_inc likewise (``preprocessing.response_calibration``).
+training showers' quantiles per incident energy (``preprocessing.cell_calibration``), the
+energies of every layer's radial rings jointly onto theirs (``preprocessing.profile_calibration``) and each shower's
+E_tot/E_inc onto theirs (``preprocessing.response_calibration``).
 
     python benchmarks/fidelity.py --budget-seconds 480 [--config configs/calo.yaml] [--out fidelity/]
 """
@@ -83,6 +85,7 @@ def baseline_overrides(n_voxels: int) -> list[str]:
         "preprocessing.cell_standardisation=global",
         "preprocessing.empty_cell_cut=false",
         "preprocessing.cell_calibration=false",
+        "preprocessing.profile_calibration=none",
         "preprocessing.response_calibration=false",
     ]
 
@@ -169,6 +172,9 @@ def train_and_validate(
         "checkpoint": str(checkpoint),
         "global_metrics": validate(config.name),
     }
+    if generator.profile_calibration is not None:
+        generator.profile_calibration = None
+        outcome["global_metrics_no_profile_calibration"] = validate(f"{config.name}-no-profile-calibration")
     if generator.response_calibration is not None:
         generator.response_calibration = None
         outcome["global_metrics_no_response_calibration"] = validate(f"{config.name}-no-response-calibration")
@@ -218,7 +224,8 @@ def main() -> None:
     ours_all = results["hepgan"]
     columns = {
         "hepgan": ours_all["global_metrics"],
-        "no resp. calib.": ours_all.get("global_metrics_no_response_calibration", {}),
+        "no profile calib.": ours_all.get("global_metrics_no_profile_calibration", {}),
+        "cell calib. only": ours_all.get("global_metrics_no_response_calibration", {}),
         "hepgan raw": ours_all.get("global_metrics_uncalibrated", {}),
         "baseline": results["baseline"]["global_metrics"],
     }

@@ -28,6 +28,11 @@ CRITIC_SHOWER_SUMMARY = ("layer_energies", "layer_widths")  # model.critic_summa
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan", "cylinder")
+PROFILE_CALIBRATIONS = (
+    "none",
+    "layers",
+    "rings",
+)  # preprocessing.profile_calibration (hepgan.data.profile_calibration)
 # preprocessing.events.representation (hepgan.data.event_transforms)
 EVENT_REPRESENTATIONS = ("objects", "pair", "ttbar_decays")
 EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
@@ -115,7 +120,7 @@ class PreprocessingConfig:
     cell_standardisation: str = "per_energy"  # per_energy | global: cell ln-fraction mean/std per E_inc bin or overall
     empty_cell_cut: bool = True  # generated cells below ε·E_tot or below the data's smallest cell read 0
     cell_calibration: bool = False  # map each generated cell's fraction onto the reference's quantiles per E_inc bin
-    layer_calibration: bool = False  # map the generated layer energies jointly (Gaussian copula) per E_inc bin
+    profile_calibration: str = "none"  # none | layers | rings: map layer (ring) energies jointly per E_inc bin
     response_calibration: bool = False  # map each generated E_tot/E_inc onto the reference's quantiles per E_inc bin
     feature_calibration: bool = False  # events: map each generated feature's marginal onto the training events'
     events: dict[str, Any] = field(default_factory=dict)  # events: options of the event transform
@@ -143,8 +148,11 @@ class PreprocessingConfig:
         _require(
             self.cell_standardisation in ("per_energy", "global"), where, "cell_standardisation", "per_energy or global"
         )
-        for name in ("empty_cell_cut", "cell_calibration", "layer_calibration", "response_calibration"):
+        for name in ("empty_cell_cut", "cell_calibration", "response_calibration"):
             _require(isinstance(getattr(self, name), bool), where, name, "true or false")
+        _require(
+            self.profile_calibration in PROFILE_CALIBRATIONS, where, "profile_calibration", "none, layers or rings"
+        )
         _require(isinstance(self.feature_calibration, bool), where, "feature_calibration", "true or false")
 
 

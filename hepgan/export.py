@@ -13,8 +13,8 @@ and returns ``showers`` (N, n_voxels + n_extra) float32: cell energies in MeV (v
 geometry's order, then overflow cells where the layout has them), the numbers
 :meth:`hepgan.generate.ShowerGenerator.cells_from_noise` returns for the same noise, energies
 and ranks: network, inverse transform with its empty-cell cut, then the cell calibration,
-then the layer calibration (:mod:`hepgan.data.layer_calibration`, with
-:func:`~hepgan.data.layer_calibration.map_layers` itself) and the response calibration
+then the profile calibration (:mod:`hepgan.data.profile_calibration`, with
+:func:`~hepgan.data.profile_calibration.map_profile` itself) and the response calibration
 (:mod:`hepgan.data.response_calibration`, with :func:`~hepgan.data.response_calibration.map_response`
 itself) where the checkpoint has them.
 The batch axis is dynamic. The graph computes in float32; hepgan's own generation may run the
@@ -47,7 +47,7 @@ from torch import nn
 
 from hepgan import __version__
 from hepgan.data.calibration import _FLOOR_FRACTION, _TOP_MARGIN, N_EMPTY_NODES, N_NODES, RANK_LEVELS, CellCalibration
-from hepgan.data.layer_calibration import LayerCalibration, map_layers
+from hepgan.data.profile_calibration import ProfileCalibration, map_profile
 from hepgan.data.response_calibration import ResponseCalibration, map_response
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
@@ -182,21 +182,22 @@ class ExportableResponseCalibration(nn.Module):
         return cells * factor.unsqueeze(1)
 
 
-class ExportableLayerCalibration(nn.Module):
-    """A fitted :class:`~hepgan.data.layer_calibration.LayerCalibration`: each layer's cells scaled so that the
-    layer energies are the calibrated ones (:func:`~hepgan.data.layer_calibration.map_layers`)."""
+class ExportableProfileCalibration(nn.Module):
+    """A fitted :class:`~hepgan.data.profile_calibration.ProfileCalibration`: each layer's (or ring's) cells scaled
+    so that the group energies are the calibrated ones (:func:`~hepgan.data.profile_calibration.map_profile`). The
+    group sums are one product with a (cells × groups) one-hot matrix."""
 
     log_edges: torch.Tensor
-    layer_index: torch.Tensor
+    group_index: torch.Tensor
     onehot: torch.Tensor
 
-    def __init__(self, calibration: LayerCalibration, layer_index: torch.Tensor) -> None:
-        """``layer_index`` (n_cells,) int64: each cell's layer, n_layers for cells outside the layers."""
+    def __init__(self, calibration: ProfileCalibration) -> None:
         super().__init__()
-        self.n_layers = calibration.n_layers
+        self.n_groups = calibration.n_groups
+        index = torch.from_numpy(calibration.group_index)
         self.register_buffer("log_edges", torch.from_numpy(calibration.log_edges).float().reshape(1, -1))
-        self.register_buffer("layer_index", layer_index.to(torch.int64))
-        self.register_buffer("onehot", nn.functional.one_hot(layer_index, self.n_layers + 1).float())
+        self.register_buffer("group_index", index)
+        self.register_buffer("onehot", nn.functional.one_hot(index, self.n_groups + 1).float())
         self.n_tables = 0
         for table in calibration.tables():
             self.register_buffer(f"table_{self.n_tables}", torch.from_numpy(table))
@@ -205,13 +206,15 @@ class ExportableLayerCalibration(nn.Module):
     def forward(self, cells: torch.Tensor, incident_energy: torch.Tensor, log_e: torch.Tensor) -> torch.Tensor:
         """Scaled cells (N, n_cells) in MeV from cells (N, n_cells) in MeV, E_inc (N, 1) in MeV and ln(E_inc/MeV)."""
         bins = (self.log_edges < log_e).to(torch.int64).sum(dim=1)  # (N,): searchsorted, left side
-        shares = (cells @ self.onehot)[:, : self.n_layers] / incident_energy
+        # summed in float64 as in ProfileCalibration.apply: a narrow generated range makes the map steep in ln x
+        sums = cells.to(torch.float64) @ self.onehot.to(torch.float64)
+        shares = (sums[:, : self.n_groups] / incident_energy.to(torch.float64)).to(torch.float32)
         safe = torch.where(torch.isfinite(shares), shares, torch.zeros_like(shares))
         tables = tuple(getattr(self, f"table_{i}") for i in range(self.n_tables))
-        mapped = map_layers(safe, bins, tables)
+        mapped = map_profile(safe, bins, tables)
         factor = torch.where(shares > 0, mapped / torch.clamp_min(shares, 1e-30), torch.ones_like(mapped))
         factor = torch.cat([factor, torch.ones_like(factor[:, :1])], dim=1)
-        return cells * factor.index_select(1, self.layer_index)
+        return cells * factor.index_select(1, self.group_index)
 
 
 class ExportableGenerator(nn.Module):
@@ -233,14 +236,13 @@ class ExportableGenerator(nn.Module):
         transform: ShowerTransform,
         calibration: CellCalibration | None = None,
         response_calibration: ResponseCalibration | None = None,
-        layer_calibration: tuple[LayerCalibration, torch.Tensor] | None = None,
+        profile_calibration: ProfileCalibration | None = None,
     ) -> None:
-        """``layer_calibration``: the fitted layer calibration and each cell's layer (n_cells,) int64."""
         super().__init__()
         self.network = network
         self.calibration = ExportableCalibration(calibration) if calibration is not None else None
-        self.layer_calibration = (
-            ExportableLayerCalibration(*layer_calibration) if layer_calibration is not None else None
+        self.profile_calibration = (
+            ExportableProfileCalibration(profile_calibration) if profile_calibration is not None else None
         )
         self.response_calibration = (
             ExportableResponseCalibration(response_calibration) if response_calibration is not None else None
@@ -313,8 +315,8 @@ class ExportableGenerator(nn.Module):
             if calibration_ranks is None:
                 raise ValueError(f"the cell calibration needs the {RANKS_NAME} input (N, n_cells) in [0, 1)")
             cells = self.calibration(cells, log_e, calibration_ranks)
-        if self.layer_calibration is not None:
-            cells = self.layer_calibration(cells, incident_energy, log_e)
+        if self.profile_calibration is not None:
+            cells = self.profile_calibration(cells, incident_energy, log_e)
         if self.response_calibration is not None:
             cells = self.response_calibration(cells, incident_energy, log_e)
         return cells
@@ -349,9 +351,9 @@ def build_exportable(
     calibration = generator.calibration if generator.calibration is not None and generator.calibration.fitted else None
     response = generator.response_calibration
     response = response if response is not None and response.fitted else None
-    layers = generator.layer_calibration
-    layers_and_index = (layers, generator.layer_index()) if layers is not None and layers.fitted else None
-    model = ExportableGenerator(generator.network, generator.transform, calibration, response, layers_and_index).eval()
+    profile = generator.profile_calibration
+    profile = profile if profile is not None and profile.fitted else None
+    model = ExportableGenerator(generator.network, generator.transform, calibration, response, profile).eval()
     n_cells = generator.geometry.n_voxels + generator.n_extra
     metadata = {
         "producer": "hepgan",
@@ -370,7 +372,7 @@ def build_exportable(
         "outputs": f"showers (N, {n_cells}) float32: cell energies in MeV (n_voxels + n_extra cells)",
         "energy_unit": "MeV",
         "cell_calibration": "included" if calibration is not None else "none",
-        "layer_calibration": "included" if layers_and_index is not None else "none",
+        "profile_calibration": "included" if profile is not None else "none",
         "response_calibration": "included" if response is not None else "none",
         "precision": "float32",
         "precision_note": (

@@ -64,7 +64,7 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path: Path) -> None:
         ({"validation": {"classifier_protocols": []}}, "validation.classifier_protocols"),
         ({"validation": {"reference": "simulate", "seed": 20221}}, "validation.seed"),  # = simulation.seed
         ({"preprocessing": {"response_calibration": "yes"}}, "preprocessing.response_calibration"),
-        ({"preprocessing": {"layer_calibration": 1}}, "preprocessing.layer_calibration"),
+        ({"preprocessing": {"profile_calibration": "voxels"}}, "preprocessing.profile_calibration"),
     ],
 )
 def test_bad_values_name_the_field(data: dict, field: str) -> None:

@@ -68,7 +68,7 @@ def _float32_generator(checkpoint: Path) -> ShowerGenerator:
 def test_onnxruntime_matches_calibrated_torch(checkpoint: Path, exported: Path, n: int) -> None:
     generator = _float32_generator(checkpoint)
     assert generator.calibration is not None and generator.calibration.fitted  # the default config calibrates
-    assert generator.layer_calibration is not None and generator.layer_calibration.fitted  # cells, layers, E_tot
+    assert generator.profile_calibration is not None and generator.profile_calibration.fitted  # cells, rings, E_tot
     assert generator.response_calibration is not None and generator.response_calibration.fitted
     n_cells = generator.geometry.n_voxels
     noise, incident = _inputs(n, generator.latent_dim, seed=n)
@@ -110,7 +110,7 @@ def test_graph_has_named_dynamic_batch_and_metadata(checkpoint: Path, exported: 
     assert meta["energy_unit"] == "MeV" and meta["hepgan_version"] == __version__
     assert meta["checkpoint_step"] == str(ShowerGenerator.from_checkpoint(checkpoint, device="cpu").step)
     assert meta["weights"] == "ema" and meta["cell_calibration"] == "included"
-    assert meta["layer_calibration"] == "included" and meta["response_calibration"] == "included"
+    assert meta["profile_calibration"] == "included" and meta["response_calibration"] == "included"
     assert meta["opset"] == "17" and meta["precision"] == "float32" and "bf16" in meta["precision_note"]
     assert meta["input_names"] == "noise,incident_energy,calibration_ranks"
     assert "calibration_ranks (N, 368) float32: uniform [0,1)" in meta["inputs"] and "MeV" in meta["inputs"]
@@ -216,10 +216,11 @@ def test_missing_onnx_gives_install_line(tmp_path: Path, checkpoint: Path, monke
 
 
 def test_dcgan_without_calibration_exports_two_inputs(tmp_path: Path, reference_file: Path) -> None:
-    """A checkpoint without cell calibration: two inputs, metadata "none"; a DCGAN's batch axis stays dynamic."""
+    """A checkpoint without cell and profile calibration: two inputs, metadata "none"; a DCGAN's batch axis stays
+    dynamic."""
     config = small_config(tmp_path, reference_file, max_steps=2)
     model = dataclasses.replace(config.model, architecture="dcgan", dcgan_channels=4)
-    preprocessing = dataclasses.replace(config.preprocessing, cell_calibration=False)
+    preprocessing = dataclasses.replace(config.preprocessing, cell_calibration=False, profile_calibration="none")
     config = dataclasses.replace(config, model=model, preprocessing=preprocessing)
     checkpoint = train(config, progress=False).checkpoint
     out = export_onnx(checkpoint, tmp_path / "dcgan.onnx")
@@ -227,6 +228,7 @@ def test_dcgan_without_calibration_exports_two_inputs(tmp_path: Path, reference_
     assert [i.name for i in graph.graph.input] == ["noise", "incident_energy"]
     meta = {p.key: p.value for p in graph.metadata_props}
     assert meta["cell_calibration"] == "none" and "calibration_ranks" not in meta["inputs"]
+    assert meta["profile_calibration"] == "none"
     generator = _float32_generator(checkpoint)
     assert generator.calibration is None
     for n in (2, 9):

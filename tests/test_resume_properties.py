@@ -95,7 +95,7 @@ FORBIDDEN: dict[str, st.SearchStrategy[Any]] = {
     "preprocessing.cell_standardisation": st.sampled_from(["per_energy", "global"]),
     "preprocessing.empty_cell_cut": st.booleans(),
     "preprocessing.cell_calibration": st.booleans(),
-    "preprocessing.layer_calibration": st.booleans(),
+    "preprocessing.profile_calibration": st.sampled_from(["none", "layers", "rings"]),
     "preprocessing.response_calibration": st.booleans(),
     "preprocessing.feature_calibration": st.booleans(),
     "preprocessing.events": st.just({"representation": "pair"}),

@@ -21,7 +21,7 @@ import torch
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration, check_table_size
-from hepgan.data.layer_calibration import LayerCalibration
+from hepgan.data.profile_calibration import ProfileCalibration
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import check_finite_entries, one_line
@@ -343,7 +343,7 @@ class ShowerModelState:
         transform: the fitted preprocessing.
         calibration: the fitted cell calibration, or None.
         response_calibration: the fitted response calibration, or None.
-        layer_calibration: the fitted layer calibration, or None.
+        profile_calibration: the fitted profile (layer or ring energy) calibration, or None.
     """
 
     geometry: CaloGeometry
@@ -351,7 +351,7 @@ class ShowerModelState:
     transform: ShowerTransform
     calibration: CellCalibration | None = None
     response_calibration: ResponseCalibration | None = None
-    layer_calibration: LayerCalibration | None = None
+    profile_calibration: ProfileCalibration | None = None
 
     def entries(self) -> dict[str, Any]:
         """The checkpoint entries: kind, geometry, extra cells, preprocessing and (if fitted) calibration."""
@@ -365,8 +365,8 @@ class ShowerModelState:
             entries["cell_calibration"] = self.calibration.state_dict()
         if self.response_calibration is not None and self.response_calibration.fitted:
             entries["response_calibration"] = self.response_calibration.state_dict()
-        if self.layer_calibration is not None and self.layer_calibration.fitted:
-            entries["layer_calibration"] = self.layer_calibration.state_dict()
+        if self.profile_calibration is not None and self.profile_calibration.fitted:
+            entries["profile_calibration"] = self.profile_calibration.state_dict()
         return entries
 
     @classmethod
@@ -402,12 +402,12 @@ class ShowerModelState:
                 check_finite_entries(state["response_calibration"], "response_calibration")
                 response_calibration = ResponseCalibration.from_state_dict(state["response_calibration"])
                 response_calibration.check()
-            layer_calibration = None
-            if state.get("layer_calibration") is not None:
-                check_finite_entries(state["layer_calibration"], "layer_calibration")
-                layer_calibration = LayerCalibration.from_state_dict(state["layer_calibration"])
-                layer_calibration.check(geometry.n_layers)
-            return cls(geometry, n_extra, transform, calibration, response_calibration, layer_calibration)
+            profile_calibration = None
+            if state.get("profile_calibration") is not None:
+                check_finite_entries(state["profile_calibration"], "profile_calibration")
+                profile_calibration = ProfileCalibration.from_state_dict(state["profile_calibration"])
+                profile_calibration.check(n_cells)
+            return cls(geometry, n_extra, transform, calibration, response_calibration, profile_calibration)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             detail = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise InputFileError(f"{source}: not a usable hepgan checkpoint ({detail})") from None

@@ -19,7 +19,7 @@ from torch import nn
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration
-from hepgan.data.layer_calibration import LayerCalibration, layer_energies
+from hepgan.data.profile_calibration import ProfileCalibration, profile_groups
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import KIND, ShowerBlocks, ShowerData, ShowerModelState
 from hepgan.domains.base import ValidateOptions, Validation
@@ -66,8 +66,8 @@ class ShowerTrainingData:
         self._calibration_energies = np.zeros(0)
         self.response_calibration: ResponseCalibration | None = None
         self._response_energies = np.zeros(0)
-        self.layer_calibration: LayerCalibration | None = None
-        self._layer_energies = np.zeros(0)
+        self.profile_calibration: ProfileCalibration | None = None
+        self._profile_energies = np.zeros(0)
 
     def sample_size(self) -> SampleSize:
         """The response, the voxels and extra cells; one condition; the layer summaries where the critic
@@ -121,7 +121,7 @@ class ShowerTrainingData:
             self.showers.transform,
             self.calibration,
             self.response_calibration,
-            self.layer_calibration,
+            self.profile_calibration,
         )
 
     def checkpoint_entries(self) -> dict[str, Any]:
@@ -132,7 +132,11 @@ class ShowerTrainingData:
         """The cell-calibration fit (every checkpoint, before the evaluation) and the evaluator (rank 0)."""
         hooks = []
         preprocessing = self.config.preprocessing
-        if preprocessing.cell_calibration or preprocessing.layer_calibration or preprocessing.response_calibration:
+        if (
+            preprocessing.cell_calibration
+            or preprocessing.profile_calibration != "none"
+            or preprocessing.response_calibration
+        ):
             hooks.append(StepHook("calibration", self.fit_calibration, at_checkpoints=True))
         training = self.config.training
         if training.eval_every and is_main and self.showers.holdout.any():
@@ -145,14 +149,14 @@ class ShowerTrainingData:
         return ShowerGenerator(network, self.model_state(), self.config, device=device, source="<training>")
 
     def fit_calibration(self, network: nn.Module, device: torch.device, seed: int) -> dict[str, float]:
-        """Refit the cell, layer and response calibrations (``preprocessing.cell_calibration``,
-        ``layer_calibration``, ``response_calibration``) to ``network``, in the order they are applied.
+        """Refit the cell, profile and response calibrations (``preprocessing.cell_calibration``,
+        ``profile_calibration``, ``response_calibration``) to ``network``, in the order they are applied.
 
         The reference tables come from the training showers (read once). The cell
         calibration's generated tables come from ``CALIBRATION_SAMPLES_PER_REFERENCE``
         uncalibrated generated showers per kept reference shower (at most
         :data:`hepgan.data.calibration.MAX_SHOWERS_PER_BIN` per energy bin), at the same
-        incident energies; the layer calibration's from showers with the cell calibration applied and the
+        incident energies; the profile calibration's from showers with the cell calibration applied and the
         response calibration's from showers with both applied, ten per training shower (2 000 to 10 000 per
         energy bin, :func:`hepgan.data.response_calibration.generation_energies`). Seeded by ``seed``.
         """
@@ -176,23 +180,26 @@ class ShowerTrainingData:
             energies = np.repeat(self._calibration_energies, CALIBRATION_SAMPLES_PER_REFERENCE)
             cells = [part.cpu().numpy() for part in raw_showers(energies)]
             self.calibration.fit_generated(np.concatenate(cells), energies)
-        if preprocessing.layer_calibration:
-            slices = self.showers.geometry.layer_slices
-            if self.layer_calibration is None:
-                self.layer_calibration, self._layer_energies = LayerCalibration.from_reference(
-                    self.showers.training_chunks(), slices
+        if preprocessing.profile_calibration != "none":
+            if self.profile_calibration is None:
+                groups = profile_groups(self.showers.geometry, preprocessing.profile_calibration, self.showers.n_extra)
+                self.profile_calibration, self._profile_energies = ProfileCalibration.from_reference(
+                    self.showers.training_chunks(), *groups
                 )
-            energies = self._layer_energies
-            sums = [layer_energies(part.cpu().numpy(), slices) for part in raw_showers(energies, ("cell",))]
-            self.layer_calibration.fit_generated(np.concatenate(sums) / energies[:, None], energies)
+            energies = self._profile_energies
+            shares, start = [], 0
+            for part in raw_showers(energies, ("cell",)):
+                shares.append(self.profile_calibration.shares(part.cpu().numpy(), energies[start : start + len(part)]))
+                start += len(part)
+            self.profile_calibration.fit_generated(np.concatenate(shares), energies)
         if preprocessing.response_calibration:
             if self.response_calibration is None:
                 self.response_calibration, self._response_energies = ResponseCalibration.from_reference(
                     self.showers.training_chunks()
                 )
             energies = self._response_energies
-            # the cell calibration keeps each shower's total: only the layer calibration changes it
-            stages = ("cell", "layer") if preprocessing.layer_calibration else ()
+            # the cell calibration keeps each shower's total: only the profile calibration changes it
+            stages = ("cell", "profile") if preprocessing.profile_calibration != "none" else ()
             totals = np.concatenate(
                 [part.sum(dim=1, dtype=torch.float64).cpu().numpy() for part in raw_showers(energies, stages)]
             )

@@ -26,7 +26,7 @@ from torch import nn
 
 from hepgan.config import RunConfig, config_from_dict
 from hepgan.data.calibration import CellCalibration
-from hepgan.data.layer_calibration import LayerCalibration
+from hepgan.data.profile_calibration import ProfileCalibration
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.showers import ShowerModelState
 from hepgan.data.state_checks import check_weights, one_line
@@ -40,7 +40,7 @@ from hepgan.models import CONDITION_DIM, build_networks
 from hepgan.sim.spectra import EnergySpectrum
 from hepgan.training.run_log import StopSignals
 
-CALIBRATIONS = ("cell", "layer", "response")
+CALIBRATIONS = ("cell", "profile", "response")
 """The calibrations a generator applies after its network, in this order (each where the checkpoint has it)."""
 
 
@@ -87,18 +87,13 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         self.model.response_calibration = calibration
 
     @property
-    def layer_calibration(self) -> LayerCalibration | None:
-        return self.model.layer_calibration
+    def profile_calibration(self) -> ProfileCalibration | None:
+        return self.model.profile_calibration
 
-    @layer_calibration.setter
-    def layer_calibration(self, calibration: LayerCalibration | None) -> None:
-        """Replace the layer calibration (None: the layer energies after the cell calibration)."""
-        self.model.layer_calibration = calibration
-
-    def layer_index(self) -> torch.Tensor:
-        """(n_voxels + n_extra,) int64: each cell's layer, n_layers for the extra cells (the layer calibration's)."""
-        layers = np.concatenate([self.geometry.layer_of_voxel, np.full(self.n_extra, self.geometry.n_layers)])
-        return torch.from_numpy(layers.astype(np.int64))
+    @profile_calibration.setter
+    def profile_calibration(self, calibration: ProfileCalibration | None) -> None:
+        """Replace the profile calibration (None: the layer and ring energies after the cell calibration)."""
+        self.model.profile_calibration = calibration
 
     @classmethod
     def from_state(
@@ -145,8 +140,8 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
 
         The fitted calibrations named in ``calibrations`` are applied in this order: the cell
         calibration, with the empty cells' ranks ``ranks`` (N, n_cells) in [0, 1) when given, else
-        drawn with ``generator`` (:mod:`hepgan.data.calibration`); the layer calibration, which
-        scales each layer (:mod:`hepgan.data.layer_calibration`); the response calibration,
+        drawn with ``generator`` (:mod:`hepgan.data.calibration`); the profile calibration, which
+        scales each layer or ring (:mod:`hepgan.data.profile_calibration`); the response calibration,
         which scales each shower (:mod:`hepgan.data.response_calibration`).
         """
         incident = incident_mev.to(self.device, torch.float64)
@@ -157,8 +152,8 @@ class ShowerGenerator(TrainedGenerator[ShowerModelState]):
         cells = self.transform.inverse(features.float(), incident)
         if "cell" in calibrations and self.calibration is not None and self.calibration.fitted:
             cells = self.calibration.apply(cells, incident, generator, ranks)
-        if "layer" in calibrations and self.layer_calibration is not None and self.layer_calibration.fitted:
-            cells = self.layer_calibration.apply(cells, incident, self.layer_index())
+        if "profile" in calibrations and self.profile_calibration is not None and self.profile_calibration.fitted:
+            cells = self.profile_calibration.apply(cells, incident)
         if "response" in calibrations and self.response_calibration is not None and self.response_calibration.fitted:
             cells = self.response_calibration.apply(cells, incident)
         return cells
