@@ -48,8 +48,8 @@ import torch
 from scipy import sparse
 from scipy.special import ndtr, ndtri
 
-from hepgan.data.calibration import energy_bin_of, inner_log_edges
-from hepgan.data.response_calibration import generation_energies
+from hepgan.data.calibration import energy_bin_of
+from hepgan.data.response_calibration import generation_energies, reference_values
 from hepgan.data.state_checks import check_non_decreasing, check_range, check_shape
 from hepgan.io.geometry import CaloGeometry
 
@@ -241,16 +241,11 @@ class ProfileCalibration:
         :meth:`fit_generated` should generate (:func:`~hepgan.data.response_calibration.generation_energies`).
         """
         group_index = np.asarray(group_index, np.int64)
-        shares, energies = [], []
-        for cells, incident in chunks:
-            incident = np.asarray(incident, np.float64).reshape(-1)
-            shares.append(group_energies(cells, group_index, n_groups) / incident[:, None])
-            energies.append(incident)
-        if not energies:
-            raise ValueError("profile calibration: no reference showers")
-        share, incident = np.concatenate(shares), np.concatenate(energies)
-        log_edges = inner_log_edges(np.log(incident))
-        bins = energy_bin_of(log_edges, incident)
+        share, incident, log_edges, bins, _ = reference_values(
+            chunks,
+            lambda cells, incident: group_energies(cells, group_index, n_groups) / incident[:, None],
+            "profile calibration",
+        )
         reference = dict(zip(cls.TABLES, _tables(share, bins, len(log_edges) + 1), strict=True))
         at = generation_energies(incident, bins, len(log_edges) + 1, len(group_index))
         return cls(log_edges, group_index, reference), at

@@ -34,7 +34,7 @@ floor a response table should quote beside the generated-versus-reference differ
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -83,6 +83,27 @@ def map_response(
     mapped = values.index_select(0, index) + (inside - node.to(inside.dtype)) * slopes.index_select(0, index)
     # beyond the generated range the map continues with slope 1
     return mapped + (position - inside) / scale.index_select(0, bins)
+
+
+def reference_values(
+    chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+    quantity: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    what: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Read ``(cells_mev (N, n_cells), incident_mev (N,))`` chunks once: ``quantity(cells, incident)`` per shower
+    (N, ...) concatenated, the incident energies (MeV), the calibration's inner bin edges in ln(E/MeV), each
+    shower's bin, and the number of cells. ValueError naming ``what`` when there are no showers."""
+    values, energies, n_cells = [], [], 1
+    for cells, incident in chunks:
+        n_cells = np.shape(cells)[1]
+        incident = np.asarray(incident, np.float64).reshape(-1)
+        values.append(quantity(np.asarray(cells, np.float64), incident))
+        energies.append(incident)
+    if not energies:
+        raise ValueError(f"{what}: no reference showers")
+    incident = np.concatenate(energies)
+    log_edges = inner_log_edges(np.log(incident))
+    return np.concatenate(values), incident, log_edges, energy_bin_of(log_edges, incident), n_cells
 
 
 def generation_energies(incident_mev: np.ndarray, bins: np.ndarray, n_bins: int, n_cells: int) -> np.ndarray:
@@ -134,17 +155,9 @@ class ResponseCalibration:
         Returns the calibration (not yet :attr:`fitted`) and the incident energies (MeV) at which
         :meth:`fit_generated` should generate (:func:`generation_energies`).
         """
-        responses, energies, n_cells = [], [], 1
-        for cells, incident in chunks:
-            n_cells = np.shape(cells)[1]
-            incident = np.asarray(incident, np.float64).reshape(-1)
-            responses.append(np.asarray(cells, np.float64).sum(axis=1) / incident)
-            energies.append(incident)
-        if not energies:
-            raise ValueError("response calibration: no reference showers")
-        response, incident = np.concatenate(responses), np.concatenate(energies)
-        log_edges = inner_log_edges(np.log(incident))
-        bins = energy_bin_of(log_edges, incident)
+        response, incident, log_edges, bins, n_cells = reference_values(
+            chunks, lambda cells, incident: cells.sum(axis=1) / incident, "response calibration"
+        )
         levels = np.linspace(0.0, 1.0, N_LEVELS)
         quantiles = np.stack([np.quantile(response[bins == b], levels) for b in range(len(log_edges) + 1)])
         return cls(log_edges, quantiles), generation_energies(incident, bins, len(log_edges) + 1, n_cells)
