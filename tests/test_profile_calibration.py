@@ -3,20 +3,13 @@ geometry, checkpoint tables."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
 from hepgan.data.profile_calibration import N_LEVELS, ProfileCalibration, empty_score, group_energies, profile_groups
-from hepgan.data.showers import ShowerData
-from hepgan.errors import ConfigError
 from hepgan.io.geometry import load_geometry
-
-from .helpers import small_config
 
 SLICES = (slice(0, 2), slice(2, 5), slice(5, 6))  # three groups of 2, 3 and 1 cells
 INDEX = np.array([0, 0, 1, 1, 1, 2, 3])  # ... and one extra cell outside the groups
@@ -168,18 +161,14 @@ def test_groups_of_the_dataset_1_photons() -> None:
     layers, n_layers = profile_groups(geometry, "layers")
     np.testing.assert_array_equal(layers, geometry.layer_of_voxel)
     assert n_layers == 5
-    with pytest.raises(ValueError, match="rings need polar layers; layer 0 of calogan is cartesian"):
-        profile_groups(load_geometry("calogan"), "rings")
+    calogan = load_geometry("calogan")  # cartesian layers, no radial bins: each layer is one group
+    rings, n_rings = profile_groups(calogan, "rings", n_extra=3)
+    np.testing.assert_array_equal(rings, np.r_[calogan.layer_of_voxel, 3, 3, 3])
+    assert n_rings == 3
+    with pytest.raises(ValueError, match="profile groups 'voxels': expected layers or rings"):
+        profile_groups(calogan, "voxels")
 
 
 def test_group_energies_sum_the_cells_of_each_group() -> None:
     cells = np.arange(14.0).reshape(2, 7)
     np.testing.assert_array_equal(group_energies(cells, INDEX, 3), [[1.0, 9.0, 5.0], [15.0, 30.0, 12.0]])
-
-
-def test_rings_on_a_cartesian_geometry_are_refused_before_training(tmp_path: Path, reference_file: Path) -> None:
-    """CaloGAN's layers have no radial bins: one line naming the field, before any shower is read."""
-    config = small_config(tmp_path, reference_file)
-    config = dataclasses.replace(config, geometry="calogan")
-    with pytest.raises(ConfigError, match=r"^preprocessing\.profile_calibration: rings need polar layers; layer 0"):
-        ShowerData(config)

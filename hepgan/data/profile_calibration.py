@@ -19,7 +19,7 @@ calibration (:mod:`hepgan.data.response_calibration`) that follows sets its dist
 Groups (``preprocessing.profile_calibration``, :func:`profile_groups`): ``layers``, one per
 layer; ``rings``, one per (layer, radial bin) of polar layers, all alpha sectors together
 (53 for the dataset-1 photons, 405 and 810 for datasets 2 and 3), so the radial profile of
-every layer, its widths with it, follows the reference too.
+every layer, its widths with it, follows the reference too (a cartesian layer is one group).
 
 Empty groups (x_g = 0) take the mean score of the empty share p₀ of the sample,
 E[Z | Z < Φ⁻¹(p₀)] = −φ(Φ⁻¹(p₀))/p₀, in the covariances as in the map, and stay empty; a
@@ -76,8 +76,10 @@ def profile_groups(geometry: CaloGeometry, kind: str, n_extra: int = 0) -> tuple
     """(each cell's group (n_voxels + n_extra,) int64, the number of groups G) for ``layers`` or ``rings`` (see the
     module docstring); the ``n_extra`` cells outside the voxels (CaloGAN's overflow) get G (not scaled).
 
+    A cartesian layer (CaloGAN's) has no radial bins: with ``rings`` it is one group, as with ``layers``.
+
     Raises:
-        ValueError: ``rings`` for a geometry with cartesian layers (no radial bins), or an unknown kind.
+        ValueError: an unknown kind.
     """
     if kind == "layers":
         groups, n_groups = geometry.layer_of_voxel, geometry.n_layers
@@ -85,7 +87,9 @@ def profile_groups(geometry: CaloGeometry, kind: str, n_extra: int = 0) -> tuple
         parts, n_groups = [], 0
         for layer in geometry.layers:
             if layer.kind != "polar":
-                raise ValueError(f"rings need polar layers; layer {layer.id} of {geometry.name} is {layer.kind}")
+                parts.append(np.full(layer.n_voxels, n_groups))
+                n_groups += 1
+                continue
             n_alpha, n_r = layer.shape
             parts.append(n_groups + np.tile(np.arange(n_r), n_alpha))  # voxels run (alpha, r), r fastest
             n_groups += n_r

@@ -21,12 +21,12 @@ import torch
 
 from hepgan.config import RunConfig
 from hepgan.data.calibration import CellCalibration, check_table_size
-from hepgan.data.profile_calibration import ProfileCalibration, profile_groups
+from hepgan.data.profile_calibration import ProfileCalibration
 from hepgan.data.response_calibration import ResponseCalibration
 from hepgan.data.split import holdout_mask
 from hepgan.data.state_checks import check_finite_entries, one_line
 from hepgan.data.transforms import ShowerTransform
-from hepgan.errors import ConfigError, InputFileError
+from hepgan.errors import InputFileError
 from hepgan.io import ShowerBatch, ShowerReader, ShowerWriter
 from hepgan.io.checks import check_training_energies
 from hepgan.io.geometry import CaloGeometry, geometry_from_dict, load_geometry
@@ -64,11 +64,6 @@ class ShowerData:
         self.path = Path(config.data.path)
         if config.preprocessing.cell_calibration:
             check_table_size(self.geometry.n_voxels + self.n_extra, "preprocessing.cell_calibration")
-        if config.preprocessing.profile_calibration != "none":
-            try:
-                profile_groups(self.geometry, config.preprocessing.profile_calibration)
-            except ValueError as exc:
-                raise ConfigError(f"preprocessing.profile_calibration: {exc}; use layers or none") from None
         self.transform: ShowerTransform | None = None
         self._layer_matrix: tuple[torch.Tensor, ...] | None = None
         self._summary_scale: tuple[torch.Tensor, torch.Tensor] | None = None
