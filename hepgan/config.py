@@ -28,11 +28,7 @@ CRITIC_SHOWER_SUMMARY = ("layer_energies", "layer_widths")  # model.critic_summa
 QUICK_METRICS = ("chi2_ndf_mean", "w1_mean", "separation_power_mean", "fpd")
 LOSSES = ("wgan-gp", "minimax", "non-saturating")
 ARCHITECTURES = ("mlp", "dcgan", "cylinder")
-PROFILE_CALIBRATIONS = (
-    "none",
-    "layers",
-    "rings",
-)  # preprocessing.profile_calibration (hepgan.data.profile_calibration)
+PROFILE_CALIBRATIONS = ("none", "layers", "rings")  # preprocessing.profile_calibration
 # preprocessing.events.representation (hepgan.data.event_transforms)
 EVENT_REPRESENTATIONS = ("objects", "pair", "ttbar_decays")
 EVENT_SYMMETRIES = ("eta_flip", "phi_rotation")  # preprocessing.events.symmetries
@@ -148,12 +144,10 @@ class PreprocessingConfig:
         _require(
             self.cell_standardisation in ("per_energy", "global"), where, "cell_standardisation", "per_energy or global"
         )
-        for name in ("empty_cell_cut", "cell_calibration", "response_calibration"):
+        for name in ("empty_cell_cut", "cell_calibration", "response_calibration", "feature_calibration"):
             _require(isinstance(getattr(self, name), bool), where, name, "true or false")
-        _require(
-            self.profile_calibration in PROFILE_CALIBRATIONS, where, "profile_calibration", "none, layers or rings"
-        )
-        _require(isinstance(self.feature_calibration, bool), where, "feature_calibration", "true or false")
+        ok = self.profile_calibration in PROFILE_CALIBRATIONS
+        _require(ok, where, "profile_calibration", "none, layers or rings")
 
 
 @dataclass(frozen=True)
