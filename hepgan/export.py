@@ -14,7 +14,7 @@ geometry's order, then overflow cells where the layout has them), the numbers
 :meth:`hepgan.generate.ShowerGenerator.cells_from_noise` returns for the same noise, energies
 and ranks: network, inverse transform with its empty-cell cut, then the cell calibration,
 then the profile calibration (:mod:`hepgan.data.profile_calibration`, with
-:func:`~hepgan.data.profile_calibration.map_profile` itself) and the response calibration
+:func:`~hepgan.data.profile_calibration.scale_groups` itself) and the response calibration
 (:mod:`hepgan.data.response_calibration`, with :func:`~hepgan.data.response_calibration.map_response`
 itself) where the checkpoint has them.
 The batch axis is dynamic. The graph computes in float32; hepgan's own generation may run the
@@ -47,7 +47,7 @@ from torch import nn
 
 from hepgan import __version__
 from hepgan.data.calibration import _FLOOR_FRACTION, _TOP_MARGIN, N_EMPTY_NODES, N_NODES, RANK_LEVELS, CellCalibration
-from hepgan.data.profile_calibration import ProfileCalibration, map_profile
+from hepgan.data.profile_calibration import ProfileCalibration, scale_groups
 from hepgan.data.response_calibration import ResponseCalibration, map_response
 from hepgan.data.transforms import MIN_CELL_RTOL, ShowerTransform, raw_fractions
 from hepgan.errors import HepganError, InputFileError, OutputError
@@ -184,7 +184,7 @@ class ExportableResponseCalibration(nn.Module):
 
 class ExportableProfileCalibration(nn.Module):
     """A fitted :class:`~hepgan.data.profile_calibration.ProfileCalibration`: each layer's (or ring's) cells scaled
-    so that the group energies are the calibrated ones (:func:`~hepgan.data.profile_calibration.map_profile`). The
+    so that the group energies are the calibrated ones (:func:`~hepgan.data.profile_calibration.scale_groups`). The
     group sums are one product with a (cells × groups) one-hot matrix."""
 
     log_edges: torch.Tensor
@@ -209,12 +209,8 @@ class ExportableProfileCalibration(nn.Module):
         # summed in float64 as in ProfileCalibration.apply: a narrow generated range makes the map steep in ln x
         sums = cells.to(torch.float64) @ self.onehot.to(torch.float64)
         shares = (sums[:, : self.n_groups] / incident_energy.to(torch.float64)).to(torch.float32)
-        safe = torch.where(torch.isfinite(shares), shares, torch.zeros_like(shares))
         tables = tuple(getattr(self, f"table_{i}") for i in range(self.n_tables))
-        mapped = map_profile(safe, bins, tables)
-        factor = torch.where(shares > 0, mapped / torch.clamp_min(shares, 1e-30), torch.ones_like(mapped))
-        factor = torch.cat([factor, torch.ones_like(factor[:, :1])], dim=1)
-        return cells * factor.index_select(1, self.group_index)
+        return scale_groups(cells, shares, bins, tables, self.group_index)
 
 
 class ExportableGenerator(nn.Module):

@@ -192,6 +192,19 @@ def map_profile(shares: torch.Tensor, bins: torch.Tensor, tables: tuple[torch.Te
     return torch.where(shares > 0, values.reshape(shares.shape), torch.zeros_like(shares))
 
 
+def scale_groups(
+    cells: torch.Tensor, shares: torch.Tensor, bins: torch.Tensor, tables: tuple[torch.Tensor, ...], index: torch.Tensor
+) -> torch.Tensor:
+    """Cells (N, n_cells) with every cell of group g scaled by x'_g/x_g, from their group shares (N, G) float32, energy
+    bins (N,), the tables of :func:`map_profile` and each cell's group ``index`` (n_cells,), G for cells outside
+    the groups (not scaled). Empty groups stay empty; NaN/inf shares leave NaN/inf. The torch and ONNX paths."""
+    safe = torch.where(torch.isfinite(shares), shares, torch.zeros_like(shares))
+    mapped = map_profile(safe, bins, tables)
+    factor = torch.where(shares > 0, mapped / torch.clamp_min(shares, _TINY), torch.ones_like(mapped))
+    factor = torch.cat([factor, torch.ones_like(factor[:, :1])], dim=1)
+    return cells * factor.index_select(1, index).to(cells.dtype)
+
+
 class ProfileCalibration:
     """Gaussian-copula map of the group energies per incident-energy bin; see the module docstring."""
 
@@ -320,11 +333,7 @@ class ProfileCalibration:
         sums = torch.zeros(len(cells_mev), self.n_groups + 1, dtype=torch.float64, device=cells_mev.device)
         sums.index_add_(1, index, cells_mev.to(torch.float64))
         shares = (sums[:, : self.n_groups] / incident.unsqueeze(1)).float()
-        safe = torch.where(torch.isfinite(shares), shares, torch.zeros_like(shares))
-        mapped = map_profile(safe, bins, tuple(tables))
-        factor = torch.where(shares > 0, mapped / torch.clamp_min(shares, _TINY), torch.ones_like(mapped))
-        factor = torch.cat([factor, torch.ones_like(factor[:, :1])], dim=1)
-        return cells_mev * factor.index_select(1, index).to(cells_mev.dtype)
+        return scale_groups(cells_mev, shares, bins, tuple(tables), index)
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, torch.Tensor]:
